@@ -1,0 +1,1 @@
+"""Command-line interface: ``qcarleman COMMAND ...`` (thin wrappers over the Python API)."""
