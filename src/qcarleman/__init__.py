@@ -3,14 +3,22 @@
 Nature Communications 15, 434 (2024), arXiv:2303.03428.
 
 Layers (data flows one way): ``dynamics`` → ``carleman`` → ``quantum`` → ``training`` →
-``cli``/``report``. Torch-dependent pieces live in ``qcarleman.training`` and are imported lazily
-so that the lower layers load without torch.
+``cli``/``report``. Names from modules that need torch or PennyLane are loaded lazily on first
+access (``qcarleman.GDMap`` imports torch then), so the numerical core loads without them.
 """
+
+from __future__ import annotations
+
+import importlib
 
 from .dynamics import QuadraticMap
 from .errors import MemoryLimitError, QCarlemanError, UsageError, check_memory, memory_limit
 
 __version__ = "0.1.0"
+
+# Public name -> module that defines it (imported on first access).
+_LAZY: dict[str, str] = {
+}
 
 __all__ = [
     "QuadraticMap",
@@ -19,4 +27,17 @@ __all__ = [
     "MemoryLimitError",
     "check_memory",
     "memory_limit",
+    *_LAZY,
 ]
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        value = getattr(importlib.import_module(_LAZY[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'qcarleman' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)
