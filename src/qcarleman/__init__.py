@@ -18,6 +18,8 @@ __version__ = "0.1.0"
 
 # Public name -> module that defines it (imported on first access).
 _LAZY: dict[str, str] = {
+    "CarlemanSystem": "qcarleman.carleman",
+    "HistorySystem": "qcarleman.carleman",
 }
 
 __all__ = [

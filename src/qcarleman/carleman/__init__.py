@@ -1,0 +1,7 @@
+"""Carleman linearization: the discrete lift of a quadratic map (ALGORITHM.md §2) and the
+history linear system solved by the QLSA (§3)."""
+
+from .discrete import CarlemanSystem, compositions
+from .history import KAPPA_METHODS, HistorySystem
+
+__all__ = ["CarlemanSystem", "HistorySystem", "KAPPA_METHODS", "compositions"]
