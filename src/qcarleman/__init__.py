@@ -18,6 +18,16 @@ __version__ = "0.1.0"
 
 # Public name -> module that defines it (imported on first access).
 _LAZY: dict[str, str] = {
+    "ResNet": "qcarleman.training.models",
+    "SmallCNN": "qcarleman.training.models",
+    "MLP": "qcarleman.training.models",
+    "build_model": "qcarleman.training.models",
+    "load_dataset": "qcarleman.training.data",
+    "prune_global": "qcarleman.training.pruning",
+    "prune_layerwise": "qcarleman.training.pruning",
+    "Trainer": "qcarleman.training.trainer",
+    "RunDir": "qcarleman.training.run",
+    "load_config": "qcarleman.training.config",
     "CarlemanSystem": "qcarleman.carleman",
     "HistorySystem": "qcarleman.carleman",
 }
