@@ -18,6 +18,8 @@ __version__ = "0.1.0"
 
 # Public name -> module that defines it (imported on first access).
 _LAZY: dict[str, str] = {
+    "ContinuousCarleman": "qcarleman.carleman.continuous",
+    "burgers_experiment": "qcarleman.burgers",
     "ResNet": "qcarleman.training.models",
     "SmallCNN": "qcarleman.training.models",
     "MLP": "qcarleman.training.models",
