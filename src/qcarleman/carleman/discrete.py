@@ -184,6 +184,7 @@ class CarlemanSystem:
         self._explicit_cache = {}
         self._stats_cache: dict[int, _Stats] = {}
         self._norm_cache: dict[int, tuple[float, float, float]] = {}
+        self._rhs_cache: dict[int, Array] = {}
         self._sym: dict[int, _SymmetricLevel] = {}
         if scale is None:
             gamma = 1.0
@@ -242,8 +243,16 @@ class CarlemanSystem:
 
     def rhs(self, t: int) -> Array:
         """b(t) = (G0(t)^{⊗j})_j, the k = 0 blocks B_{j,0} (§2), in scaled units."""
-        self._check_state_memory("the Carleman right-hand side b(t)")
-        return self._pack(self._powers(self._map.g0(t)))
+        key = self._map._index(t)
+        if key not in self._rhs_cache:
+            self._check_state_memory("the Carleman right-hand side b(t)")
+            b = self._pack(self._powers(self._map.g0(t)))
+            b.flags.writeable = False
+            # Keep b only for time-independent maps (one vector); per-step maps recompute.
+            if self.time_dependent:
+                return b
+            self._rhs_cache[key] = b
+        return self._rhs_cache[key]
 
     def apply(self, t: int, y: Array) -> Array:
         """A(t) y, structurally (module docstring): no Kronecker product is formed."""
@@ -282,21 +291,21 @@ class CarlemanSystem:
         """A(t) on full level tensors (flat, row-major (d,)*k), ALGORITHM.md §2."""
         d, N, qm = self.d, self.order, self._map
         cores: list[Array | None] = [None] * (N + 1)
-
-        def visit(X: Array, r: int, s: int) -> None:
-            # X holds (d,)*r unconsumed input axes, then s output axes (flat, row-major).
+        # Depth-first over a ∈ {1,2}^s; a stack item (X, r, s) holds (d,)*r unconsumed input
+        # axes followed by s output axes (flat, row-major). An explicit stack, not a recursive
+        # closure: a closure cycle would keep every intermediate tensor alive until gc runs.
+        stack = [(x, k, 0) for k, x in enumerate(levels, start=1) if np.any(x)]
+        while stack:
+            X, r, s = stack.pop()
             if r == 0:
                 cores[s] = X if cores[s] is None else cores[s] + X
-                return
-            Y = qm.g1(t, X.reshape(d, -1))  # a = 1: G1 on the next input axis
-            visit(np.ascontiguousarray(Y.T).reshape(-1), r - 1, s + 1)
+                continue
             if r >= 2:  # a = 2: G2 on the next two input axes
                 Y = qm.g2_contract(t, X.reshape(d, d, -1))
-                visit(np.ascontiguousarray(Y.T).reshape(-1), r - 2, s + 1)
-
-        for k, x in enumerate(levels, start=1):
-            if np.any(x):
-                visit(x, k, 0)
+                stack.append((np.ascontiguousarray(Y.T).reshape(-1), r - 2, s + 1))
+            Y = qm.g1(t, X.reshape(d, -1))  # a = 1: G1 on the next input axis
+            stack.append((np.ascontiguousarray(Y.T).reshape(-1), r - 1, s + 1))
+            del X, Y
         g0 = qm.g0(t)
         has_g0 = bool(np.any(g0))
         out = []
