@@ -21,6 +21,9 @@ from ..errors import QCarlemanError, UsageError
 COMMANDS = [
     "demo",
     "burgers",
+    "train",
+    "prune",
+    "sparse_train",
 ]
 
 

@@ -183,7 +183,9 @@ def _check_keys(section: str, table: Any, allowed: dict[str, Any]) -> dict[str, 
                 f"unknown key {section}.{key}; allowed keys: {', '.join(sorted(allowed))}"
             )
         if not _type_ok(value, allowed[key]):
-            want = getattr(allowed[key], "__name__", allowed[key])
+            want = {dict: "a table"}.get(
+                allowed[key], getattr(allowed[key], "__name__", allowed[key])
+            )
             raise UsageError(f"{section}.{key} = {value!r} has the wrong type; expected {want}")
     return dict(table)
 

@@ -138,7 +138,8 @@ def _split(x, y, val_f: float, test_f: float, seed: int):
     n = len(y)
     perm = torch.randperm(n, generator=torch.Generator().manual_seed(seed))
     n_test, n_val = int(round(test_f * n)), int(round(val_f * n))
-    te, va, tr = perm[:n_test], perm[n_test : n_test + n_val], perm[n_test + n_val :]
+    # each part keeps the stored order (a seeded choice of which samples go where)
+    te, va, tr = (p.sort().values for p in perm.split([n_test, n_val, n - n_test - n_val]))
     return (x[tr], y[tr]), (x[va], y[va]), (x[te], y[te])
 
 

@@ -248,7 +248,7 @@ class Trainer:
                 loss = self.train_step(x.to(self.device), y.to(self.device), lr)
                 self.step += 1
                 bar.update(1)
-                bar.set_postfix(loss=f"{loss:.4f}", epoch=epoch)
+                bar.set_postfix(loss=f"{loss:.4f}", epoch=epoch, refresh=False)
                 if self.step <= self.settings.every_step_first:
                     self.log(
                         {"kind": "step", "step": self.step, "epoch": epoch, "lr": lr, "loss": loss}
@@ -302,8 +302,14 @@ def _setup(cfg: Config) -> tuple[Dataset, dict[str, Any]]:
 
 def _prepare_out(cfg: Config, out: str | os.PathLike) -> Path:
     out = Path(out)
+    text = dump_config(cfg)
+    old = out / "config.toml"
+    if old.is_file() and old.read_text() != text:
+        raise UsageError(
+            f"{out} holds a run made with a different config; use a new output directory"
+        )
     (out / "checkpoints").mkdir(parents=True, exist_ok=True)
-    atomic_write_text(out / "config.toml", dump_config(cfg))
+    atomic_write_text(old, text)
     return out
 
 
