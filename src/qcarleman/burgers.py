@@ -137,8 +137,9 @@ def burgers_experiment(
     D = sum(prob.nx**j for j in orders)
     # Lifted state + temporaries (checked again by ContinuousCarleman) and the stored
     # trajectories: reference, Euler and one per N, each nt × nx.
+    predicted = 8.0 * (4 * D + nt * prob.nx * (max_order + 2))
     check_memory(
-        8.0 * (4 * D + nt * prob.nx * (max_order + 2)),
+        predicted,
         f"the Burgers run (D_N = {D:,} at N = {max_order}, nt = {nt})",
         memory_limit,
     )
@@ -205,6 +206,7 @@ def burgers_experiment(
         "dissipation_condition": diag["dissipation_condition"],
         "orders": orders,
         "lifted_dims": [sum(prob.nx**j for j in range(1, N + 1)) for N in orders],
+        "memory_predicted_bytes": predicted,
         "step_condition": [bool(h_ok[N]) for N in orders],
         "max_error_vs_reference": max_ref,
         "max_error_vs_euler": [_finite_max(err_euler[N]) for N in orders],

@@ -37,7 +37,7 @@ def run(args: argparse.Namespace) -> int:
     import time
 
     from ..burgers import burgers_experiment, plot_burgers
-    from ..errors import UsageError
+    from ..errors import UsageError, format_bytes
 
     if args.plot and not args.plot.lower().endswith(".png"):
         raise UsageError(f"--plot {args.plot!r} is not a .png; give a name ending in .png")
@@ -76,6 +76,10 @@ def run(args: argparse.Namespace) -> int:
         else f"r± undefined (λ1² − 4‖F2‖‖F0‖ = {summary['discriminant']:.4g} < 0)"
     )
     print(f"  R = {summary['R']:.4g} (convergence proved for R < 1); {radii}")
+    print(
+        f"  lifted dimension D_N = {summary['lifted_dims'][-1]:,} at N = {summary['orders'][-1]}; "
+        f"predicted memory {format_bytes(summary['memory_predicted_bytes'])}"
+    )
     print(f"  direct Euler vs reference: max_t ℓ2 error = {summary['euler_vs_reference']:.3e}")
     print("   N      D_N   h ≤ 1/(N‖F1‖)   max err vs reference   max err vs Euler   seconds")
     for i, N in enumerate(summary["orders"]):
@@ -83,6 +87,12 @@ def run(args: argparse.Namespace) -> int:
         print(
             f"  {N:2d} {summary['lifted_dims'][i]:8,d}   {str(summary['step_condition'][i]):>13}"
             f"   {_fmt(ref):>20}   {_fmt(eul):>16}   {summary['seconds'][f'carleman_N{N}']:7.2f}"
+        )
+    unstable = [N for N, ok in zip(summary["orders"], summary["step_condition"]) if not ok]
+    if unstable:
+        print(
+            f"  warning: h = {s['dt']:.3g} > 1/(N‖F1‖) for N = {unstable}: Euler stepping may be "
+            "unstable there; raise --nt"
         )
     print(
         f"  errors decrease monotonically with N: {summary['monotone']}; "
