@@ -208,6 +208,19 @@ def test_sparse_map_large_d_runs_structurally():
     np.testing.assert_allclose(cs.matrix() @ y, cs.apply(0, y), atol=1e-14)
 
 
+def test_apply_leaves_its_input_alone_with_identity_operators():
+    """Callables may return views of their input (here G1 = identity); apply must not write
+    into y, and still equal the materialized A."""
+    d, N = 2, 3
+    q = QuadraticMap(np.array([0.1, -0.2]), lambda u: u, lambda u, v: u * v, dim=d)
+    cs = CarlemanSystem(q, N)
+    y = np.random.default_rng(0).standard_normal(cs.dim)
+    y0 = y.copy()
+    out = cs.apply(0, y)
+    np.testing.assert_array_equal(y, y0)
+    np.testing.assert_allclose(out, cs.matrix() @ y0, atol=1e-13)
+
+
 # -- bad inputs ----------------------------------------------------------------------------
 def small_map():
     return QuadraticMap(*coefficients(3, 0))
@@ -275,3 +288,6 @@ def test_memory_limits():
     assert huge.dim == 10**5 + 10**10 + 10**15
     with pytest.raises(MemoryLimitError, match="needs about"):
         huge.iterate(np.zeros(10**5), 1)
+    op = QuadraticMap(np.ones(3), lambda u: u, lambda u, v: u * v, dim=3)
+    with pytest.raises(MemoryLimitError, match="scale=<float>"):
+        CarlemanSystem(op, 2, scale="auto", memory_limit=100)

@@ -43,7 +43,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from ..dynamics import QuadraticMap
-from ..errors import UsageError, check_memory
+from ..errors import MemoryLimitError, UsageError, check_memory
 
 __all__ = ["CarlemanSystem", "compositions"]
 
@@ -267,7 +267,8 @@ class CarlemanSystem:
         out[0] = self.scale * self.level(y, 1)
         with np.errstate(over="ignore", invalid="ignore"):  # overflow is reported below
             for t in range(T):
-                y = self.apply(t, y) + self.rhs(t)
+                y = self.apply(t, y)
+                y += self.rhs(t)
                 check_overflow(y, t)
                 out[t + 1] = self.scale * self.level(y, 1)
         return out
@@ -298,7 +299,12 @@ class CarlemanSystem:
         while stack:
             X, r, s = stack.pop()
             if r == 0:
-                cores[s] = X if cores[s] is None else cores[s] + X
+                if cores[s] is not None:
+                    cores[s] += X
+                elif any(np.may_share_memory(X, x) for x in levels):  # e.g. G1 = identity
+                    cores[s] = X.copy()
+                else:
+                    cores[s] = X  # a fresh array: accumulated into in place
                 continue
             if r >= 2:  # a = 2: G2 on the next two input axes
                 Y = qm.g2_contract(t, X.reshape(d, d, -1))
@@ -308,16 +314,16 @@ class CarlemanSystem:
             del X, Y
         g0 = qm.g0(t)
         has_g0 = bool(np.any(g0))
-        out = []
-        for j in range(1, N + 1):
-            acc = np.zeros(d**j) if cores[j] is None else cores[j].copy()
+        out: list[Array] = [np.empty(0)] * N
+        for j in range(N, 0, -1):  # descending: level j reuses cores[j] after levels > j used it
+            acc = np.zeros(d**j) if cores[j] is None else cores[j]
             for s in range(1, j if has_g0 else 0):
                 if cores[s] is None:
                     continue
                 for slots in itertools.combinations(range(j), s):
                     pattern = tuple(i in slots for i in range(j))
                     acc += _insert_g0(cores[s], g0, pattern, d)
-            out.append(acc)
+            out[j - 1] = acc
         return out
 
     # -- packing (full or symmetric basis) -------------------------------------------------
@@ -386,7 +392,13 @@ class CarlemanSystem:
     def _auto_scale(self) -> float:
         n0 = n2 = 0.0
         for t in range(self.qmap.horizon or 1):
-            g0, _, G2 = self._explicit(t, scaled=False)
+            try:
+                g0, _, G2 = self._explicit(t, scaled=False)
+            except MemoryLimitError as exc:
+                raise MemoryLimitError(
+                    f"scale='auto' needs the explicit G2 of this operator-form map: {exc}; "
+                    "or pass scale=<float>"
+                ) from None
             n0, n2 = max(n0, float(np.linalg.norm(g0))), max(n2, _norm2_bound(G2))
         self._explicit_cache.clear()
         return math.sqrt(n0 / n2) if n0 > 0 and n2 > 0 else 1.0
