@@ -1,14 +1,16 @@
 r"""Continuous-time Carleman linearization with forward Euler (PNAS form of the method).
 
 Source: J.-P. Liu et al., "Efficient quantum algorithm for dissipative nonlinear differential
-equations", PNAS 118, e2026805118 (2021), arXiv:2011.03185 — §3 (Carleman linearization,
-eqs. 3.1–3.3), §4 (forward Euler, the step-size condition h ≤ 1/(N‖F1‖)) and the problem class
-of eq. 1.1:
+equations", PNAS 118, e2026805118 (2021), arXiv:2011.03185 — its problem class (the quadratic
+ODE below, with R and the radii r±), its Carleman linearization (the block-tridiagonal A below)
+and its forward-Euler discretization (the linear system of all time steps, step size
+h ≤ 1/(N‖F1‖)). Section and equation numbers differ between the arXiv and journal versions, so
+the quantities are cited by name:
 
     du/dt = F0(t) + F1 u + F2 (u⊗u),   u ∈ R^d,   F2 a d×d² matrix (index a·d + b ↔ u_a u_b).
 
 Lift y_j = u^{⊗j}, j = 1..N (y_0 = 1). Then dy_j/dt = A_{j,j−1}(t) y_{j−1} + A_{j,j} y_j +
-A_{j,j+1} y_{j+1} with (PNAS eq. 3.2)
+A_{j,j+1} y_{j+1} with (PNAS, Carleman linearization)
 
     A_{j,j+k−1} = Σ_{i=1}^{j} I^{⊗(i−1)} ⊗ F_k ⊗ I^{⊗(j−i)},   k = 0, 1, 2,
 
@@ -20,18 +22,20 @@ dŷ/dt = A(t) ŷ + b(t). Forward Euler with step h at times t_k = t0 + k·h give
 
 which is the lifted-step protocol of :class:`~qcarleman.carleman.history.HistorySystem`
 (``apply(k, y) = (I + hA(t_k)) y``, ``rhs(k) = h b(t_k)``), so :meth:`ContinuousCarleman.history`
-builds the PNAS linear system of the Euler steps (PNAS eq. 4.2) with the discrete machinery.
+builds the PNAS linear system of the Euler steps with the discrete machinery.
 
 A(t) is applied structurally: each Σ_i I⊗…⊗F⊗…⊗I contracts one axis (F1), two consecutive axes
 (F2) or inserts one axis (F0) of the level tensor; no Kronecker product is formed unless
 :meth:`ContinuousCarleman.generator_matrix` / :meth:`~ContinuousCarleman.matrix` is asked for
 (nonzeros predicted and checked against the memory limit first).
 
-Scaling (PNAS §3, rescaling before Eq. 3.1): with u = γ ũ the coefficients become F0/γ, F1, γF2.
-``scale="auto"`` takes γ = √(r₋ r₊) = √(max_t‖F0(t)‖/‖F2‖), the choice that makes the rescaled
-radii satisfy r̃₋ r̃₊ = 1 (and ‖F0‖/γ + γ‖F2‖ = 2√(‖F0‖‖F2‖) minimal). Lifted vectors are in
-scaled units; :meth:`~ContinuousCarleman.iterate` and :meth:`~ContinuousCarleman.euler` return
-original units.
+Scaling (the PNAS rescaling u = γ ũ, as in ALGORITHM.md §2): the coefficients become F0/γ, F1,
+γF2 and R is unchanged. ``scale="auto"`` is this project's choice γ = √(r₋ r₊) =
+√(max_t‖F0(t)‖/‖F2‖) (r± from :meth:`ContinuousCarleman.diagnostics`; r₋r₊ = ‖F0‖/‖F2‖ holds even
+when r± are complex): it makes the rescaled radii satisfy r̃₋ r̃₊ = 1 and minimizes
+‖F0‖/γ + γ‖F2‖ (= 2√(‖F0‖‖F2‖)), so the rescaled condition ‖F0‖/γ + γ‖F2‖ < |Re λ1| holds
+exactly when r± are real. Lifted vectors are in scaled units;
+:meth:`~ContinuousCarleman.iterate` and :meth:`~ContinuousCarleman.euler` return original units.
 """
 
 from __future__ import annotations
@@ -97,7 +101,7 @@ class ContinuousCarleman:
         Number of Euler steps the system will be used for; needed for ``scale="auto"`` with a
         time-dependent F0 (max_t ‖F0(t)‖ is taken over t_0..t_steps).
     scale:
-        γ: a float, None (γ = 1) or "auto" (γ = √(max‖F0‖/‖F2‖), PNAS §3).
+        γ: a float, None (γ = 1) or "auto" (γ = √(max‖F0‖/‖F2‖), see the module docstring).
     dim:
         d, when it cannot be inferred from F0 or F1.
     memory_limit:
@@ -180,7 +184,7 @@ class ContinuousCarleman:
         return self._check_f0(v, f"F0({t:g})")
 
     def vector_field(self, t: float, u: Array) -> Array:
-        """F0(t) + F1 u + F2(u⊗u) (PNAS eq. 1.1), original units; usable by scipy's solve_ivp."""
+        """F0(t) + F1 u + F2(u⊗u) (the PNAS problem), original units; solve_ivp-compatible."""
         u = np.asarray(u, dtype=float)
         return self.f0(t) + self.qmap.g1(0, u) + self.qmap.g2(0, u, u)
 
@@ -214,13 +218,13 @@ class ContinuousCarleman:
         return y[self._offsets[j - 1] : self._offsets[j]]
 
     def forcing(self, t: float) -> Array:
-        """b(t) = (F0(t)/γ, 0, …, 0), the inhomogeneity of dŷ/dt = A(t)ŷ + b(t) (PNAS eq. 3.3)."""
+        """b(t) = (F0(t)/γ, 0, …, 0), the inhomogeneity of dŷ/dt = A(t)ŷ + b(t) (PNAS)."""
         b = np.zeros(self.dim)
         b[: self.d] = self.f0(t) / self.scale
         return b
 
     def generator(self, t: float, y: Array) -> Array:
-        r"""A(t) y by structured contractions (PNAS eq. 3.2), scaled units.
+        r"""A(t) y by structured contractions (PNAS Carleman matrix), scaled units.
 
         (A y)_j = Σ_i F1 on axis i of y_j + Σ_i F2 on axes (i, i+1) of y_{j+1} (j < N)
         + Σ_i F0(t) inserted at axis i of y_{j−1} (j > 1)."""
@@ -265,7 +269,7 @@ class ContinuousCarleman:
 
     # -- lifted-step protocol (HistorySystem) --------------------------------------------
     def apply(self, k: int, y: Array) -> Array:
-        """(I + h A(t_k)) y: the homogeneous part of Euler step k (PNAS §4)."""
+        """(I + h A(t_k)) y: the homogeneous part of Euler step k (PNAS, forward Euler)."""
         y = self._check_y(y)
         return y + self.h * self.generator(self.time(k), y)
 
@@ -291,7 +295,7 @@ class ContinuousCarleman:
         return out
 
     def history(self, u0: Array, steps: int, idle: int = 0):
-        """The PNAS linear system of `steps` Euler steps plus `idle` copies (PNAS eq. 4.2), as
+        """The PNAS linear system of `steps` Euler steps plus `idle` copies (PNAS), as
         the discrete :class:`~qcarleman.carleman.history.HistorySystem` (ALGORITHM.md §3)."""
         from .history import HistorySystem
 
@@ -305,7 +309,7 @@ class ContinuousCarleman:
         return F1, F2.reshape(self.d, self.d * self.d)
 
     def generator_matrix(self, t: float = 0.0, memory_limit: int | str | None = None):
-        """A(t) as a scipy.sparse CSR matrix (D_N × D_N), scaled units (PNAS eq. 3.2)."""
+        """A(t) as a scipy.sparse CSR matrix (D_N × D_N), scaled units (PNAS Carleman matrix)."""
         d, N = self.d, self.order
         F1, F2 = self._dense_coefficients()
         F1s, F2s = sp.csr_matrix(F1), sp.csr_matrix(self.scale * F2)
@@ -359,7 +363,7 @@ class ContinuousCarleman:
 
     def norms(self) -> dict[str, float]:
         """‖F1‖₂, ‖F2‖₂ (as a d×d² matrix) and Re λ1 (largest real part of the nonzero
-        eigenvalues of F1), original units, from the dense coefficients (PNAS eq. 1.2)."""
+        eigenvalues of F1), original units, from the dense coefficients (PNAS definitions)."""
         if self._norms is None:
             F1, F2 = self._dense_coefficients()
             n1 = float(np.linalg.norm(F1, 2))
@@ -408,15 +412,15 @@ class ContinuousCarleman:
 
     # -- PNAS diagnostics ----------------------------------------------------------------
     def diagnostics(self, u0: Array, steps: int | None = None, warn: bool = True) -> dict:
-        r"""The PNAS quantities (Liu et al. 2021, eqs. 1.2, 4.4 and Theorem 1), original units.
+        r"""The PNAS quantities (Liu et al. 2021: R, r± and the Euler step bound), original units.
 
         * λ1: largest real part of the nonzero eigenvalues of F1 (zero eigenvalues, e.g. from
           Dirichlet boundary rows, are excluded);
-        * R = (‖u0‖‖F2‖ + max_t‖F0(t)‖/‖u0‖)/|λ1|  (PNAS eq. 1.2; convergence proved for R < 1);
+        * R = (‖u0‖‖F2‖ + max_t‖F0(t)‖/‖u0‖)/|λ1|  (PNAS; convergence proved for R < 1);
         * r± = (|λ1| ± √(λ1² − 4‖F2‖‖F0‖))/(2‖F2‖), the roots of ‖F2‖r² − |λ1|r + ‖F0‖ = 0
           (None when the discriminant is negative; r₊ = ∞ when F2 = 0);
-        * the Euler step condition h ≤ 1/(N‖F1‖) (PNAS §4);
-        * ‖F0‖/γ + γ‖F2‖ < |λ1| (the rescaled condition of PNAS §3); a
+        * the Euler step condition h ≤ 1/(N‖F1‖) (PNAS, forward Euler);
+        * ‖F0‖/γ + γ‖F2‖ < |λ1| (the PNAS condition on the rescaled coefficients); a
           :class:`CarlemanDiagnosticWarning` is issued when it fails and ``warn`` is true.
         """
         u = self._check_u0(u0)
@@ -459,6 +463,7 @@ class ContinuousCarleman:
             "h": self.h,
             "h_max": h_max,
             "step_condition": self.h <= h_max,
+            "condition_lhs": lhs,
             "dissipation_condition": bool(condition),
         }
 

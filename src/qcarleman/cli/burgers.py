@@ -76,6 +76,11 @@ def run(args: argparse.Namespace) -> int:
         else f"r± undefined (λ1² − 4‖F2‖‖F0‖ = {summary['discriminant']:.4g} < 0)"
     )
     print(f"  R = {summary['R']:.4g} (convergence proved for R < 1); {radii}")
+    if not summary["dissipation_condition"]:
+        print(
+            f"  warning: ‖F0‖ + ‖F2‖ = {summary['condition_lhs']:.4g} > |λ1| = "
+            f"{abs(summary['lambda1']):.4g}: the PNAS convergence guarantee does not apply"
+        )
     print(
         f"  lifted dimension D_N = {summary['lifted_dims'][-1]:,} at N = {summary['orders'][-1]}; "
         f"predicted memory {format_bytes(summary['memory_predicted_bytes'])}"
