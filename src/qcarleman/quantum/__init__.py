@@ -1,0 +1,1 @@
+"""Quantum layer: emulated QLSA solvers, readout/upload, and resource estimates."""
