@@ -10,7 +10,7 @@ from qcarleman.training.config import TrainSettings, example_config, load_config
 from qcarleman.training.data import load_dataset
 from qcarleman.training.models import MLP, SmallCNN
 from qcarleman.training.run import RunDir
-from qcarleman.training.trainer import Trainer, sparse_train, train_dense
+from qcarleman.training.trainer import Trainer, prune_run, sparse_train, train_dense
 
 torch.set_num_threads(1)
 
@@ -159,3 +159,29 @@ def test_digits_cnn_pipeline_reaches_95_percent(tmp_path):
         assert bool((p[~last.mask[n]] == 0).all())
     prune = [r for r in run.metrics() if r["kind"] == "prune"][0]
     assert abs(prune["pruned"] - 0.9 * prune["prunable"]) <= 1
+
+
+def test_scratch_mode_reinitialises_under_the_same_mask(tmp_path):
+    raw = {
+        "threads": 1,
+        "data": {"subset": 200},
+        "model": {"name": "smallcnn", "width": 4},
+        "train": {"epochs": 1, "batch_size": 50},
+        "sparse": {"epochs": 1, "every_step_first": 2},
+    }
+    train_dense(load_config(raw), tmp_path / "dense", progress=False)
+    fine = load_config(raw)
+    prune_run(fine, tmp_path / "dense", tmp_path / "fine", progress=False)
+    scratch = load_config({**raw, "sparse": {**raw["sparse"], "mode": "scratch"}})
+    sparse_train(scratch, tmp_path / "scratch", source=tmp_path / "dense", progress=False)
+    f0, s0 = RunDir(tmp_path / "fine").load(0), RunDir(tmp_path / "scratch").load(0)
+    assert s0.meta["mode"] == "scratch" and f0.meta["mode"] == "finetune"
+    assert all(torch.equal(f0.mask[k], s0.mask[k]) for k in f0.mask)
+    wf, ws = dict(f0.model.named_parameters()), dict(s0.model.named_parameters())
+    w = "features.0.weight"
+    assert not torch.equal(wf[w], ws[w])
+    assert bool((ws[w][~s0.mask[w]] == 0).all()) and bool((ws[w][s0.mask[w]] != 0).all())
+    last = RunDir(tmp_path / "scratch").load()
+    assert last.step == 4 and bool(
+        (dict(last.model.named_parameters())[w][~last.mask[w]] == 0).all()
+    )

@@ -27,11 +27,11 @@ from typing import Any
 import torch
 from torch import nn
 
-from ..errors import UsageError
+from ..errors import UsageError, check_memory
 from .checkpoint import atomic_write_text, capture_rng, restore_rng, save_checkpoint
 from .config import Config, TrainSettings, dump_config
 from .data import Dataset, batch_order, load_dataset, make_batch, steps_per_epoch
-from .models import build_model, model_class, model_options
+from .models import build_model, count_parameters, model_class, model_options
 from .pruning import (
     apply_mask,
     full_mask,
@@ -297,7 +297,12 @@ def _setup(cfg: Config) -> tuple[Dataset, dict[str, Any]]:
     if cfg.device.startswith("cuda") and not torch.cuda.is_available():
         raise UsageError("device = cuda but no CUDA GPU is visible; set device = 'cpu'")
     data = load_dataset(cfg.data)
-    return data, resolve_model_spec(cfg.model, data)
+    spec = resolve_model_spec(cfg.model, data)
+    with torch.device("meta"):  # count parameters without allocating them
+        n = count_parameters(build_model(spec))
+    # weights, gradients, momentum buffers and a checkpoint copy in float32
+    check_memory(16 * n, f"training a {n:,}-parameter model")
+    return data, spec
 
 
 def _prepare_out(cfg: Config, out: str | os.PathLike) -> Path:
@@ -333,13 +338,16 @@ def prune_run(
     out: str | os.PathLike,
     source_step: int | None = None,
     progress: bool = True,
+    data: Dataset | None = None,
 ) -> dict[str, Any]:
     """Prune the checkpoint ``source_step`` (latest by default) of run ``source`` with
     ``cfg.prune`` and write step 0 of the sparse run ``out`` (pruned weights; in scratch mode
-    re-initialised weights under the mask). Returns the sparsity report."""
+    re-initialised weights under the mask). Returns the sparsity report. ``data`` skips
+    reloading the dataset."""
     src = RunDir(source)
     ck = src.load(source_step)
-    data, _ = _setup(cfg)
+    if data is None:
+        data, _ = _setup(cfg)
     spec = ck.meta["model"]
     model = ck.model
     prune = prune_global if cfg.prune.scope == "global" else prune_layerwise
@@ -375,13 +383,13 @@ def sparse_train(
     """Sparse training in run ``out``: if ``out`` has no step-0 checkpoint yet, prune ``source``
     first (:func:`prune_run`); then train with ``cfg.sparse`` from the latest checkpoint."""
     out = Path(out)
-    if not _has_checkpoint(out, 0):
-        if source is None:
-            raise UsageError(
-                f"{out} holds no pruned checkpoint; pass --from DENSE_RUN to prune one first"
-            )
-        prune_run(cfg, source, out, progress=progress)
+    if not _has_checkpoint(out, 0) and source is None:
+        raise UsageError(
+            f"{out} holds no pruned checkpoint; pass --from DENSE_RUN to prune one first"
+        )
     data, _ = _setup(cfg)
+    if not _has_checkpoint(out, 0):
+        prune_run(cfg, source, out, progress=progress, data=data)
     ck = RunDir(out).load(0)
     trainer = Trainer(
         ck.model, data, cfg.sparse, out, ck.mask, cfg.seed, cfg.device, ck.meta, progress
