@@ -32,6 +32,12 @@ _LAZY: dict[str, str] = {
     "load_config": "qcarleman.training.config",
     "CarlemanSystem": "qcarleman.carleman",
     "HistorySystem": "qcarleman.carleman",
+    "estimate": "qcarleman.quantum.resources",
+    "estimate_history": "qcarleman.quantum.resources",
+    "ResourceEstimate": "qcarleman.quantum.resources",
+    "breakeven": "qcarleman.quantum.breakeven",
+    "surface_code_model": "qcarleman.quantum.physical",
+    "training_flops": "qcarleman.training.flops",
 }
 
 __all__ = [

@@ -24,6 +24,7 @@ COMMANDS = [
     "train",
     "prune",
     "sparse_train",
+    "estimate",
 ]
 
 

@@ -1,0 +1,215 @@
+"""``qcarleman estimate``: what a fault-tolerant run of one quantum segment would cost, against
+classical sparse training (ALGORITHM.md §7; :mod:`qcarleman.quantum.resources`).
+
+From explicit numbers (fast, no torch)::
+
+    qcarleman estimate --params 7451044 --active 745104 --steps 20 --order 2 --epsilon 1e-2 --json
+
+or from a training run directory (n, P, per-layer FLOPs and ‖f0‖ measured on a checkpoint)::
+
+    qcarleman estimate --run runs/digits-sparse --step 0 --steps 20
+
+``--breakeven`` adds the break-even table over n = 10³…10⁹ and T ∈ {10, 20, 50, 100} for the
+fully and almost dissipative regimes; ``--plot FILE.png`` draws it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import sys
+import tempfile
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "estimate",
+        help="resource estimate of the fault-tolerant run vs classical training",
+        description="Logical/physical cost of one quantum Carleman segment (QLSA + download) "
+        "against the classical FLOPs of the same T sparse training steps.",
+    )
+    src = p.add_argument_group("problem (explicit numbers)")
+    src.add_argument("--active", "-n", type=int, help="active (unpruned) parameters n")
+    src.add_argument("--params", "-P", type=int, help="total parameters P")
+    src.add_argument("--run", help="training run directory (measures n, P, FLOPs, ‖f0‖)")
+    src.add_argument("--step", type=int, help="checkpoint step in --run (default: first)")
+    src.add_argument("--steps", "-T", type=int, default=20, help="horizon T (default 20)")
+    src.add_argument("--order", "-N", type=int, default=2, help="Carleman order N (default 2)")
+    src.add_argument("--idle", type=int, help="idle steps p (default T)")
+    src.add_argument("--epsilon", type=float, default=1e-2, help="target ℓ2 error (1e-2)")
+    src.add_argument("--momentum", action="store_true", help="heavy-ball state (d = 2n)")
+    src.add_argument("--symmetric", action="store_true", help="symmetric Carleman subspace")
+    cond = p.add_argument_group("conditioning and structure")
+    cond.add_argument("--kappa", type=float, help="κ(L) (default: §3 bound from ρ)")
+    cond.add_argument("--norm-L", type=float, help="‖L‖ if known (with --kappa)")
+    cond.add_argument("--rho", type=float, help="ρ = ‖F1‖ (default 1 + 1/T, labelled)")
+    cond.add_argument("--f0-norm", type=float, help="‖f0‖ = η‖g‖")
+    cond.add_argument("--f2-norm", type=float, help="‖F2‖")
+    cond.add_argument("--sparsity", type=int, help="nonzeros per Hessian row s (default n)")
+    cond.add_argument("--row-sparsity", type=int, help="row sparsity of L (sparse access)")
+    cond.add_argument("--col-sparsity", type=int, help="column sparsity of L")
+    cond.add_argument("--max-entry", type=float, help="max |L_ij| (sparse access)")
+    cond.add_argument("--p-succ", type=float, help="P_succ (default: stated model)")
+    cond.add_argument("--shots", type=int, help="tomography shots (default: Kerenidis–Prakash)")
+    cost = p.add_argument_group("cost model")
+    cost.add_argument(
+        "--solver",
+        default="costa-empirical",
+        choices=["hhl", "cks", "costa", "costa-empirical", "jennings"],
+        help="QLSA used for totals (all are reported; default costa-empirical)",
+    )
+    cost.add_argument("--bits", type=int, default=32, help="oracle arithmetic bits b (32)")
+    cost.add_argument("--oracle", default="arithmetic", choices=["arithmetic", "qrom"])
+    cost.add_argument("--entry-mults", type=int, default=4, help="b-bit mults per entry (4)")
+    cost.add_argument("--batch-size", "-B", type=int, default=128, help="batch size B (128)")
+    cost.add_argument("--flop-rate", type=float, default=1e15, help="classical FLOP/s (1e15)")
+    cost.add_argument("--logical-rate", type=float, help="logical ops/s (default: surface code)")
+    cost.add_argument("--qubit", default="qubit_gate_ns_e3", help="physical qubit model")
+    cost.add_argument("--error-budget", type=float, default=1e-3, help="physical error budget")
+    cost.add_argument("--no-qsharp", action="store_true", help="skip the qsharp estimator")
+    out = p.add_argument_group("output")
+    out.add_argument("--json", action="store_true", help="print JSON instead of text")
+    out.add_argument("--breakeven", action="store_true", help="add the break-even table")
+    out.add_argument("--plot", help="write the break-even plot to FILE.png (implies --breakeven)")
+    out.add_argument("--out", help="also write the JSON result to this file")
+    p.set_defaults(func=run)
+
+
+def _explicit(args) -> dict:
+    from ..errors import UsageError
+
+    if args.run is None and args.active is None:
+        raise UsageError("give --active n (and --params P) or --run RUN_DIR")
+    kw = dict(
+        n=args.active,
+        P=args.params,
+        T=args.steps,
+        N=args.order,
+        p=args.idle,
+        epsilon=args.epsilon,
+        kappa=args.kappa,
+        norm_L=args.norm_L,
+        rho=args.rho,
+        f0_norm=args.f0_norm,
+        F2_norm=args.f2_norm,
+        sparsity=args.sparsity,
+        row_sparsity=args.row_sparsity,
+        col_sparsity=args.col_sparsity,
+        max_entry=args.max_entry,
+        momentum=args.momentum,
+        symmetric=args.symmetric,
+        p_succ=args.p_succ,
+        shots=args.shots,
+        bits=args.bits,
+        oracle=args.oracle,
+        entry_mults=args.entry_mults,
+        solver=args.solver,
+        batch_size=args.batch_size,
+        flop_rate=args.flop_rate,
+        logical_rate=args.logical_rate,
+        qubit=args.qubit,
+        error_budget=args.error_budget,
+        use_qsharp=not args.no_qsharp,
+    )
+    return kw
+
+
+def _from_run(args, kw: dict) -> dict:
+    """Measure n, P, per-step FLOPs (per layer, active weights) and ‖f0‖ = η‖g‖ on a checkpoint."""
+
+    from ..training.flops import training_flops
+    from ..training.run import RunDir
+
+    run = RunDir(args.run)
+    step = args.step if args.step is not None else run.steps()[0]
+    ck = run.load(step)
+    model, mask, meta = ck.model, ck.mask, ck.meta
+    P = sum(p.numel() for p in model.parameters())
+    n = sum(
+        int(mask[name].sum()) if name in mask else p.numel() for name, p in model.named_parameters()
+    )
+    B = int(meta.get("batch_size", args.batch_size))
+    x, y = run.batches(1, batch_size=B)[0]
+    kw.update(n=n, P=P, batch_size=B, momentum=kw["momentum"] or bool(meta.get("momentum", 0)))
+    kw["flops_per_step"] = training_flops(model, tuple(x.shape[1:]), B, 1, mask)
+    if kw["f0_norm"] is None:
+        lr = float(meta.get("lr", 0.0))
+        model.zero_grad()
+        ck.loss_fn(model(x), y).backward()
+        g2 = sum(
+            float(((p.grad * mask[name]) if name in mask else p.grad).pow(2).sum())
+            for name, p in model.named_parameters()
+            if p.grad is not None
+        )
+        kw["f0_norm"] = lr * math.sqrt(g2)
+    return kw
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..quantum.resources import estimate
+
+    kw = _explicit(args)
+    if args.run is not None:
+        kw = _from_run(args, kw)
+    est = estimate(**kw)
+    result = est.to_dict()
+    if args.run is not None:
+        result["inputs"]["run"] = os.fspath(args.run)
+    if args.breakeven or args.plot:
+        from ..quantum.breakeven import breakeven, breakeven_table, plot_breakeven
+
+        be_kw = dict(
+            N=args.order,
+            epsilon=args.epsilon,
+            batch_size=kw["batch_size"],
+            flop_rate=args.flop_rate,
+            logical_rate=args.logical_rate,
+            solver=args.solver,
+            bits=args.bits,
+            oracle=args.oracle,
+        )
+        if args.sparsity is not None:
+            be_kw["sparsity"] = args.sparsity
+        be = breakeven(**be_kw)
+        result["breakeven"] = be
+        if args.plot:
+            result["breakeven"]["plot"] = plot_breakeven(be, args.plot)
+    if args.out:
+        _write_json(args.out, result)
+    if args.json:
+        json.dump(result, sys.stdout, indent=1, default=_jsonable)
+        print()
+        return 0
+    print(f"qcarleman estimate (n = {kw['n']}, T = {kw['T']}, N = {kw['N']}, ε = {kw['epsilon']})")
+    print(est.summary())
+    if "breakeven" in result:
+        print()
+        print(breakeven_table(result["breakeven"]))
+        if args.plot:
+            print(f"plot: {result['breakeven']['plot']}")
+    return 0
+
+
+def _jsonable(o):
+    if isinstance(o, float) and not math.isfinite(o):
+        return str(o)
+    if hasattr(o, "item"):
+        return o.item()
+    if isinstance(o, tuple):
+        return list(o)
+    return str(o)
+
+
+def _write_json(path: str, obj) -> None:
+    d = os.path.dirname(os.path.abspath(path))
+    os.makedirs(d, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(suffix=".json", dir=d)
+    try:
+        with os.fdopen(fd, "w") as f:
+            json.dump(obj, f, indent=1, default=_jsonable)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
