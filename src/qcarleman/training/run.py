@@ -63,6 +63,7 @@ class RunDir:
                 "create one with `qcarleman train` or `qcarleman sparse-train`"
             )
         self._dataset: Dataset | None = None
+        self._meta: dict[str, Any] | None = None
 
     @property
     def checkpoint_dir(self) -> Path:
@@ -110,8 +111,10 @@ class RunDir:
         )
 
     def meta(self) -> dict[str, Any]:
-        """The meta dict of the latest checkpoint."""
-        return self.raw()["meta"]
+        """The meta dict of the latest checkpoint (read once)."""
+        if self._meta is None:
+            self._meta = self.raw()["meta"]
+        return self._meta
 
     def dataset(self) -> Dataset:
         """The run's dataset splits (loaded once)."""
