@@ -41,3 +41,37 @@ def test_resnet32x4_forward_flops_and_six_n_rule():
     f = model_flops(m, (3, 32, 32))
     assert 2.0e9 < f < 2.5e9
     assert f > 2 * P  # the 6·n·B rule (dense-layer rule) undercounts convolutions
+
+
+def test_estimate_from_run_directory(tmp_path, capsys):
+    """`qcarleman estimate --run`: n, P, per-layer FLOPs and ‖f0‖ = η‖g‖ from a checkpoint."""
+    import json
+    import math
+
+    from qcarleman.cli.main import main
+    from qcarleman.training.config import TrainSettings
+    from qcarleman.training.data import load_dataset
+    from qcarleman.training.models import SmallCNN
+    from qcarleman.training.run import RunDir
+    from qcarleman.training.trainer import Trainer
+
+    torch.manual_seed(0)
+    data = load_dataset({"name": "digits", "subset": 100})
+    settings = TrainSettings(lr=0.05, momentum=0.0, batch_size=32, epochs=1, milestones=[])
+    meta = {"model": {"name": "smallcnn", "width": 4}}
+    Trainer(SmallCNN(width=4), data, settings, tmp_path, seed=1, meta=meta, progress=False).fit()
+    rc = main(["estimate", "--run", str(tmp_path), "--step", "0", "--steps", "5", "--json",
+               "--no-qsharp"])  # fmt: skip
+    assert rc == 0
+    d = json.loads(capsys.readouterr().out)
+    run = RunDir(tmp_path)
+    ck = run.load(0)
+    P = sum(p.numel() for p in ck.model.parameters())
+    assert d["inputs"]["n"] == P and d["inputs"]["P"] == P  # unpruned: every weight active
+    x, y = run.batches(1, batch_size=32)[0]
+    per_step = training_flops(ck.model, tuple(x.shape[1:]), 32, 1, ck.mask)
+    assert d["classical_flops"] == pytest.approx(5 * per_step)
+    ck.model.zero_grad()
+    ck.loss_fn(ck.model(x), y).backward()
+    g = math.sqrt(sum(float(p.grad.pow(2).sum()) for p in ck.model.parameters()))
+    assert d["inputs"]["f0_norm"] == pytest.approx(0.05 * g, rel=1e-6)
