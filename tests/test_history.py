@@ -26,7 +26,14 @@ def test_inverse_is_forward_iteration(symmetric, idle):
     T = 8
     h = cs.history(z0, T, idle=idle)
     D = cs.dim
-    assert (h.block_dim, h.dim, h.T, h.idle, h.scale) == (D, (T + idle + 1) * D, T, idle, 0.5)
+    assert (h.d, h.block_dim, h.dim, h.T, h.idle, h.scale) == (
+        3,
+        D,
+        (T + idle + 1) * D,
+        T,
+        idle,
+        0.5,
+    )
     L, c = h.matrix(), h.rhs()
     Y_direct = spla.spsolve(L.tocsc(), c)
     Y = h.solve()

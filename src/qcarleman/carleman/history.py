@@ -76,6 +76,11 @@ class HistorySystem:
 
     # -- sizes -----------------------------------------------------------------------------
     @property
+    def d(self) -> int:
+        """d, the length of the output ŷ_1(T)."""
+        return int(self.lifted.d)
+
+    @property
     def block_dim(self) -> int:
         """D_N, the size of one time block."""
         return int(self.lifted.dim)
