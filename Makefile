@@ -4,7 +4,7 @@ PY ?= python3.11
 VENV ?= .venv
 BIN := $(VENV)/bin
 TORCH_SPEC ?= torch==2.13.0
-EXTRAS ?= dev,quantum
+EXTRAS ?= dev,quantum,estimator
 
 .PHONY: setup demo test test-all lint bench clean
 
