@@ -1,0 +1,420 @@
+r"""Derivative operators of a PyTorch loss on the active set S (ALGORITHM.md §1).
+
+For parameters θ ∈ R^P with a pruning mask m, the active set is S = {i : m_i = 1}, n = |S|, and
+every operator here acts on flat vectors of length n (the coordinates θ_S):
+
+* :class:`ActiveParams` — the flat view of θ_S (gather / scatter between a model's parameter
+  tensors and a length-n vector). Pruned entries are exactly 0 in every scattered tensor.
+* :class:`LossOperators` — at an expansion point θ̄ (ALGORITHM.md §1):
+
+  - ``grad()``       g = ∇L(θ̄) + λθ̄,
+  - ``hvp(u)``       H u with H = ∇²L(θ̄) + λI (forward-over-reverse, ``jvp(grad(L))``),
+  - ``third(u, v)``  K[·, u, v] = ∇_θ(uᵀ H(θ) v) at θ̄, the third-order directional derivative
+    (``jvp`` of the Hessian-vector product in direction v; the quadratic weight-decay term adds 0),
+  - dense H and K for tiny models (memory predicted first), and a SciPy ``LinearOperator`` for H.
+
+  L is the loss of the given batches: with several batches, the batch-size weighted mean
+  L = Σ_b |B_b| L_b / Σ_b |B_b| (the full-batch loss when ``loss_fn`` averages over samples).
+  Weight decay enters as λ/2·‖θ_S‖² (ALGORITHM.md §1).
+
+**Batch norm and dropout.** The operators evaluate a private copy of the model in *train mode*
+with *batch statistics*, exactly like the trainer's forward pass during a training step, but the
+running buffers are never updated: each batch-norm module of the copy is replaced by
+:class:`BatchStatNorm`, the same train-mode normalization written with elementary tensor ops and
+no buffers (the user's model is untouched, and the loss is a pure function of θ). Elementary ops
+are needed because PyTorch's fused batch-norm kernel has inexact third derivatives (nested
+forward/reverse autodiff through ``native_batch_norm`` disagrees with finite differences of the
+Hessian-vector product; ``tests/test_operators.py`` checks the replacement against finite
+differences). Dropout modules are switched to eval mode (disabled): the loss must be deterministic
+for its derivatives to exist.
+
+Only this module (and the rest of ``qcarleman.training``) imports torch.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable, Iterable, Mapping, Sequence
+
+import numpy as np
+import torch
+from scipy.sparse.linalg import LinearOperator
+from torch import nn
+from torch.func import functional_call, grad, jvp, vmap
+
+from ..errors import UsageError, check_memory
+
+__all__ = ["ActiveParams", "LossOperators", "BatchStatNorm", "as_batches", "functional_copy"]
+
+Tensor = torch.Tensor
+Batch = tuple[Tensor, Tensor]
+
+
+class ActiveParams:
+    """Flat view θ_S of a model's trainable parameters restricted to the active set of a mask.
+
+    Parameters
+    ----------
+    model:
+        The module; its trainable parameters (``requires_grad``) in ``named_parameters`` order.
+    mask:
+        ``{name: bool tensor}`` with each tensor shaped like its parameter (the checkpoint format
+        of the training run directories). Missing names are fully active (biases, norm layers).
+    include_pruned:
+        Keep the pruned coordinates in the flat view too (they stay at their value 0 but become
+        free coordinates); the default restricts to S.
+    """
+
+    def __init__(
+        self,
+        model: nn.Module,
+        mask: Mapping[str, Tensor] | None = None,
+        include_pruned: bool = False,
+    ):
+        params = [(k, p) for k, p in model.named_parameters() if p.requires_grad]
+        if not params:
+            raise UsageError("the model has no trainable parameters; pass a model with parameters")
+        mask = dict(mask or {})
+        known = {k for k, _ in params}
+        unknown = sorted(set(mask) - known)
+        if unknown:
+            raise UsageError(
+                f"mask names {unknown[:3]} are not trainable parameters of the model; "
+                "pass the mask saved with this model"
+            )
+        self.names: list[str] = []
+        self.shapes: list[torch.Size] = []
+        self.mask: dict[str, Tensor] = {}
+        self._index: list[Tensor | None] = []  # flat active positions, None = all active
+        sizes = []
+        for name, p in params:
+            m = mask.get(name)
+            if m is not None:
+                m = torch.as_tensor(m)
+                if tuple(m.shape) != tuple(p.shape):
+                    raise UsageError(
+                        f"mask for {name!r} has shape {tuple(m.shape)} but the parameter has "
+                        f"shape {tuple(p.shape)}; pass the mask saved with this model"
+                    )
+                m = m.to(device=p.device, dtype=torch.bool)
+            full = m is None or include_pruned or bool(m.all())
+            self.names.append(name)
+            self.shapes.append(p.shape)
+            self.mask[name] = torch.ones_like(p, dtype=torch.bool) if m is None else m
+            idx = None if full else m.reshape(-1).nonzero().reshape(-1)
+            self._index.append(idx)
+            sizes.append(p.numel() if idx is None else idx.numel())
+        self.sizes: list[int] = sizes
+        self.offsets: list[int] = np.concatenate([[0], np.cumsum(sizes)]).tolist()
+        self.n: int = int(self.offsets[-1])
+        self.P: int = sum(int(np.prod(s)) for s in self.shapes)
+        self.include_pruned = include_pruned
+        if self.n == 0:
+            raise UsageError("the mask leaves no active parameters; pass a mask with some True")
+
+    def flatten(self, params: nn.Module | Mapping[str, Tensor]) -> Tensor:
+        """θ_S as a 1-D tensor of length n, from a module or a ``{name: tensor}`` dict."""
+        if isinstance(params, nn.Module):
+            params = dict(params.named_parameters())
+        parts = []
+        for name, shape, idx in zip(self.names, self.shapes, self._index):
+            if name not in params:
+                raise UsageError(f"parameter {name!r} is missing; pass the model the mask fits")
+            p = params[name].detach()
+            if tuple(p.shape) != tuple(shape):
+                raise UsageError(
+                    f"parameter {name!r} has shape {tuple(p.shape)}, expected {tuple(shape)}; "
+                    "pass the model the mask fits"
+                )
+            flat = p.reshape(-1)
+            parts.append(flat if idx is None else flat[idx])
+        return torch.cat(parts)
+
+    def unflatten(self, vec: Tensor) -> dict[str, Tensor]:
+        """Full parameter tensors from θ_S: active entries from ``vec``, pruned entries 0.
+
+        Differentiable in ``vec`` (also under ``torch.func`` transforms)."""
+        if vec.shape != (self.n,):
+            raise UsageError(
+                f"flat parameter vector has shape {tuple(vec.shape)} but the active set has "
+                f"n = {self.n}; pass a vector of length n"
+            )
+        out = {}
+        for i, (name, shape, idx) in enumerate(zip(self.names, self.shapes, self._index)):
+            seg = vec[self.offsets[i] : self.offsets[i + 1]]
+            if idx is None:
+                out[name] = seg.reshape(shape)
+            else:
+                numel = int(np.prod(shape))
+                full = torch.zeros(numel, dtype=vec.dtype, device=vec.device)
+                out[name] = full.index_copy(0, idx, seg).reshape(shape)
+        return out
+
+    def load_into(self, model: nn.Module, vec: Tensor) -> None:
+        """Write θ_S into ``model`` in place (pruned entries set to 0)."""
+        full = self.unflatten(vec.detach())
+        with torch.no_grad():
+            for name, p in model.named_parameters():
+                if name in full:
+                    p.copy_(full[name].to(p.dtype))
+
+    def __repr__(self) -> str:
+        return f"ActiveParams(n={self.n}, P={self.P}, tensors={len(self.names)})"
+
+
+def as_batches(
+    batches: Iterable[Sequence[Tensor]] | Sequence[Tensor], dtype: torch.dtype
+) -> list[Batch]:
+    """A list of (x, y) batches (from a list, a DataLoader or a single (x, y) pair), with
+    floating-point tensors cast to ``dtype``."""
+    if isinstance(batches, tuple) and len(batches) == 2 and isinstance(batches[0], Tensor):
+        batches = [batches]
+    out = []
+    for b in batches:
+        if not isinstance(b, Sequence) or len(b) != 2:
+            raise UsageError("each batch must be an (inputs, targets) pair of tensors")
+        x, y = (torch.as_tensor(t) for t in b)
+        x = x.to(dtype) if x.is_floating_point() else x
+        y = y.to(dtype) if y.is_floating_point() else y
+        out.append((x, y))
+    if not out:
+        raise UsageError("no batches given; pass at least one (inputs, targets) batch")
+    return out
+
+
+class BatchStatNorm(nn.Module):
+    r"""Train-mode batch normalization from elementary ops, without running buffers:
+    y = (x − mean_B x) / √(var_B x + ε) · weight + bias, with the biased batch variance over the
+    batch and spatial axes (what ``nn.BatchNorm*d`` computes in train mode; Ioffe & Szegedy 2015,
+    Alg. 1). Parameter names ``weight`` and ``bias`` match the module it replaces."""
+
+    def __init__(self, bn: nn.modules.batchnorm._BatchNorm):
+        super().__init__()
+        self.eps = float(bn.eps)
+        self.weight = bn.weight if bn.affine else None
+        self.bias = bn.bias if bn.affine else None
+
+    def forward(self, x: Tensor) -> Tensor:
+        axes = [0, *range(2, x.ndim)]
+        mean = x.mean(dim=axes, keepdim=True)
+        var = ((x - mean) ** 2).mean(dim=axes, keepdim=True)
+        y = (x - mean) / torch.sqrt(var + self.eps)
+        shape = [1, -1] + [1] * (x.ndim - 2)
+        if self.weight is not None:
+            y = y * self.weight.reshape(shape) + self.bias.reshape(shape)
+        return y
+
+
+def functional_copy(model: nn.Module, dtype: torch.dtype) -> nn.Module:
+    """A private copy of ``model`` in ``dtype`` whose forward is a pure function of θ: train
+    mode with batch statistics (:class:`BatchStatNorm`), no running buffers, dropout disabled
+    (module docstring)."""
+    module = copy.deepcopy(model).to(dtype)
+    for name, sub in list(module.named_modules()):
+        if isinstance(sub, nn.modules.batchnorm._BatchNorm):
+            parent_name, _, attr = name.rpartition(".")
+            setattr(module.get_submodule(parent_name), attr, BatchStatNorm(sub))
+    module.train()
+    for sub in module.modules():
+        if isinstance(sub, nn.modules.dropout._DropoutNd):
+            sub.eval()
+    for p in module.parameters():
+        p.requires_grad_(False)
+    return module
+
+
+class LossOperators:
+    r"""g, H·u, K[·, u, v] of a loss at θ̄ on the active set (ALGORITHM.md §1).
+
+    Parameters
+    ----------
+    model, loss_fn:
+        The network and ``loss_fn(outputs, targets) -> scalar``.
+    batches:
+        (x, y) pairs, a DataLoader, or one (x, y) pair; L is their size-weighted mean loss.
+    mask, include_pruned:
+        The active set (see :class:`ActiveParams`).
+    weight_decay:
+        λ ≥ 0 (as λ/2·‖θ_S‖²): g gets +λθ̄ and H gets +λI.
+    dtype:
+        torch.float64 (default, for exactness) or torch.float32.
+    theta:
+        θ̄_S, a flat vector of length n; default: the model's current parameters.
+    """
+
+    def __init__(
+        self,
+        model: nn.Module,
+        loss_fn: Callable[[Tensor, Tensor], Tensor],
+        batches: Iterable[Sequence[Tensor]] | Sequence[Tensor],
+        mask: Mapping[str, Tensor] | None = None,
+        weight_decay: float = 0.0,
+        dtype: torch.dtype = torch.float64,
+        include_pruned: bool = False,
+        theta: Tensor | None = None,
+    ):
+        if dtype not in (torch.float32, torch.float64):
+            raise UsageError(f"dtype {dtype} is not supported; use torch.float64 or torch.float32")
+        if not np.isfinite(weight_decay) or weight_decay < 0:
+            raise UsageError(f"weight decay λ = {weight_decay} is invalid; use a finite λ ≥ 0")
+        self.active = ActiveParams(model, mask, include_pruned)
+        self.n = self.active.n
+        self.dtype = dtype
+        self.weight_decay = float(weight_decay)
+        self.loss_fn = loss_fn
+        self.module = functional_copy(model, dtype)
+        theta = self.active.flatten(model) if theta is None else torch.as_tensor(theta)
+        if theta.shape != (self.n,):
+            raise UsageError(
+                f"θ̄ has shape {tuple(theta.shape)} but the active set has n = {self.n}; "
+                "pass a flat vector of the active parameters"
+            )
+        self.theta = theta.detach().to(dtype).clone()
+        if not torch.isfinite(self.theta).all():
+            raise UsageError(
+                "the parameters θ̄ have non-finite entries (NaN or inf); "
+                "load a checkpoint from before training diverged"
+            )
+        self._set_batches(batches)
+
+    def _set_batches(self, batches) -> None:
+        self.batches = as_batches(batches, self.dtype)
+        sizes = np.array([x.shape[0] for x, _ in self.batches], dtype=float)
+        self._weights = (sizes / sizes.sum()).tolist()
+        self._grad: Tensor | None = None
+
+    def with_batches(self, batches) -> LossOperators:
+        """The same model, mask, λ and θ̄ on other batches (shares the model copy)."""
+        new = copy.copy(self)
+        new._set_batches(batches)
+        return new
+
+    # -- the loss as a pure function of θ_S ------------------------------------------------
+    def batch_loss(self, theta: Tensor, batch: Batch) -> Tensor:
+        """L_B(θ) for one batch (θ a flat active vector), differentiable by torch.func."""
+        x, y = batch
+        out = functional_call(self.module, self.active.unflatten(theta), (x,))
+        return self.loss_fn(out, y)
+
+    def _sum(self, fn: Callable[[Batch], Tensor]) -> Tensor:
+        total = None
+        for w, b in zip(self._weights, self.batches):
+            term = w * fn(b)
+            total = term if total is None else total + term
+        return total
+
+    def loss_at(self, theta: Tensor) -> Tensor:
+        """L(θ) (data loss, no weight-decay term)."""
+        with torch.no_grad():
+            return self._sum(lambda b: self.batch_loss(theta, b))
+
+    def grad_at(self, theta: Tensor) -> Tensor:
+        """∇L(θ) + λθ on S (the gradient a masked SGD step uses)."""
+        g = self._sum(lambda b: grad(self.batch_loss)(theta, b))
+        return g + self.weight_decay * theta
+
+    # -- coefficients at θ̄ -----------------------------------------------------------------
+    def loss(self) -> float:
+        """L(θ̄), the data loss without the weight-decay term."""
+        return float(self.loss_at(self.theta))
+
+    def grad(self) -> Tensor:
+        """g = ∇L(θ̄) + λθ̄ (ALGORITHM.md §1), cached."""
+        if self._grad is None:
+            self._grad = self.grad_at(self.theta)
+        return self._grad
+
+    def _hvp_raw(self, u: Tensor) -> Tensor:
+        def one(b: Batch) -> Tensor:
+            return jvp(lambda th: grad(self.batch_loss)(th, b), (self.theta,), (u,))[1]
+
+        return self._sum(one)
+
+    def hvp(self, u: Tensor) -> Tensor:
+        """H u = ∇²L(θ̄) u + λu (forward-over-reverse autodiff)."""
+        u = self._vector(u, "u")
+        return self._hvp_raw(u) + self.weight_decay * u
+
+    def hvp_batch(self, U: Tensor, chunk_size: int | None = None) -> Tensor:
+        """H U for U of shape (n, m), columnwise (vmap, ``chunk_size`` columns at a time)."""
+        U = self._block(U, "U")
+        HU = vmap(self._hvp_raw, in_dims=1, out_dims=1, chunk_size=chunk_size)(U)
+        return HU + self.weight_decay * U
+
+    def _third_raw(self, u: Tensor, v: Tensor) -> Tensor:
+        def one(b: Batch) -> Tensor:
+            def hvp_u(th: Tensor) -> Tensor:
+                return jvp(lambda t: grad(self.batch_loss)(t, b), (th,), (u,))[1]
+
+            return jvp(hvp_u, (self.theta,), (v,))[1]
+
+        return self._sum(one)
+
+    def third(self, u: Tensor, v: Tensor) -> Tensor:
+        """K[·, u, v] = ∇_θ(uᵀ H(θ) v) at θ̄ (ALGORITHM.md §1): the derivative of θ ↦ H(θ)u in
+        direction v. Symmetric in (u, v); weight decay adds nothing."""
+        return self._third_raw(self._vector(u, "u"), self._vector(v, "v"))
+
+    def third_batch(self, U: Tensor, V: Tensor, chunk_size: int | None = None) -> Tensor:
+        """[K[·, u_k, v_k]]_k for U, V of shape (n, m)."""
+        U, V = self._block(U, "U"), self._block(V, "V")
+        if U.shape != V.shape:
+            raise UsageError(f"U and V have shapes {tuple(U.shape)} and {tuple(V.shape)}")
+        return vmap(self._third_raw, in_dims=(1, 1), out_dims=1, chunk_size=chunk_size)(U, V)
+
+    # -- dense forms for tiny models ---------------------------------------------------------
+    def dense_hessian(self, memory_limit: int | str | None = None) -> Tensor:
+        """H as a dense (n, n) tensor (n HVPs)."""
+        n = self.n
+        check_memory(3.0 * n * n * 8, f"dense Hessian of n = {n} active parameters", memory_limit)
+        eye = torch.eye(n, dtype=self.dtype)
+        H = self.hvp_batch(eye)
+        return 0.5 * (H + H.T)
+
+    def dense_third(self, memory_limit: int | str | None = None, chunk_size: int = 4096) -> Tensor:
+        """K as a dense (n, n, n) tensor, K[i, a, b] = K[·, e_a, e_b]_i: the n² third-order
+        products in one vmapped call, ``chunk_size`` columns at a time."""
+        n = self.n
+        check_memory(4.0 * n**3 * 8, f"dense third derivative of n = {n} parameters", memory_limit)
+        eye = torch.eye(n, dtype=self.dtype)
+        U, V = eye.repeat_interleave(n, dim=1), eye.repeat(1, n)  # column a·n + b: (e_a, e_b)
+        return self.third_batch(U, V, chunk_size=min(n * n, chunk_size)).reshape(n, n, n)
+
+    def linear_operator(self) -> LinearOperator:
+        """H as a SciPy LinearOperator (float64 NumPy in and out; symmetric)."""
+
+        def matvec(u: np.ndarray) -> np.ndarray:
+            t = torch.as_tensor(np.asarray(u, dtype=float).reshape(-1), dtype=self.dtype)
+            return self.hvp(t).detach().cpu().numpy().astype(float)
+
+        def matmat(U: np.ndarray) -> np.ndarray:
+            t = torch.as_tensor(np.asarray(U, dtype=float), dtype=self.dtype)
+            return self.hvp_batch(t).detach().cpu().numpy().astype(float)
+
+        return LinearOperator(
+            (self.n, self.n), matvec=matvec, rmatvec=matvec, matmat=matmat, dtype=np.float64
+        )
+
+    # -- input checks ------------------------------------------------------------------------
+    def _vector(self, u, name: str) -> Tensor:
+        u = torch.as_tensor(u).to(self.dtype)
+        if u.shape != (self.n,):
+            raise UsageError(
+                f"{name} has shape {tuple(u.shape)} but the operators act on n = {self.n} "
+                "active coordinates; pass a vector of length n"
+            )
+        return u
+
+    def _block(self, U, name: str) -> Tensor:
+        U = torch.as_tensor(U).to(self.dtype)
+        if U.ndim != 2 or U.shape[0] != self.n:
+            raise UsageError(
+                f"{name} has shape {tuple(U.shape)}; pass an (n, m) block with n = {self.n}"
+            )
+        return U
+
+    def __repr__(self) -> str:
+        return (
+            f"LossOperators(n={self.n}, batches={len(self.batches)}, λ={self.weight_decay}, "
+            f"dtype={self.dtype})"
+        )
