@@ -38,6 +38,19 @@ _LAZY: dict[str, str] = {
     "breakeven": "qcarleman.quantum.breakeven",
     "surface_code_model": "qcarleman.quantum.physical",
     "training_flops": "qcarleman.training.flops",
+    "solve": "qcarleman.quantum.solve",
+    "solve_linear": "qcarleman.quantum.solve",
+    "SolveResult": "qcarleman.quantum.solve",
+    "hhl_solve": "qcarleman.quantum.hhl",
+    "hhl_circuit": "qcarleman.quantum.hhl",
+    "qsvt_solve": "qcarleman.quantum.qsvt",
+    "qsvt_circuit": "qcarleman.quantum.qsvt",
+    "inverse_polynomial": "qcarleman.quantum.qsvt",
+    "tomography": "qcarleman.quantum.readout",
+    "equivalent_noise": "qcarleman.quantum.readout",
+    "download": "qcarleman.quantum.readout",
+    "upload_circuit": "qcarleman.quantum.upload",
+    "upload_cost": "qcarleman.quantum.upload",
 }
 
 __all__ = [

@@ -1,0 +1,385 @@
+r"""QSVT matrix inversion (Gilyén, Su, Low, Wiebe, STOC 2019, arXiv:1806.01838, §3.5 / Cor. 69;
+Martyn, Rossi, Tan, Chuang, PRX Quantum 2, 040203, 2021, §III.C) — emulated.
+
+**Polynomial** (:func:`inverse_polynomial`). Following Childs–Kothari–Somma (SIAM J. Comput. 46,
+1920, 2017, Lemma 17–19): f_b(x) = (1 − (1 − x²)^b)/x is odd, bounded, and on [1/κ, 1]
+|x f_b(x) − 1| = (1 − x²)^b ≤ e^{−b/κ²}. We take b = ⌈κ² ln(2/ε)⌉ (half the relative error
+budget ε), interpolate f_b at Chebyshev nodes with the smallest odd degree whose measured relative
+error max_{x∈[1/κ,1]} |x·P̃(x)/K̃ − 1| ≤ ε (CKS's Chebyshev-truncation bound
+D ≤ 2⌈√(b ln(4b/ε))⌉+1 is reported as ``degree_bound``), keep only the odd coefficients, and
+scale by K = max_{[−1,1]} |P̃| so that |P| ≤ 1 on [−1, 1] (needed for QSVT angles). Then
+P(x) ≈ 1/(K' x) on [1/κ, 1] with K' = K/(1 ± ε).
+
+**Non-Hermitian inversion (U/V swap).** With A = L/α = U Σ Vᵀ (α ≥ ‖L‖₂), QSVT with an odd P on
+a block encoding of A† = V Σ Uᵀ gives P^{(SV)}(A†) = V P(Σ) Uᵀ ≈ V Σ⁻¹ Uᵀ / K' = A⁻¹/K'
+(Gilyén et al. Def. 16). So we block-encode Lᵀ/α. The flag (block-encoding ancilla 0) holds
+y = P^{(SV)}(A†)|ĉ⟩ ≈ α L⁻¹c/(K'‖c‖); hence ‖x‖ ≈ (K'‖c‖/α)·‖y‖ (``norm_scale``).
+
+**Methods.** ``svd`` (matrix level, dim ≤ 4096): apply P to Σ from a dense SVD. ``chebyshev``
+(matrix level, any size, sparse): the same polynomial through the singular-value Chebyshev
+recurrence T_{k+1} = 2 A^{(k)} T_k − T_{k−1}, alternating A† (odd k+1) and A (even k+1), one
+sparse matvec per degree. ``circuit`` (small systems, PennyLane): angles from
+``qml.poly_to_angles(coeffs, "QSVT")``, ``qml.QSVT`` on ``qml.BlockEncode(Lᵀ/α)``; PennyLane's
+QSVT puts P in the *real part* of the top-left block, so we add one ancilla and apply the
+sequence with φ (ancilla 0) and −φ (ancilla 1) between Hadamards: (U_φ + U_φ*)/2 has top-left
+block exactly P(A†) for real A (Gilyén et al. Cor. 18 / Dong et al. 2021 "QSP phase factors").
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+import numpy as np
+import scipy.sparse as sp
+import scipy.sparse.linalg as spla
+from numpy.polynomial import chebyshev as C
+
+from ..errors import QCarlemanError, UsageError, check_memory
+from .solve import SolveResult, exact_solution, state_fidelity
+
+__all__ = [
+    "InversePolynomial",
+    "inverse_polynomial",
+    "qsvt_angles",
+    "blockencode_alpha",
+    "qsvt_apply_svd",
+    "qsvt_apply_chebyshev",
+    "qsvt_circuit",
+    "qsvt_solve",
+]
+
+SVD_MAX_DIM = 4096
+CIRCUIT_MAX_DEGREE = 61
+
+
+@dataclass
+class InversePolynomial:
+    """Odd P(x) ≈ 1/(K x) on [1/κ, 1] with |P| ≤ 1 on [−1, 1] (Chebyshev coefficients)."""
+
+    cheb: np.ndarray  # Chebyshev coefficients (even ones exactly 0)
+    kappa: float
+    epsilon: float
+    b: int
+    K: float  # P(x)·x ≈ 1/K on [1/κ, 1]
+    error: float  # measured max relative error of K·x·P(x) − 1 on [1/κ, 1]
+    degree_bound: int  # CKS Lemma 19 bound on the degree
+
+    @property
+    def degree(self) -> int:
+        return len(self.cheb) - 1
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        return C.chebval(x, self.cheb)
+
+    def monomial(self) -> np.ndarray:
+        """Coefficients in the monomial basis, lowest power first (for qml.poly_to_angles)."""
+        mono = C.cheb2poly(self.cheb)
+        mono[0::2] = 0.0
+        return mono
+
+
+def _f_b(x: np.ndarray, b: int) -> np.ndarray:
+    """(1 − (1 − x²)^b)/x, evaluated stably; 0 at x = 0."""
+    x = np.asarray(x, dtype=float)
+    out = np.zeros_like(x)
+    nz = x != 0
+    out[nz] = -np.expm1(b * np.log1p(-np.minimum(x[nz] ** 2, 1.0))) / x[nz]
+    return out
+
+
+def inverse_polynomial(kappa: float, epsilon: float = 1e-2) -> InversePolynomial:
+    """Odd polynomial approximation of 1/x on [1/κ, 1] with relative error ≤ ε (module doc)."""
+    if not (kappa >= 1 and np.isfinite(kappa)):
+        raise UsageError(f"kappa must be a finite number >= 1; got {kappa}")
+    if not (0 < epsilon < 1):
+        raise UsageError(f"epsilon must be in (0, 1); got {epsilon}")
+    b = int(np.ceil(kappa**2 * np.log(2.0 / epsilon)))
+    bound = 2 * int(np.ceil(np.sqrt(b * np.log(4 * b / epsilon)))) + 1
+    xs = np.cos(np.linspace(0, np.pi / 2, 4001))
+    xs = xs[xs >= 1.0 / kappa]
+    xs = np.concatenate([xs, [1.0 / kappa]])
+    full = np.cos(np.linspace(0, np.pi, 8001))
+
+    def fit(deg: int) -> tuple[np.ndarray, float, float]:
+        coef = C.chebinterpolate(lambda x: _f_b(x, b), deg)
+        coef[0::2] = 0.0
+        K = float(np.max(np.abs(C.chebval(full, coef))))
+        rel = xs * C.chebval(xs, coef)
+        scale = 1.0 / np.median(rel)  # best constant: P·x ≈ 1/K'
+        err = float(np.max(np.abs(rel * scale - 1.0)))
+        return coef, K, err
+
+    deg = max(3, int(np.sqrt(b)) | 1)
+    while True:
+        coef, K, err = fit(deg)
+        if err <= epsilon or deg > 4 * bound + 100:
+            break
+        deg = max(deg + 2, int(deg * 1.15) | 1)
+    if err > epsilon:
+        raise QCarlemanError(f"could not reach relative error {epsilon} with degree ≤ {deg}")
+    # shrink: smallest odd degree in the last step that still meets epsilon
+    lo = max(3, int(deg / 1.15) | 1)
+    for d in range(lo, deg, 2):
+        c2, K2, e2 = fit(d)
+        if e2 <= epsilon:
+            coef, K, err = c2, K2, e2
+            break
+    K *= 1.0 + 1e-9
+    cheb = coef / K
+    KP = float(1.0 / np.median(xs * C.chebval(xs, cheb)))
+    return InversePolynomial(
+        cheb=np.trim_zeros(cheb, "b"),
+        kappa=float(kappa),
+        epsilon=float(epsilon),
+        b=b,
+        K=KP,
+        error=err,
+        degree_bound=bound,
+    )
+
+
+def qsvt_angles(poly: InversePolynomial) -> tuple[np.ndarray, InversePolynomial]:
+    """QSVT phases φ_0..φ_d from ``qml.poly_to_angles(coeffs, "QSVT")`` (root finding).
+
+    PennyLane's root-finding solver fails for some polynomials with max|P| close to 1, so the
+    polynomial is shrunk by the first factor in 1, 0.9, 0.75, ... that works (this only lowers
+    the success probability; K and the returned polynomial are updated). Every angle set is
+    checked by evaluating the scalar QSVT sequence on a 1×1 block encoding: Re⟨0|U_φ(x)|0⟩ must
+    equal P(x) to 1e-6. Returns (angles, polynomial actually implemented).
+    """
+    import pennylane as qml
+
+    if poly.degree > CIRCUIT_MAX_DEGREE:
+        raise UsageError(
+            f"QSVT circuit degree {poly.degree} > {CIRCUIT_MAX_DEGREE}; use method='svd' or "
+            "'chebyshev' (matrix level) or a larger epsilon"
+        )
+    for shrink in (1.0, 0.9, 0.75, 0.6, 0.5, 0.4, 0.3, 0.2):
+        p = replace(poly, cheb=poly.cheb * shrink, K=poly.K / shrink)
+        try:
+            angles = np.asarray(qml.poly_to_angles(p.monomial(), "QSVT"), dtype=float)
+        except ValueError:
+            continue
+        ok = True
+        for x in (0.1, 0.37, 0.8, 1.0 / p.kappa):
+            ops = [qml.PCPhase(a, dim=1, wires=[0]) for a in angles]
+            U = qml.matrix(qml.QSVT(qml.BlockEncode(np.array([[x]]), wires=[0]), ops))
+            ok = ok and abs(U[0, 0].real - p(x)) <= 1e-6
+        if ok:
+            return angles, p
+    raise QCarlemanError(
+        f"no accurate QSVT angles for degree {poly.degree}; use a larger epsilon for circuits"
+    )
+
+
+def blockencode_alpha(L) -> float:
+    """Smallest α for which ``qml.BlockEncode(Lᵀ/α)`` does not renormalize:
+    α = √max(‖LLᵀ‖_∞, ‖LᵀL‖_∞) (PennyLane's BlockEncode norm), which is ≥ ‖L‖₂."""
+    L = sp.csr_matrix(L)
+    a = max(spla.norm(L @ L.T, np.inf), spla.norm(L.T @ L, np.inf))
+    return float(np.sqrt(a) * (1 + 1e-12))
+
+
+def qsvt_apply_svd(L, v: np.ndarray, poly: InversePolynomial, alpha: float) -> np.ndarray:
+    """P^{(SV)}(Lᵀ/α) v = V P(Σ) Uᵀ v through a dense SVD of A = L/α (module doc)."""
+    n = L.shape[0]
+    check_memory(8.0 * n * n * 4, f"dense SVD of a {n}×{n} system")
+    A = (L.toarray() if sp.issparse(L) else np.asarray(L)) / alpha
+    U, S, Vt = np.linalg.svd(A)
+    return Vt.T @ (poly(S) * (U.T @ v))
+
+
+def qsvt_apply_chebyshev(L, v: np.ndarray, poly: InversePolynomial, alpha: float) -> np.ndarray:
+    """Same as :func:`qsvt_apply_svd` by the singular-value Chebyshev recurrence (sparse
+    matvecs only): T_0 = v, T_1 = A†v, T_{k+1} = 2·(A if k+1 even else A†)·T_k − T_{k−1}."""
+    A = sp.csr_matrix(L) / alpha
+    At = A.T.tocsr()
+    prev, cur = v, At @ v
+    out = poly.cheb[1] * cur
+    for k in range(1, poly.degree):
+        nxt = 2.0 * ((A @ cur) if (k + 1) % 2 == 0 else (At @ cur)) - prev
+        prev, cur = cur, nxt
+        if (k + 1) % 2 == 1:
+            out = out + poly.cheb[k + 1] * cur
+    return out
+
+
+def qsvt_circuit(A: np.ndarray, b: np.ndarray, angles: np.ndarray):
+    """Quantum function for P^{(SV)}(A)|b⟩ on wires 0 (real-part ancilla), 1 (block-encoding
+    ancilla), 2.. (system, wire 2 most significant). A: 2^m×2^m with BlockEncode norm ≤ 1.
+    Post-select wires 0 and 1 on |0⟩. Returns (qfunc, n_wires)."""
+    import pennylane as qml
+
+    m = int(np.log2(A.shape[0]))
+    enc = list(range(1, m + 2))
+    sysw = list(range(2, m + 2))
+    dim = A.shape[0]
+    seq = _flatten(
+        qml.QSVT(
+            qml.BlockEncode(A, wires=enc), [qml.PCPhase(a, dim=dim, wires=enc) for a in angles]
+        ),
+        (qml.PCPhase, qml.BlockEncode, qml.ops.Adjoint),
+    )
+
+    def qfunc() -> None:
+        qml.StatePrep(b, wires=sysw)
+        qml.Hadamard(0)
+        for op in seq:
+            if isinstance(op, qml.PCPhase):
+                phi = op.parameters[0]
+                qml.ctrl(qml.PCPhase(phi, dim=dim, wires=enc), control=0, control_values=[0])
+                qml.ctrl(qml.PCPhase(-phi, dim=dim, wires=enc), control=0, control_values=[1])
+            else:
+                qml.apply(op)
+        qml.Hadamard(0)
+
+    return qfunc, m + 2
+
+
+def _flatten(op, leaves: tuple) -> list:
+    """Decompose ``op`` recursively until only ``leaves`` types remain (in circuit order)."""
+    if isinstance(op, leaves):
+        return [op]
+    return [leaf for sub in op.decomposition() for leaf in _flatten(sub, leaves)]
+
+
+def _pad_pow2(L: np.ndarray) -> np.ndarray:
+    n = L.shape[0]
+    N = 1 << int(np.ceil(np.log2(max(n, 2))))
+    if N == n:
+        return L
+    out = np.zeros((N, N))
+    out[:n, :n] = L
+    out[n:, n:] = np.eye(N - n) * np.linalg.norm(L, 2)
+    return out
+
+
+def qsvt_solve(
+    L,
+    c: np.ndarray,
+    post_select: np.ndarray,
+    *,
+    epsilon: float = 1e-2,
+    method: str | None = None,
+    alpha: float | None = None,
+    kappa: float | None = None,
+    shots: int | None = None,
+    seed: int | None = 0,
+) -> SolveResult:
+    """QSVT inversion of L x = c with post-selection (module doc).
+
+    method: None → "svd" for dim ≤ 4096 else "chebyshev"; "circuit" simulates the gates.
+    alpha: block-encoding normalization (default ‖L‖₂, or :func:`blockencode_alpha` for circuits).
+    kappa: κ(L), needed for "chebyshev" when the SVD is not computed; else from the SVD.
+    """
+    L = sp.csr_matrix(L, dtype=float)
+    n = L.shape[0]
+    method = method or ("svd" if n <= SVD_MAX_DIM else "chebyshev")
+    if method not in ("svd", "chebyshev", "circuit"):
+        raise UsageError(f"qsvt method must be 'svd', 'chebyshev' or 'circuit'; got {method!r}")
+    if method == "circuit" and n > 1 << 10:
+        raise UsageError("the QSVT circuit is for small systems (dim ≤ 1024); use method='svd'")
+    if n <= SVD_MAX_DIM:
+        s = np.linalg.svd(L.toarray(), compute_uv=False)
+        norm2, smin = float(s[0]), float(s[-1])
+        kappa = kappa if kappa is not None else norm2 / smin
+    else:
+        if kappa is None:
+            raise UsageError(f"dim {n} > {SVD_MAX_DIM}: pass kappa (e.g. history.kappa())")
+        norm2 = float(spla.svds(L, k=1, return_singular_vectors=False)[0])
+        smin = norm2 / kappa
+    if alpha is None:
+        alpha = blockencode_alpha(L) if method == "circuit" else norm2 * (1 + 1e-12)
+    if alpha < norm2 * (1 - 1e-9):
+        raise UsageError(f"alpha={alpha:.4g} < ‖L‖₂={norm2:.4g}; pass alpha ≥ ‖L‖₂")
+    kappa_A = alpha / smin
+    poly = inverse_polynomial(kappa_A, epsilon)
+    c = np.asarray(c, dtype=float)
+    chat = c / np.linalg.norm(c)
+    resources = {
+        "degree": poly.degree,
+        "degree_bound_cks": poly.degree_bound,
+        "block_encoding_calls": poly.degree,
+        "alpha": alpha,
+        "kappa_block_encoded": kappa_A,
+        "poly_relative_error": poly.error,
+        "poly_K": poly.K,
+        "system_qubits": int(np.ceil(np.log2(max(n, 2)))),
+        "method": method,
+    }
+    notes = [f"odd polynomial ≈ 1/x on [1/κ, 1], κ={kappa_A:.4g}, relative error ≤ {epsilon}"]
+    measured = None
+    if method == "svd":
+        y = qsvt_apply_svd(L, chat, poly, alpha)
+        notes.append("matrix-level emulation: P applied to singular values (SVD)")
+    elif method == "chebyshev":
+        y = qsvt_apply_chebyshev(L, chat, poly, alpha)
+        notes.append("matrix-level emulation: singular-value Chebyshev recurrence")
+    else:
+        y, measured, extra, poly = _run_circuit(L, chat, poly, alpha, post_select, shots, seed)
+        resources.update(extra)
+        resources["poly_K"] = poly.K  # after any shrink for the angle solver
+        notes.append("QSVT circuit simulated on lightning.qubit (state vector)")
+    ys = y[post_select]
+    p_flag = float(y @ y)
+    p_succ = float(ys @ ys)
+    x = exact_solution(L, c)
+    res = SolveResult(
+        backend="qsvt",
+        state=ys / np.sqrt(p_succ),
+        success_probability=p_succ,
+        fidelity=state_fidelity(x[post_select], ys),
+        norm_scale=float(poly.K * np.linalg.norm(c) / alpha),
+        flag_probability=p_flag,
+        kappa=kappa,
+        resources=resources,
+        notes=notes,
+    )
+    if measured is not None:
+        res.measured_success_probability, res.shots = measured, int(shots)
+    return res
+
+
+def _run_circuit(L, chat, poly, alpha, post_select, shots, seed):
+    import pennylane as qml
+
+    n = L.shape[0]
+    A = _pad_pow2(L.toarray()).T / alpha  # block-encode A† = Lᵀ/α
+    b = np.zeros(A.shape[0])
+    b[:n] = chat
+    K0 = poly.K
+    angles, poly = qsvt_angles(poly)
+    qfunc, nw = qsvt_circuit(A, b, angles)
+    check_memory(16.0 * 2**nw * 4, f"QSVT simulation on {nw} qubits")
+    dev = qml.device("lightning.qubit", wires=nw)
+
+    def circuit():
+        qfunc()
+        return qml.state()
+
+    qnode = qml.QNode(circuit, dev)
+    psi = np.asarray(qnode()).reshape(2, 2, A.shape[0])[0, 0, :n]
+    if np.max(np.abs(psi.imag)) > 1e-8:
+        raise QCarlemanError("QSVT circuit output is not real; the real-part LCU failed")
+    specs = qml.specs(qnode)().resources
+    extra = {
+        "poly_shrink": float(K0 / poly.K),
+        "qubits": nw,
+        "ancilla_qubits": 2,
+        "gate_counts": dict(specs.gate_types),
+        "num_gates": int(specs.num_gates),
+        "depth": int(specs.depth),
+    }
+    measured = None
+    if shots:
+        sdev = qml.device("lightning.qubit", wires=nw, seed=seed)
+
+        def sampled():
+            qfunc()
+            return qml.sample(wires=list(range(nw)))
+
+        smp = np.asarray(qml.set_shots(qml.QNode(sampled, sdev), shots=int(shots))())
+        idx = smp.reshape(-1, nw) @ (1 << np.arange(nw - 1, -1, -1))
+        ok = (idx >> (nw - 2) == 0) & np.isin(idx & ((1 << (nw - 2)) - 1), post_select)
+        measured = float(ok.mean())
+    return psi.real, measured, extra, poly
