@@ -73,3 +73,22 @@ def test_usage_errors():
         hhl_solve(np.eye(2), np.ones(2), np.arange(2), clock=1)
     with pytest.raises(UsageError, match="qubits"):
         hhl_solve(np.eye(2**10), np.ones(2**10), np.arange(4), clock=14)
+
+
+def test_conventions_wire0_msb_and_ry_angle():
+    """docs/quantum.md: wire 0 is the most significant bit; RY(θ)|0⟩ = cos(θ/2)|0⟩ + sin(θ/2)|1⟩,
+    so the HHL rotation θ = 2·arcsin(1/k̃) puts amplitude 1/k̃ (sign included) on ancilla |1⟩."""
+    import pennylane as qml
+
+    dev = qml.device("lightning.qubit", wires=2)
+    theta = 2 * np.arcsin(-1.0 / 3.0)
+
+    @qml.qnode(dev)
+    def circuit():
+        qml.PauliX(0)
+        qml.RY(theta, wires=1)
+        return qml.state()
+
+    psi = np.asarray(circuit())
+    assert psi[3] == pytest.approx(-1.0 / 3.0)  # |wire0=1, wire1=1⟩ = index 0b11
+    assert psi[2] == pytest.approx(np.sqrt(8.0) / 3.0)  # |10⟩ = index 2: wire 0 is the MSB

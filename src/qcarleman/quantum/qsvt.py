@@ -87,6 +87,14 @@ def _f_b(x: np.ndarray, b: int) -> np.ndarray:
     return out
 
 
+def _max_abs(coef: np.ndarray) -> float:
+    """max_{[−1,1]} |P| from the critical points (real roots of P') and the endpoints."""
+    roots = C.chebroots(C.chebder(coef))
+    pts = np.concatenate([[-1.0, 1.0], roots[(np.abs(roots.imag) < 1e-9)].real])
+    pts = np.clip(pts, -1.0, 1.0)
+    return float(np.max(np.abs(C.chebval(pts, coef))))
+
+
 def inverse_polynomial(kappa: float, epsilon: float = 1e-2) -> InversePolynomial:
     """Odd polynomial approximation of 1/x on [1/κ, 1] with relative error ≤ ε (module doc)."""
     if not (kappa >= 1 and np.isfinite(kappa)):
@@ -98,34 +106,29 @@ def inverse_polynomial(kappa: float, epsilon: float = 1e-2) -> InversePolynomial
     xs = np.cos(np.linspace(0, np.pi / 2, 4001))
     xs = xs[xs >= 1.0 / kappa]
     xs = np.concatenate([xs, [1.0 / kappa]])
-    full = np.cos(np.linspace(0, np.pi, 8001))
 
-    def fit(deg: int) -> tuple[np.ndarray, float, float]:
+    def fit(deg: int) -> tuple[np.ndarray, float]:
         coef = C.chebinterpolate(lambda x: _f_b(x, b), deg)
         coef[0::2] = 0.0
-        K = float(np.max(np.abs(C.chebval(full, coef))))
         rel = xs * C.chebval(xs, coef)
-        scale = 1.0 / np.median(rel)  # best constant: P·x ≈ 1/K'
-        err = float(np.max(np.abs(rel * scale - 1.0)))
-        return coef, K, err
+        err = float(np.max(np.abs(rel / np.median(rel) - 1.0)))  # best constant P·x ≈ 1/K
+        return coef, err
 
     deg = max(3, int(np.sqrt(b)) | 1)
     while True:
-        coef, K, err = fit(deg)
+        coef, err = fit(deg)
         if err <= epsilon or deg > 4 * bound + 100:
             break
         deg = max(deg + 2, int(deg * 1.15) | 1)
     if err > epsilon:
         raise QCarlemanError(f"could not reach relative error {epsilon} with degree ≤ {deg}")
     # shrink: smallest odd degree in the last step that still meets epsilon
-    lo = max(3, int(deg / 1.15) | 1)
-    for d in range(lo, deg, 2):
-        c2, K2, e2 = fit(d)
+    for d in range(max(3, int(deg / 1.15) | 1), deg, 2):
+        c2, e2 = fit(d)
         if e2 <= epsilon:
-            coef, K, err = c2, K2, e2
+            coef, err = c2, e2
             break
-    K *= 1.0 + 1e-9
-    cheb = coef / K
+    cheb = coef / (_max_abs(coef) * (1.0 + 1e-9))
     KP = float(1.0 / np.median(xs * C.chebval(xs, cheb)))
     return InversePolynomial(
         cheb=np.trim_zeros(cheb, "b"),

@@ -1,0 +1,101 @@
+"""QSVT inversion (quantum/qsvt.py): polynomial, matrix level, circuit, U/V swap."""
+
+import numpy as np
+import pytest
+
+from qcarleman import CarlemanSystem, QuadraticMap, UsageError
+from qcarleman.quantum.qsvt import (
+    blockencode_alpha,
+    inverse_polynomial,
+    qsvt_apply_chebyshev,
+    qsvt_apply_svd,
+    qsvt_solve,
+)
+from qcarleman.quantum.solve import solve
+
+
+@pytest.mark.parametrize("kappa", [2.0, 10.0, 20.0])
+def test_inverse_polynomial_properties(kappa):
+    eps = 1e-2
+    P = inverse_polynomial(kappa, eps)
+    assert P.degree % 2 == 1 and np.all(P.cheb[0::2] == 0)  # odd
+    x = np.linspace(-1, 1, 20001)
+    assert np.max(np.abs(P(x))) <= 1.0  # QSVT-implementable
+    xs = np.linspace(1 / kappa, 1, 5001)
+    assert np.max(np.abs(P.K * xs * P(xs) - 1)) <= 1.5 * eps  # ≈ 1/(K x) on [1/κ, 1]
+    assert P.degree <= P.degree_bound  # within the CKS bound
+
+
+def _history(kappa_target, seed=0):
+    """d=2 linear GD history; the contraction is tuned so κ(L) lands in [0.6, 1]·κ_target."""
+    rng = np.random.default_rng(seed)
+    Q = np.linalg.qr(rng.standard_normal((2, 2)))[0]
+    for rho in np.linspace(0.5, 0.999, 200):
+        G1 = Q @ np.diag([rho, 0.5 * rho]) @ Q.T + 0.05 * np.array([[0, 1], [-1, 0]])
+        q = QuadraticMap(0.1 * rng.standard_normal(2), G1, np.zeros((2, 2, 2)))
+        h = CarlemanSystem(q, 1).history(np.array([0.3, -0.2]), 8, idle=1)
+        if h.kappa() >= 0.6 * kappa_target:
+            return h
+    raise AssertionError("no history system with that κ")
+
+
+@pytest.mark.parametrize("kappa_target", [5.0, 20.0])
+def test_matrix_level_fidelity(kappa_target):
+    h = _history(kappa_target)
+    assert h.kappa() <= 20
+    Y = np.linalg.solve(h.matrix().toarray(), h.rhs())
+    ys = Y[h.output_indices()]
+    res = solve(h, "qsvt", epsilon=1e-2)
+    assert res.fidelity >= 0.999
+    assert res.fidelity == pytest.approx(np.dot(res.state, ys / np.linalg.norm(ys)) ** 2)
+    assert res.solution_norm == pytest.approx(np.linalg.norm(ys), rel=0.02)
+    cheb = solve(h, "qsvt", epsilon=1e-2, method="chebyshev")
+    assert np.allclose(cheb.state, res.state, atol=1e-10)
+
+
+def test_uv_swap_inverts_non_hermitian():
+    """P^{SV}(Lᵀ/α) ≈ α L⁻¹ / K for a non-symmetric L (the U/V swap)."""
+    rng = np.random.default_rng(2)
+    L = np.eye(6) + 0.3 * rng.standard_normal((6, 6))
+    s = np.linalg.svd(L, compute_uv=False)
+    alpha = s[0]
+    P = inverse_polynomial(alpha / s[-1], 1e-4)
+    v = rng.standard_normal(6)
+    want = alpha * np.linalg.solve(L, v) / P.K
+    got = qsvt_apply_svd(L, v, P, alpha)
+    assert np.linalg.norm(got - want) <= 2e-4 * np.linalg.norm(want)
+    assert np.allclose(qsvt_apply_chebyshev(L, v, P, alpha), got, atol=1e-10)
+
+
+def test_circuit_matches_matrix_level():
+    pytest.importorskip("pennylane")
+    q = QuadraticMap(np.array([0.1]), np.array([[0.7]]), np.zeros((1, 1, 1)))
+    h = CarlemanSystem(q, 1).history(np.array([1.0]), 3)
+    L, c, idx = h.matrix(), h.rhs(), h.output_indices()
+    alpha = blockencode_alpha(L)
+    circ = qsvt_solve(L, c, np.arange(4), epsilon=0.05, method="circuit", shots=40_000, seed=3)
+    mat = qsvt_solve(L, c, np.arange(4), epsilon=0.05, method="svd", alpha=alpha)
+    shrink = circ.resources["poly_shrink"]
+    assert circ.resources["degree"] == mat.resources["degree"]
+    assert np.allclose(circ.state, mat.state, atol=1e-8)
+    assert circ.success_probability == pytest.approx(shrink**2 * mat.success_probability, rel=1e-7)
+    assert circ.solution_norm == pytest.approx(mat.solution_norm, rel=1e-7)
+    p, m, M = circ.success_probability, circ.measured_success_probability, circ.shots
+    assert abs(m - p) <= 4.5 * np.sqrt(p * (1 - p) / M)
+    x = np.linalg.solve(L.toarray(), c)
+    assert circ.fidelity >= 0.999
+    assert circ.fidelity == pytest.approx(np.dot(circ.state, x / np.linalg.norm(x)) ** 2)
+    # post-selection on the output indices only
+    out = qsvt_solve(L, c, idx, epsilon=0.05, method="circuit")
+    assert out.fidelity == pytest.approx(1.0, abs=1e-12)  # one output entry
+
+
+def test_usage_errors():
+    with pytest.raises(UsageError, match="kappa"):
+        inverse_polynomial(0.5)
+    with pytest.raises(UsageError, match="epsilon"):
+        inverse_polynomial(3.0, 2.0)
+    with pytest.raises(UsageError, match="method"):
+        qsvt_solve(np.eye(2), np.ones(2), np.arange(2), method="magic")
+    with pytest.raises(UsageError, match="alpha"):
+        qsvt_solve(2 * np.eye(2), np.ones(2), np.arange(2), alpha=1.0)
