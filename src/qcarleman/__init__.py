@@ -18,6 +18,20 @@ __version__ = "0.1.0"
 
 # Public name -> module that defines it (imported on first access).
 _LAZY: dict[str, str] = {
+    "ActiveParams": "qcarleman.training.operators",
+    "LossOperators": "qcarleman.training.operators",
+    "GDMap": "qcarleman.training.gdmap",
+    "lanczos": "qcarleman.spectral",
+    "slq": "qcarleman.spectral",
+    "hutchinson": "qcarleman.spectral",
+    "hutchpp": "qcarleman.spectral",
+    "error_curve": "qcarleman.dissipation",
+    "dissipative_split": "qcarleman.dissipation",
+    "f2_norm": "qcarleman.dissipation",
+    "rd_star": "qcarleman.dissipation",
+    "model_spectrum": "qcarleman.training.spectrum",
+    "run_spectra": "qcarleman.training.spectrum",
+    "DistributedLossOperators": "qcarleman.training.distributed",
     "ContinuousCarleman": "qcarleman.carleman.continuous",
     "burgers_experiment": "qcarleman.burgers",
     "ResNet": "qcarleman.training.models",
