@@ -18,6 +18,11 @@ __version__ = "0.1.0"
 
 # Public name -> module that defines it (imported on first access).
 _LAZY: dict[str, str] = {
+    "HybridTrainer": "qcarleman.training.hybrid",
+    "HybridSettings": "qcarleman.training.hybrid",
+    "run_demo": "qcarleman.training.demo",
+    "run_pipeline": "qcarleman.training.demo",
+    "build_report": "qcarleman.report",
     "ActiveParams": "qcarleman.training.operators",
     "LossOperators": "qcarleman.training.operators",
     "GDMap": "qcarleman.training.gdmap",

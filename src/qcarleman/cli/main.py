@@ -20,11 +20,14 @@ from ..errors import QCarlemanError, UsageError
 # One module per command, in the order `qcarleman --help` lists them.
 COMMANDS = [
     "demo",
+    "hybrid",
+    "report",
     "burgers",
     "train",
     "prune",
     "sparse_train",
     "estimate",
+    "spectrum",
 ]
 
 

@@ -338,7 +338,9 @@ class LossOperators:
     def hvp_batch(self, U: Tensor, chunk_size: int | None = None) -> Tensor:
         """H U for U of shape (n, m), columnwise (vmap, ``chunk_size`` columns at a time)."""
         U = self._block(U, "U")
-        HU = vmap(self._hvp_raw, in_dims=1, out_dims=1, chunk_size=chunk_size)(U)
+        # "+ 0·u" keeps the vmap batch dimension when H u does not depend on u (H = 0).
+        raw = lambda u: self._hvp_raw(u) + 0.0 * u
+        HU = vmap(raw, in_dims=1, out_dims=1, chunk_size=chunk_size)(U)
         return HU + self.weight_decay * U
 
     def _third_raw(self, u: Tensor, v: Tensor) -> Tensor:

@@ -1,0 +1,145 @@
+"""``qcarleman spectrum RUN_DIR``: Hessian spectra and dissipation diagnostics at checkpoints.
+
+Per checkpoint: λ_min, λ_max, trace, negative mass, E(t), window t*, ρ and the regime for the
+horizon T (ALGORITHM.md §6), written to ``OUT/spectra.json`` with three plots (ridge plot of the
+densities, E(t) with the window marked, D/G/r). ``--json`` prints the same records to stdout.
+Thin wrapper over :func:`qcarleman.training.spectrum.run_spectra`. Sharded over processes with
+``torchrun --nproc-per-node W -m qcarleman.training.distributed RUN_DIR ...`` (same options).
+
+Examples::
+
+    qcarleman spectrum runs/digits-sparse --checkpoints 0:20 --json
+    qcarleman spectrum runs/digits-sparse --checkpoints 0,5,10 --method exact --lr 0.01
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("run_dir", metavar="RUN_DIR", help="training run directory")
+    p.add_argument(
+        "--checkpoints",
+        default="0:20",
+        help="steps: A:B (inclusive), A:B:STRIDE, 3,5,8, all or latest (default 0:20)",
+    )
+    p.add_argument("--json", action="store_true", help="print the per-checkpoint records as JSON")
+    p.add_argument("--out", default=None, help="output folder (default RUN_DIR/spectrum)")
+    p.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
+    p.add_argument("--lr", type=float, default=None, help="η (default: the run's schedule)")
+    p.add_argument("--horizon", type=int, default=20, help="horizon T for the regime (20)")
+    p.add_argument("--curve-steps", type=int, default=100, help="E(t) for t = 0..this (100)")
+    p.add_argument("--method", choices=["auto", "exact", "slq"], default="auto")
+    p.add_argument("--exact-max", type=int, default=1500, help="auto: exact up to this n (1500)")
+    p.add_argument("--k", type=int, default=10, help="Lanczos extremes per end, deflated (10)")
+    p.add_argument("--probes", type=int, default=16, help="SLQ probes (16)")
+    p.add_argument("--iters", type=int, default=80, help="SLQ Lanczos steps per probe (80)")
+    p.add_argument("--dist", choices=["rademacher", "gaussian"], default="rademacher")
+    p.add_argument("--batches", type=int, default=1, help="batches in the loss (1)")
+    p.add_argument("--batch-size", type=int, default=None, help="default: the run's")
+    p.add_argument(
+        "--data",
+        choices=["fixed", "step"],
+        default="fixed",
+        help="fixed: the same first batches for every checkpoint; step: the batches of the "
+        "steps that follow each checkpoint",
+    )
+    p.add_argument("--include-pruned", action="store_true", help="keep pruned coordinates")
+    p.add_argument(
+        "--nonlinear", action="store_true", help="also ‖f0‖, ‖F2‖ (power method) and R_d*"
+    )
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--memory-limit", default=None, help="e.g. 8G (default: half the RAM)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "spectrum", help="Hessian spectra and dissipation diagnostics at checkpoints of a run"
+    )
+    add_arguments(p)
+    p.set_defaults(func=run, distributed=False)
+
+
+KEYS = (
+    "step",
+    "lambda_min",
+    "lambda_max",
+    "trace",
+    "negative_mass",
+    "E",
+    "window",
+    "regime",
+    "rho",
+)
+
+
+def run(args: argparse.Namespace) -> int:
+    import torch
+
+    from ..errors import UsageError
+    from ..training.spectrum import run_spectra, save_plots, write_json
+
+    if args.horizon < 1:
+        raise UsageError(f"--horizon {args.horizon} is invalid; use T ≥ 1")
+    distributed = bool(getattr(args, "distributed", False))
+    reports = run_spectra(
+        args.run_dir,
+        args.checkpoints,
+        lr=args.lr,
+        horizon=args.horizon,
+        n_batches=args.batches,
+        batch_size=args.batch_size,
+        data=args.data,
+        include_pruned=args.include_pruned,
+        distributed=distributed,
+        nonlinear=args.nonlinear,
+        show_progress=not args.quiet,
+        curve_steps=args.curve_steps,
+        method=args.method,
+        exact_max=args.exact_max,
+        k=args.k,
+        probes=args.probes,
+        iters=args.iters,
+        dist=args.dist,
+        seed=args.seed,
+        memory_limit=args.memory_limit,
+    )
+    if distributed and torch.distributed.get_rank() != 0:
+        return 0
+    records = [r.to_json() for r in reports]
+    out = Path(args.out) if args.out else Path(args.run_dir) / "spectrum"
+    write_json(out / "spectra.json", {"run_dir": str(args.run_dir), "checkpoints": records})
+    plots = [] if args.no_plots else save_plots(reports, out)
+    if args.json:
+        print(json.dumps([{k: rec[k] for k in KEYS} | _extra(rec) for rec in records]))
+        return 0
+    print(f"Hessian spectra of {args.run_dir} (active coordinates; horizon T = {args.horizon})")
+    print(
+        f"{'step':>6} {'n':>8} {'method':>6} {'eta':>9} {'lambda_min':>11} {'lambda_max':>11} "
+        f"{'trace':>11} {'neg.mass':>8} {'rho':>8} {'t*':>4}  regime"
+    )
+    for rec in records:
+        star = f"{rec['window']}" + ("" if rec["window_closed"] else "+")
+        print(
+            f"{rec['step']:>6} {rec['n']:>8} {rec['method']:>6} {rec['lr']:>9.3g} "
+            f"{rec['lambda_min']:>11.4e} {rec['lambda_max']:>11.4e} {rec['trace']:>11.4e} "
+            f"{rec['negative_mass']:>8.4f} {rec['rho']:>8.5f} {star:>4}  {rec['regime']}"
+        )
+    notes = sorted({n for rec in records for n in rec["notes"]})
+    for n in notes:
+        print(f"  note: {n}")
+    print("  t*+ : E(t) ≤ 1 up to --curve-steps, the window did not close")
+    print(f"  wrote {out / 'spectra.json'}" + "".join(f", {p.name}" for p in plots))
+    return 0
+
+
+def _extra(rec: dict) -> dict:
+    return {
+        k: rec[k]
+        for k in ("n", "lr", "method", "window_closed", "notes", "f0_norm", "f2_norm", "rd_star")
+        if k in rec
+    }

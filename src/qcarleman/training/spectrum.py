@@ -1,0 +1,552 @@
+r"""Hessian spectra and dissipation diagnostics of models, checkpoints and runs (ALGORITHM.md §6).
+
+The Hessian H = ∇²L(θ̄) + λI of the active coordinates (pruned ones only with
+``include_pruned``) is an operator from :class:`~qcarleman.training.operators.LossOperators`
+(or its sharded twin :class:`~qcarleman.training.distributed.DistributedLossOperators`); the
+spectral work is :mod:`qcarleman.spectral` and the metrics are :mod:`qcarleman.dissipation`.
+
+Per spectrum (:func:`analyze_operator`):
+
+* ``method="exact"`` (n ≤ ``exact_max`` by default): the dense H from n products and
+  ``eigvalsh``; every number is exact.
+* ``method="slq"``: Lanczos (full reorthogonalization) for the k largest and k smallest
+  eigenvalues (λ_max, λ_min to ``lanczos_tol``), then SLQ with ``probes`` probes × ``iters``
+  steps, deflating the converged extreme Ritz pairs (they enter exactly; this removes the probe
+  variance of the isolated outliers that dominate |1 − ηλ|^t). E(t), D/G/r, the trace
+  (n·Σ w_i θ_i, a Hutchinson estimate with the same probes plus the exact deflated part) and the
+  negative mass are then **stochastic estimates**, labelled as such in the output; λ_min, λ_max
+  and ρ come from the converged Lanczos extremes.
+
+``negative_mass`` is the fraction of the spectrum (eigenvalue count / n, or SLQ weight) strictly
+below −10⁻¹⁰·max|λ|. The dissipation metrics are those of the plain-GD map F1 = I − ηH
+(ALGORITHM.md §1, §6); momentum, if the run used it, is reported but not part of the map.
+
+Over a run (:func:`run_spectra`): η at a checkpoint is the run's schedule at that step
+(meta ``lr``·``gamma``^#milestones passed) unless overridden; the Hessian is taken on
+``n_batches`` batches of the trainer's data order — the same batches for every checkpoint
+(``data="fixed"``, comparable across steps) or the batches of the steps that follow each
+checkpoint (``data="step"``, the map GD actually applies). Plots (:func:`save_plots`): a ridge
+plot of the densities per step, E(t) with the window t* marked, and D/G/r.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .. import dissipation as dis
+from ..errors import UsageError
+from ..spectral import (
+    as_linear_operator,
+    exact_eigenvalues,
+    lanczos,
+    slq,
+    smoothed_density,
+)
+
+__all__ = [
+    "SpectrumReport",
+    "analyze_operator",
+    "model_spectrum",
+    "run_spectra",
+    "parse_checkpoints",
+    "lr_at_step",
+    "save_plots",
+    "write_json",
+]
+
+Array = np.ndarray
+
+
+@dataclass
+class SpectrumReport:
+    """One Hessian spectrum and its dissipation diagnostics (ALGORITHM.md §6)."""
+
+    n: int
+    lr: float
+    horizon: int
+    method: str  # "exact" | "slq"
+    lambda_min: float
+    lambda_max: float
+    top: list[float]
+    bottom: list[float]
+    trace: float
+    negative_mass: float
+    E: Array
+    D: Array
+    G: Array
+    r: Array
+    window: int
+    window_closed: bool
+    rho: float
+    regime: str
+    nodes: Array  # eigenvalues (exact) or SLQ nodes
+    weights: Array  # 1/n each (exact) or SLQ weights; sum to 1
+    matvecs: int
+    seconds: float
+    lanczos_converged: bool = True
+    step: int | None = None
+    notes: list[str] = field(default_factory=list)
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def density(self, grid: Array | None = None, sigma: float | None = None):
+        """Gaussian-smoothed spectral density (see :func:`qcarleman.spectral.smoothed_density`)."""
+        return smoothed_density(self.nodes, self.weights, grid, sigma)
+
+    def to_json(self, curves: bool = True) -> dict[str, Any]:
+        """Plain JSON-able dict (inf/NaN become null). ``curves`` keeps E, D, G, r."""
+        out: dict[str, Any] = {
+            "step": self.step,
+            "n": self.n,
+            "lr": self.lr,
+            "horizon": self.horizon,
+            "method": self.method,
+            "lambda_min": self.lambda_min,
+            "lambda_max": self.lambda_max,
+            "top": self.top,
+            "bottom": self.bottom,
+            "trace": self.trace,
+            "negative_mass": self.negative_mass,
+            "window": self.window,
+            "window_closed": self.window_closed,
+            "rho": self.rho,
+            "regime": self.regime,
+            "lanczos_converged": self.lanczos_converged,
+            "matvecs": self.matvecs,
+            "seconds": self.seconds,
+            "notes": self.notes,
+            **self.extra,
+        }
+        if curves:
+            out.update(E=self.E, D=self.D, G=self.G, r=self.r)
+        return _jsonable(out)
+
+
+def _jsonable(x: Any) -> Any:
+    if isinstance(x, dict):
+        return {k: _jsonable(v) for k, v in x.items()}
+    if isinstance(x, list | tuple | np.ndarray):
+        return [_jsonable(v) for v in (x.tolist() if isinstance(x, np.ndarray) else x)]
+    if isinstance(x, float | np.floating):
+        return float(x) if math.isfinite(x) else None
+    if isinstance(x, np.integer | np.bool_):
+        return x.item()
+    return x
+
+
+def analyze_operator(
+    A: Any,
+    *,
+    n: int | None = None,
+    lr: float,
+    horizon: int = 20,
+    curve_steps: int = 100,
+    method: str = "auto",
+    exact_max: int = 1500,
+    k: int = 10,
+    probes: int = 16,
+    iters: int = 80,
+    dist: str = "rademacher",
+    seed: int = 0,
+    deflate: bool = True,
+    lanczos_tol: float = 1e-8,
+    lanczos_maxiter: int | None = None,
+    memory_limit: int | str | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> SpectrumReport:
+    r"""Spectrum + dissipation diagnostics of a symmetric operator H (ALGORITHM.md §6).
+
+    ``method``: "exact" (dense eigh), "slq" (Lanczos extremes + deflated SLQ) or "auto"
+    (exact when n ≤ ``exact_max``). E, D, G, r are computed for t = 0..max(curve_steps, horizon);
+    t* and the regime for ``horizon``. See the module docstring for what is exact and what is
+    estimated.
+    """
+    t0 = time.perf_counter()
+    op = as_linear_operator(A, n)
+    n = op.shape[0]
+    if method == "auto":
+        method = "exact" if n <= exact_max else "slq"
+    if method not in ("exact", "slq"):
+        raise UsageError(f"method {method!r} is unknown; use exact, slq or auto")
+    Tc = max(int(curve_steps), int(horizon))
+    notes: list[str] = []
+    converged = True
+    if method == "exact":
+        lam = exact_eigenvalues(op, memory_limit=memory_limit)
+        nodes, weights = lam, np.full(n, 1.0 / n)
+        kk = min(k, n)
+        top, bottom = lam[::-1][:kk], lam[:kk]
+        trace = float(lam.sum())
+        matvecs = n
+    else:
+        if progress:
+            progress("lanczos")
+        ext = lanczos(
+            op,
+            k=min(k, n),
+            tol=lanczos_tol,
+            maxiter=lanczos_maxiter,
+            seed=seed,
+            return_vectors=deflate,
+            memory_limit=memory_limit,
+        )
+        converged = ext.converged
+        top, bottom = ext.largest, ext.smallest
+        defl = None
+        if deflate and 2 * len(top) < n and ext.iterations >= 2 * len(top):
+            scale = max(abs(top[0]), abs(bottom[0]), 1e-300)
+            ok_t = ext.residual_largest <= 1e-6 * scale
+            ok_b = ext.residual_smallest <= 1e-6 * scale
+            vals = np.r_[top[ok_t], bottom[ok_b]]
+            if vals.size:
+                vecs = np.hstack([ext.vectors_largest[:, ok_t], ext.vectors_smallest[:, ok_b]])
+                defl = (vals, vecs)
+        if progress:
+            progress("slq")
+        res = slq(
+            op,
+            probes=probes,
+            iters=iters,
+            dist=dist,
+            seed=seed + 1,
+            deflate=defl,
+            memory_limit=memory_limit,
+        )
+        nodes, weights = res.nodes, res.weights
+        trace = res.trace()
+        matvecs = ext.matvecs + res.matvecs
+        notes.append(
+            f"E, D, G, r, trace and negative_mass are stochastic estimates (SLQ, {probes} "
+            f"{dist} probes × {res.iters} Lanczos steps, {res.deflated} extreme eigenpairs "
+            "deflated exactly); lambda_min, lambda_max and rho from Lanczos"
+        )
+        if not converged:
+            notes.append(
+                f"Lanczos extremes not converged to tol {lanczos_tol} in {ext.iterations} steps; "
+                "raise lanczos_maxiter"
+            )
+    lam_min, lam_max = float(bottom[0]), float(top[0])
+    E = dis.error_curve(nodes, lr, Tc, weights=weights)
+    D, G, r = dis.dissipative_split(nodes, lr, Tc, weights=weights)
+    rho = dis.rho([lam_min, lam_max], lr)
+    thresh = -1e-10 * max(abs(lam_min), abs(lam_max))
+    return SpectrumReport(
+        n=n,
+        lr=float(lr),
+        horizon=int(horizon),
+        method=method,
+        lambda_min=lam_min,
+        lambda_max=lam_max,
+        top=[float(v) for v in top],
+        bottom=[float(v) for v in bottom],
+        trace=float(trace),
+        negative_mass=float(np.sum(weights[nodes < thresh])),
+        E=E,
+        D=D,
+        G=G,
+        r=r,
+        window=dis.window(E),
+        window_closed=dis.window_closed(E),
+        rho=rho,
+        regime=dis.regime(rho, horizon),
+        nodes=np.asarray(nodes),
+        weights=np.asarray(weights),
+        matvecs=int(matvecs),
+        seconds=time.perf_counter() - t0,
+        lanczos_converged=bool(converged),
+        notes=notes,
+    )
+
+
+def model_spectrum(
+    model,
+    loss_fn,
+    batches,
+    *,
+    lr: float,
+    mask=None,
+    weight_decay: float = 0.0,
+    include_pruned: bool = False,
+    distributed: bool = False,
+    nonlinear: bool = False,
+    f2_iters: int = 20,
+    **kwargs: Any,
+) -> SpectrumReport:
+    r"""Spectrum of the loss Hessian of ``model`` on ``batches`` (active set of ``mask``).
+
+    ``distributed`` shards the batches over the processes of the initialized
+    ``torch.distributed`` group (:mod:`qcarleman.training.distributed`); the result equals one
+    process's. ``nonlinear`` adds ‖f0‖ = η‖g‖, ‖F2‖ = (η/2)‖K‖ (power method on third-order
+    products, ``f2_iters`` steps) and R_d* (ALGORITHM.md §6). Other keywords go to
+    :func:`analyze_operator`.
+    """
+    ops = _operators(model, loss_fn, batches, mask, weight_decay, include_pruned, distributed)
+    rep = analyze_operator(ops.linear_operator(), lr=lr, **kwargs)
+    if nonlinear:
+        import torch
+
+        def F2(u: Array, v: Array) -> Array:
+            t = ops.third(torch.as_tensor(u), torch.as_tensor(v))
+            return -0.5 * lr * t.detach().cpu().numpy()
+
+        f0 = dis.f0_norm(ops.grad().detach().cpu().numpy(), lr)
+        f2 = dis.f2_norm(F2, ops.n, iters=f2_iters, seed=kwargs.get("seed", 0), restarts=1)
+        rep.extra.update(f0_norm=f0, f2_norm=f2, rd_star=dis.rd_star(f0, f2, rep.rho))
+        rep.notes.append(
+            f"f2_norm is a power-method lower bound ({f2_iters} steps, 1 start); "
+            "rd_star is null when rho ≥ 1"
+        )
+    return rep
+
+
+def _operators(model, loss_fn, batches, mask, weight_decay, include_pruned, distributed):
+    if distributed:
+        from .distributed import DistributedLossOperators
+
+        cls = DistributedLossOperators
+    else:
+        from .operators import LossOperators
+
+        cls = LossOperators
+    return cls(
+        model,
+        loss_fn,
+        batches,
+        mask=mask,
+        weight_decay=weight_decay,
+        include_pruned=include_pruned,
+    )
+
+
+def lr_at_step(meta: dict[str, Any], step: int) -> float:
+    """η of the optimizer step taken from checkpoint ``step``: the run's step schedule
+    lr·gamma^(#milestones ≤ epoch) with epoch = step // steps_per_epoch (ALGORITHM.md §9)."""
+    from .config import TrainSettings
+
+    if "lr" not in meta:
+        raise UsageError("the checkpoint meta has no learning rate; pass --lr")
+    spe = max(1, int(meta.get("steps_per_epoch", 1)))
+    sched = TrainSettings(
+        lr=float(meta["lr"]),
+        milestones=list(meta.get("milestones", [])),
+        gamma=float(meta.get("gamma", 0.1)),
+    )
+    return sched.lr_at(int(step) // spe)
+
+
+def parse_checkpoints(spec: str, available: Sequence[int]) -> list[int]:
+    """Checkpoint steps from ``A:B`` (inclusive, existing steps in the range), ``A:B:S``,
+    ``3,5,8`` (each must exist), ``all`` or ``latest``."""
+    avail = sorted(int(s) for s in available)
+    if not avail:
+        raise UsageError("the run has no checkpoints; train it first")
+    spec = str(spec).strip()
+    try:
+        if spec == "all":
+            return avail
+        if spec == "latest":
+            return [avail[-1]]
+        if ":" in spec:
+            parts = [int(p) if p else None for p in spec.split(":")]
+            if len(parts) > 3:
+                raise ValueError
+            lo = avail[0] if parts[0] is None else parts[0]
+            hi = avail[-1] if len(parts) < 2 or parts[1] is None else parts[1]
+            stride = 1 if len(parts) < 3 or parts[2] is None else parts[2]
+            if stride < 1:
+                raise ValueError
+            steps = [s for s in avail if lo <= s <= hi and (s - lo) % stride == 0]
+            if not steps:
+                raise UsageError(f"no checkpoints in {spec!r}; the run has steps {_brief(avail)}")
+            return steps
+        steps = sorted({int(p) for p in spec.split(",") if p.strip()})
+    except ValueError:
+        raise UsageError(
+            f"cannot read checkpoints {spec!r}; write A:B (inclusive), A:B:STRIDE, 3,5,8, "
+            "all or latest"
+        ) from None
+    missing = [s for s in steps if s not in avail]
+    if missing or not steps:
+        raise UsageError(f"no checkpoint at steps {missing}; the run has steps {_brief(avail)}")
+    return steps
+
+
+def _brief(steps: Sequence[int]) -> str:
+    s = list(steps)
+    return str(s) if len(s) <= 12 else f"[{s[0]}, {s[1]}, ..., {s[-1]}] ({len(s)} in all)"
+
+
+def run_spectra(
+    run_dir: str | os.PathLike,
+    checkpoints: str | Sequence[int] = "0:20",
+    *,
+    lr: float | None = None,
+    horizon: int = 20,
+    n_batches: int = 1,
+    batch_size: int | None = None,
+    data: str = "fixed",
+    split: str = "train",
+    include_pruned: bool = False,
+    distributed: bool = False,
+    nonlinear: bool = False,
+    show_progress: bool = True,
+    **kwargs: Any,
+) -> list[SpectrumReport]:
+    """Spectra at checkpoints of a training run directory (contract (2)); see the module
+    docstring for η and the data used. Other keywords go to :func:`model_spectrum` /
+    :func:`analyze_operator`."""
+    import torch
+    from tqdm import tqdm
+
+    from .run import RunDir
+
+    run = RunDir(run_dir)
+    steps = (
+        parse_checkpoints(checkpoints, run.steps())
+        if isinstance(checkpoints, str)
+        else parse_checkpoints(",".join(str(int(s)) for s in checkpoints), run.steps())
+    )
+    if data not in ("fixed", "step"):
+        raise UsageError(f"data = {data!r} is unknown; use fixed or step")
+    if int(n_batches) != n_batches or n_batches < 1:
+        raise UsageError(f"n_batches = {n_batches} is invalid; use at least 1 batch")
+    if lr is not None and not (math.isfinite(lr) and lr > 0):
+        raise UsageError(f"--lr {lr} is invalid; use a finite learning rate > 0")
+    fixed = run.batches(n_batches, batch_size, split) if data == "fixed" else None
+    rank0 = not distributed or torch.distributed.get_rank() == 0
+    reports = []
+    bar = tqdm(steps, desc="spectra", unit="ckpt", disable=not (show_progress and rank0))
+    for step in bar:
+        ck = run.load(step)
+        eta = float(lr) if lr is not None else lr_at_step(ck.meta, step)
+        batches = fixed or run.batches(n_batches, batch_size, split, start_step=step)
+        rep = model_spectrum(
+            ck.model,
+            ck.loss_fn,
+            batches,
+            lr=eta,
+            mask=ck.mask,
+            weight_decay=float(ck.meta.get("weight_decay", 0.0)),
+            include_pruned=include_pruned,
+            distributed=distributed,
+            nonlinear=nonlinear,
+            horizon=horizon,
+            progress=(lambda s, st=step: bar.set_postfix_str(f"step {st}: {s}")),
+            **kwargs,
+        )
+        rep.step = int(step)
+        rep.extra.update(momentum=float(ck.meta.get("momentum", 0.0)), phase=ck.meta.get("phase"))
+        reports.append(rep)
+    return reports
+
+
+def write_json(path: str | os.PathLike, payload: Any) -> Path:
+    """Write JSON atomically (temp file in the same folder + os.replace)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as f:
+            json.dump(_jsonable(payload), f, indent=1)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    return path
+
+
+def _save_fig(fig, path: Path) -> Path:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".png")
+    os.close(fd)
+    try:
+        fig.savefig(tmp, dpi=120, bbox_inches="tight")
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return path
+
+
+def save_plots(reports: Sequence[SpectrumReport], out_dir: str | os.PathLike) -> list[Path]:
+    """Three PNGs in ``out_dir``: ``spectrum_ridge.png`` (smoothed density per step, offset),
+    ``error_curve.png`` (E(t) per step, the line E = 1 and each window t* marked) and
+    ``dissipative_split.png`` (D, G and r per step)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    if not reports:
+        raise UsageError("no spectra to plot")
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    cmap = plt.get_cmap("viridis")
+    colors = [cmap(i / max(1, len(reports) - 1)) for i in range(len(reports))]
+    label = [f"step {r.step}" if r.step is not None else f"#{i}" for i, r in enumerate(reports)]
+    paths = []
+
+    # ridge plot: log10 density on a common grid, offset per step
+    lo = min(r.lambda_min for r in reports)
+    hi = max(r.lambda_max for r in reports)
+    pad = 0.05 * (hi - lo or 1.0)
+    grid = np.linspace(lo - pad, hi + pad, 800)
+    sigma = 0.01 * (hi - lo or 1.0)
+    fig, ax = plt.subplots(figsize=(7, 1.0 + 0.45 * len(reports)))
+    for i, (rep, c) in enumerate(zip(reports, colors)):
+        _, dens = rep.density(grid, sigma)
+        y = np.log10(dens + 1e-8)
+        y = (y - y.min()) / (np.ptp(y) or 1.0)
+        ax.fill_between(grid, i, i + 0.9 * y, color=c, alpha=0.6, lw=0)
+        ax.plot(grid, i + 0.9 * y, color="k", lw=0.5)
+    ax.axvline(0.0, color="grey", lw=0.7, ls=":")
+    ax.set_yticks(range(len(reports)), label)
+    ax.set_xlabel("Hessian eigenvalue λ")
+    methods = sorted({r.method for r in reports})
+    ax.set_title(
+        f"spectral density per checkpoint (log scale, σ = {sigma:.2g}; {'/'.join(methods)})"
+    )
+    paths.append(_save_fig(fig, out / "spectrum_ridge.png"))
+    plt.close(fig)
+
+    # E(t) with windows
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for rep, c, lab in zip(reports, colors, label):
+        t = np.arange(rep.E.size)
+        ax.plot(t, rep.E, color=c, lw=1.2, label=f"{lab} (t* = {rep.window})")
+        ax.plot(rep.window, rep.E[rep.window], "o", color=c, ms=4)
+    ax.axhline(1.0, color="k", lw=0.8, ls="--")
+    ax.set_yscale("log")
+    ax.set_xlabel("t (steps)")
+    ax.set_ylabel("E(t) = mean |1 − ηλ|^t")
+    ax.set_title("error-bound curve; dots: end of the window E ≤ 1")
+    if len(reports) <= 12:
+        ax.legend(fontsize=7)
+    paths.append(_save_fig(fig, out / "error_curve.png"))
+    plt.close(fig)
+
+    # D, G, r
+    fig, axes = plt.subplots(1, 3, figsize=(13, 4))
+    for rep, c in zip(reports, colors):
+        t = np.arange(rep.E.size)
+        axes[0].plot(t, rep.D, color=c, lw=1)
+        axes[1].plot(t, rep.G, color=c, lw=1)
+        rr = np.where(np.isfinite(rep.r), rep.r, np.nan)
+        axes[2].plot(t, rr, color=c, lw=1)
+    for a, name in zip(axes, ("D(t): dissipative part", "G(t): divergent part", "r(t) = D/G")):
+        a.set_yscale("log")
+        a.set_xlabel("t (steps)")
+        a.set_title(name)
+    axes[2].axhline(1.0, color="k", lw=0.8, ls="--")
+    paths.append(_save_fig(fig, out / "dissipative_split.png"))
+    plt.close(fig)
+    return paths

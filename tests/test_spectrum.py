@@ -1,0 +1,243 @@
+"""Hessian spectra of real models: Lanczos/SLQ vs exact eigh, E(t), degenerate cases, runs, CLI."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from qcarleman import UsageError
+from qcarleman.cli.main import main
+from qcarleman.dissipation import error_curve, window
+from qcarleman.spectral import lanczos, slq
+from qcarleman.training.config import TrainSettings
+from qcarleman.training.data import load_dataset
+from qcarleman.training.models import build_model
+from qcarleman.training.operators import LossOperators
+from qcarleman.training.pruning import prune_global
+from qcarleman.training.spectrum import (
+    analyze_operator,
+    lr_at_step,
+    model_spectrum,
+    parse_checkpoints,
+    run_spectra,
+    save_plots,
+)
+from qcarleman.training.trainer import Trainer
+
+torch.set_num_threads(1)
+SPEC = {"name": "mlp", "in_features": 64, "classes": 10, "hidden": [26], "activation": "tanh"}
+CE = torch.nn.functional.cross_entropy
+
+
+def trained_pruned_mlp(data, steps=300):
+    """A digits MLP trained by full-batch heavy-ball GD, then 50% globally pruned (n = 998)."""
+    torch.manual_seed(0)
+    model = build_model(SPEC)
+    x, y = data.train
+    opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+    for _ in range(steps):
+        opt.zero_grad()
+        CE(model(x), y).backward()
+        opt.step()
+    mask = prune_global(model, 0.5, include_classifier=True)
+    return model, mask
+
+
+@pytest.fixture(scope="module")
+def data():
+    return load_dataset({"name": "digits"})
+
+
+@pytest.fixture(scope="module")
+def setting(data):
+    model, mask = trained_pruned_mlp(data)
+    x, y = data.train
+    ops = LossOperators(model, CE, [(x[:256], y[:256])], mask=mask, weight_decay=1e-4)
+    H = ops.dense_hessian().numpy()
+    lam = np.linalg.eigvalsh(H)
+    A = ops.linear_operator()
+    ext = lanczos(A, k=10, tol=1e-10, return_vectors=True)
+    return ops, A, lam, ext
+
+
+def test_mlp_size_and_lanczos_extremes_match_eigh(setting):
+    ops, A, lam, ext = setting
+    assert 900 <= ops.n <= 2000
+    assert ext.converged
+    np.testing.assert_allclose(ext.largest, lam[::-1][:10], rtol=1e-6)
+    np.testing.assert_allclose(ext.smallest, lam[:10], rtol=1e-6)
+    assert lam[0] < 0 < lam[-1]  # indefinite: a real test of both ends
+
+
+def _deflation(ext):
+    return (
+        np.r_[ext.largest, ext.smallest],
+        np.hstack([ext.vectors_largest, ext.vectors_smallest]),
+    )
+
+
+def test_slq_density_and_moments_with_16_probes(setting):
+    ops, A, lam, ext = setting
+    res = slq(A, probes=16, iters=80, seed=1, deflate=_deflation(ext))
+    grid, dens = res.density()
+    assert abs(np.trapezoid(dens, grid) - 1.0) < 1e-6
+    assert res.moment(1) == pytest.approx(lam.mean(), rel=0.05)
+    assert res.moment(2) == pytest.approx(np.mean(lam**2), rel=0.05)
+    assert res.trace() == pytest.approx(lam.sum(), rel=0.05)
+
+
+@pytest.mark.parametrize("lr_factor", [0.5, 1.0, 1.5])  # η in units of 1/λ_max
+def test_error_curve_slq_matches_exact_up_to_50_steps(setting, lr_factor):
+    ops, A, lam, ext = setting
+    lr = lr_factor / lam[-1]
+    res = slq(A, probes=16, iters=80, seed=1, deflate=_deflation(ext))
+    E_ex = error_curve(lam, lr, 50)
+    E_slq = error_curve(res.nodes, lr, 50, weights=res.weights)
+    assert np.max(np.abs(E_slq / E_ex - 1)) < 0.01
+    # E crosses 1 with a small slope, so a <1% error may move the crossing by one step
+    assert abs(window(E_slq) - window(E_ex)) <= 1
+
+
+def test_analyze_operator_exact_vs_slq(setting):
+    ops, A, lam, ext = setting
+    lr = 1.0 / lam[-1]
+    ex = analyze_operator(A, lr=lr, method="exact")
+    st = analyze_operator(A, lr=lr, method="slq", seed=2)
+    assert ex.method == "exact" and st.method == "slq"
+    np.testing.assert_allclose(ex.nodes, lam, atol=1e-12)
+    assert ex.trace == pytest.approx(lam.sum())
+    assert ex.negative_mass == pytest.approx(np.mean(lam < 0))
+    for key in ("lambda_min", "lambda_max", "rho"):
+        assert getattr(st, key) == pytest.approx(getattr(ex, key), rel=1e-6)
+    assert st.regime == ex.regime and abs(st.window - ex.window) <= 1
+    assert np.max(np.abs(st.E[:51] / ex.E[:51] - 1)) < 0.01
+    np.testing.assert_allclose(ex.D + ex.G, ex.E, rtol=1e-12)
+    assert any("stochastic" in n for n in st.notes) and not ex.notes
+    rec = st.to_json()
+    assert json.dumps(rec)  # plain JSON (inf/NaN → null)
+    assert len(rec["E"]) == 101
+
+
+def test_zero_hessian_single_parameter_and_all_pruned(data):
+    x, y = data.train
+    model = build_model(SPEC)
+    # a loss linear in the outputs of a linear layer has H = 0 in the classifier weights
+    lin = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(64, 3))
+    rep = model_spectrum(lin, lambda out, t: out.sum(), [(x[:8], y[:8])], lr=0.1, method="slq")
+    assert rep.lambda_min == rep.lambda_max == 0.0
+    assert rep.rho == 1.0 and rep.regime == "almost dissipative"
+    assert np.all(rep.E == 1.0) and rep.window == 100 and not rep.window_closed
+    assert rep.negative_mass == 0.0
+    # a single active parameter: H is 1×1, exact
+    mask = {k: torch.zeros_like(p, dtype=torch.bool) for k, p in model.named_parameters()}
+    mask["classifier.bias"][3] = True
+    ops = LossOperators(model, CE, [(x[:64], y[:64])], mask=mask)
+    h = float(ops.dense_hessian()[0, 0])
+    rep = model_spectrum(model, CE, [(x[:64], y[:64])], mask=mask, lr=0.5)
+    assert rep.n == 1 and rep.method == "exact"
+    assert rep.lambda_min == rep.lambda_max == pytest.approx(h, rel=1e-12)
+    assert rep.E[5] == pytest.approx(abs(1 - 0.5 * h) ** 5)
+    # everything pruned: a clear error
+    for m in mask.values():
+        m.zero_()
+    with pytest.raises(UsageError, match="no active parameters"):
+        model_spectrum(model, CE, [(x[:64], y[:64])], mask=mask, lr=0.5)
+
+
+def test_nonlinear_coefficients(data):
+    x, y = data.train
+    torch.manual_seed(1)
+    tiny = build_model({**SPEC, "hidden": [3]})
+    rep = model_spectrum(tiny, CE, [(x[:32], y[:32])], lr=0.2, nonlinear=True, f2_iters=30)
+    ops = LossOperators(tiny, CE, [(x[:32], y[:32])])
+    assert rep.extra["f0_norm"] == pytest.approx(0.2 * float(ops.grad().norm()), rel=1e-10)
+    # ‖F2‖ ≥ ‖F2(u,u)‖ for any unit u, and ≤ (η/2)·‖K‖_F
+    K = ops.dense_third().numpy()
+    u = np.random.default_rng(0).standard_normal(ops.n)
+    u /= np.linalg.norm(u)
+    lower = 0.1 * np.linalg.norm(np.einsum("iab,a,b->i", K, u, u))
+    assert lower <= rep.extra["f2_norm"] <= 0.1 * np.linalg.norm(K) * (1 + 1e-12)
+    if rep.rho < 1:
+        assert np.isfinite(rep.extra["rd_star"])
+    else:
+        assert rep.extra["rd_star"] == np.inf
+
+
+def test_parse_checkpoints_and_lr_schedule():
+    avail = [0, 1, 2, 3, 5, 8, 13]
+    assert parse_checkpoints("0:3", avail) == [0, 1, 2, 3]
+    assert parse_checkpoints("1:13:4", avail) == [1, 5, 13]
+    assert parse_checkpoints("2,8", avail) == [2, 8]
+    assert parse_checkpoints("all", avail) == avail
+    assert parse_checkpoints("latest", avail) == [13]
+    for bad in ("4", "x:y", "20:30", "1:5:0"):
+        with pytest.raises(UsageError):
+            parse_checkpoints(bad, avail)
+    meta = {"lr": 0.1, "milestones": [2, 4], "gamma": 0.5, "steps_per_epoch": 10}
+    assert lr_at_step(meta, 19) == 0.1 and lr_at_step(meta, 20) == 0.05
+    assert lr_at_step(meta, 45) == 0.025
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory, data):
+    out = tmp_path_factory.mktemp("run")
+    model, mask = trained_pruned_mlp(data, steps=100)
+    settings = TrainSettings(
+        lr=0.5,
+        momentum=0.0,
+        weight_decay=1e-4,
+        batch_size=128,
+        epochs=1,
+        milestones=[],
+        every_step_first=3,
+        max_steps=3,
+    )
+    meta = {"model": SPEC, "phase": "sparse"}
+    tr = Trainer(model, data, settings, out, mask=mask, seed=0, meta=meta, progress=False)
+    tr.save()
+    tr.fit()
+    return out
+
+
+def test_run_spectra_and_plots(run_dir, tmp_path):
+    reps = run_spectra(run_dir, "0:2", show_progress=False)
+    assert [r.step for r in reps] == [0, 1, 2]
+    assert all(r.lr == 0.5 and r.method == "exact" and r.n == 998 for r in reps)
+    assert reps[0].extra["phase"] == "sparse"
+    # the same as computing the checkpoint by hand
+    from qcarleman.training.run import RunDir
+
+    run = RunDir(run_dir)
+    ck = run.load(1)
+    ops = LossOperators(ck.model, ck.loss_fn, run.batches(1), mask=ck.mask, weight_decay=1e-4)
+    lam = np.linalg.eigvalsh(ops.dense_hessian().numpy())
+    np.testing.assert_allclose(reps[1].nodes, lam, atol=1e-10)
+    step = run_spectra(run_dir, [1], data="step", n_batches=2, show_progress=False)[0]
+    assert step.lambda_max != reps[1].lambda_max  # other batches, other Hessian
+    paths = save_plots(reps, tmp_path)
+    assert [p.name for p in paths] == [
+        "spectrum_ridge.png",
+        "error_curve.png",
+        "dissipative_split.png",
+    ]
+    assert all(p.stat().st_size > 10_000 for p in paths)
+
+
+def test_cli_json_and_errors(run_dir, tmp_path, capsys):
+    out = tmp_path / "spec"
+    code = main(
+        ["spectrum", str(run_dir), "--checkpoints", "0:1", "--json", "--quiet", "--out", str(out)]
+    )
+    assert code == 0
+    recs = json.loads(capsys.readouterr().out)
+    assert [r["step"] for r in recs] == [0, 1]
+    for key in ("lambda_min", "lambda_max", "trace", "negative_mass", "E", "window", "regime"):
+        assert key in recs[0]
+    saved = json.loads((out / "spectra.json").read_text())["checkpoints"]
+    assert saved[0]["lambda_max"] == recs[0]["lambda_max"]
+    assert (out / "error_curve.png").is_file()
+    assert main(["spectrum", str(run_dir), "--checkpoints", "7", "--quiet"]) == 2
+    assert "no checkpoint at steps [7]" in capsys.readouterr().err
+    assert main(["spectrum", str(tmp_path), "--quiet"]) == 2
+    assert main(["spectrum", str(run_dir), "--checkpoints", "0", "--lr", "-1", "--quiet"]) == 2
