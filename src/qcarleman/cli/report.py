@@ -1,0 +1,40 @@
+"""``qcarleman report RUN_DIR``: rebuild the figures and ``report.html`` of a pipeline run.
+
+RUN_DIR is the output directory of ``qcarleman demo`` or ``qcarleman hybrid``; the page is
+rebuilt from its saved JSON (``summary.json``, ``spectra.json``, ``shots.json``,
+``emulation.json``, ``hybrid/segments.jsonl``, ``classical/segments.jsonl``) without retraining
+(:func:`qcarleman.report.build_report`).
+"""
+
+from __future__ import annotations
+
+import argparse
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("report", help="rebuild report.html of a demo/hybrid output directory")
+    p.add_argument("run_dir", help="output directory of `qcarleman demo` or `qcarleman hybrid`")
+    p.add_argument("--json", action="store_true", help="print the figure list as JSON")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    import json
+    from dataclasses import asdict
+    from pathlib import Path
+
+    from ..report import build_report
+    from ..report.figures import FigureInfo
+
+    path = build_report(args.run_dir)
+    figs = [
+        FigureInfo(**f)
+        for f in json.loads((Path(args.run_dir) / "figures" / "index.json").read_text())
+    ]
+    if args.json:
+        print(json.dumps({"report": str(path), "figures": [asdict(f) for f in figs]}))
+    else:
+        print(f"wrote {path} with {len(figs)} figures:")
+        for f in figs:
+            print(f"  {f.file}: {f.title}")
+    return 0

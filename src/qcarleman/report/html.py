@@ -1,0 +1,207 @@
+r"""One self-contained HTML page per pipeline run (figures embedded as base64 PNG).
+
+:func:`build_report` rebuilds the figures from the saved JSON of an output directory
+(:mod:`qcarleman.report.figures`; no retraining) and writes ``report.html``: the headline numbers
+with what each means, every figure with its caption, the per-segment table of the hybrid run, and
+the approximations the numbers rest on. The page lists the figures it embeds
+(``<ul id="figure-list">``); each ``<img>`` carries ``data-file`` = its file under ``figures/``.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import math
+import os
+from pathlib import Path
+from typing import Any
+
+from ..errors import UsageError
+from .figures import load_run, make_figures
+
+__all__ = ["build_report", "NUMBER_HELP"]
+
+#: What each headline number means (also used by docs/report.md).
+NUMBER_HELP: dict[str, str] = {
+    "dense_accuracy": "test accuracy of the dense model after dense training",
+    "pruned_accuracy": "test accuracy right after global magnitude pruning (no retraining)",
+    "classical_sparse_accuracy": "test accuracy after the sparse steps, all classical (baseline)",
+    "hybrid_accuracy": "test accuracy after the same steps with quantum segments (emulated)",
+    "accuracy_gap_points": "hybrid − classical, in percentage points",
+    "window": "t*: last step t with E(t) ≤ 1 at the pruned weights (ALGORITHM.md §6)",
+    "regime": "fully / almost / non-dissipative from ρ = max|1 − ηλ| for the horizon",
+    "rho": "ρ = ‖F1‖ = max_ν |1 − ηλ_ν| (from the Lanczos extremes)",
+    "quantum_steps": "steps covered by quantum segments (the window unless fixed)",
+    "shots_per_segment": "tomography shots M per quantum segment (the stated shot budget)",
+    "shots_total": "shots summed over all quantum segments",
+    "emulation_error_max": "max over segments of ‖x̂_K − x_K‖/‖x_K‖, emulated vs true GD",
+    "readout_error_max": "max over segments of the relative ℓ2 error of the download",
+    "n_active": "n = |S|, active (unpruned) parameters",
+}
+
+
+def _fmt(v: Any) -> str:
+    if isinstance(v, bool) or v is None:
+        return str(v)
+    if isinstance(v, float):
+        if not math.isfinite(v):
+            return str(v)
+        return f"{v:.4g}"
+    return html.escape(str(v))
+
+
+def _table(rows: list[tuple[str, Any, str]]) -> str:
+    body = "".join(
+        f"<tr><td><code>{html.escape(k)}</code></td><td>{_fmt(v)}</td>"
+        f"<td>{html.escape(h)}</td></tr>"
+        for k, v, h in rows
+    )
+    return f"<table><tr><th>number</th><th>value</th><th>meaning</th></tr>{body}</table>"
+
+
+def _segments_table(records: list[dict[str, Any]]) -> str:
+    cols = [
+        ("segment", "seg"),
+        ("kind", "kind"),
+        ("start", "start"),
+        ("steps", "K"),
+        ("test_acc", "test acc"),
+        ("emulation_error", "emulation err"),
+        ("readout_error", "readout err"),
+        ("total_error", "total err"),
+        ("shots", "shots"),
+        ("kappa", "κ"),
+        ("success_probability", "P_succ"),
+    ]
+    head = "".join(f"<th>{html.escape(c[1])}</th>" for c in cols)
+    rows = []
+    for r in records:
+        if r["kind"] == "start":
+            continue
+        cells = "".join(f"<td>{_fmt(r.get(c[0]))}</td>" for c in cols)
+        rows.append(f"<tr>{cells}</tr>")
+    return f"<table><tr>{head}</tr>{''.join(rows)}</table>"
+
+
+def _assumptions(run: dict[str, Any]) -> list[str]:
+    out: list[str] = []
+    seen: set[str] = set()
+    for r in run["hybrid"]:
+        notes = list(r.get("notes") or [])
+        for key in ("kappa_source", "p_succ_source"):
+            if r.get(key):
+                notes.append(f"{key}: {r[key]}")
+        est = r.get("estimate") or {}
+        notes += [f"estimate {k}: {v}" for k, v in (est.get("assumptions") or {}).items()]
+        for n in notes:
+            if n not in seen:
+                seen.add(n)
+                out.append(n)
+    return out
+
+
+_CSS = """
+body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}
+table{border-collapse:collapse;margin:1em 0;font-size:0.9em}
+td,th{border:1px solid #ccc;padding:3px 8px;text-align:left}
+th{background:#f3f3f3} figure{margin:1.5em 0} img{max-width:100%}
+figcaption{font-size:0.9em;color:#444} .note{background:#fff8e0;padding:0.6em;border:1px solid #ec9}
+"""
+
+
+def build_report(out: str | os.PathLike) -> Path:
+    """Rebuild the figures of ``out`` and write ``out/report.html`` (atomically)."""
+    from ..training.checkpoint import atomic_write_text
+
+    out = Path(out)
+    run = load_run(out)
+    s = run["summary"]
+    if s is None:
+        raise UsageError(
+            f"{out} has no summary.json; run `qcarleman demo --out {out}` or "
+            f"`qcarleman hybrid --config FILE --out {out}` first"
+        )
+    figs = make_figures(out)
+    parts = [
+        "<!DOCTYPE html><html><head><meta charset='utf-8'>",
+        f"<title>{html.escape(s.get('title', 'qcarleman report'))}</title>",
+        f"<style>{_CSS}</style></head><body>",
+        f"<h1>{html.escape(s.get('title', 'qcarleman report'))}</h1>",
+        "<p>Hybrid training with sparse download and re-upload (Liu et al., Nat. Commun. 15, "
+        "434 (2024); ALGORITHM.md §8): quantum segments are <b>emulated</b> classically; the "
+        "QLSA is ideal (its κ and P_succ are modelled), the download is simulated tomography "
+        "with M shots, and the cost is a fault-tolerant resource estimate.</p>",
+        f"<p class='note'>{html.escape(s.get('window_statement', ''))}</p>",
+    ]
+    rows = [(k, s.get(k), h) for k, h in NUMBER_HELP.items() if k in s]
+    parts.append("<h2>Headline numbers</h2>" + _table(rows))
+    deg = s.get("degradation") or []
+    if deg:
+        drows = "".join(
+            f"<tr><td>{d['shots']:,}</td><td>{_fmt(100 * d['test_acc'])}%</td>"
+            f"<td>{_fmt(d['readout_error_mean'])}</td></tr>"
+            for d in deg
+        )
+        parts.append(
+            "<h2>Shot budget</h2><table><tr><th>shots M per segment</th><th>hybrid test "
+            f"accuracy</th><th>mean readout error</th></tr>{drows}</table>"
+            f"<p>Classical sparse baseline: {_fmt(100 * s['classical_sparse_accuracy'])}%. "
+            f"Degradation runs use the {html.escape(str(s.get('degradation_backend')))} "
+            "emulation so that only the download differs.</p>"
+        )
+    est = s.get("estimate")
+    if est:
+        erows = [
+            (k, est.get(k), "")
+            for k in (
+                "n",
+                "T",
+                "N",
+                "p",
+                "logical_qubits",
+                "kappa",
+                "kappa_eff",
+                "p_succ",
+                "aa_rounds",
+                "shots",
+                "shots_for_epsilon",
+                "queries",
+                "block_encoding_calls",
+                "t_count",
+                "classical_flops",
+                "quantum_seconds",
+                "classical_seconds",
+                "winner",
+            )
+        ]
+        parts.append(
+            "<h2>Resource estimate of one quantum segment</h2>"
+            + _table(erows)
+            + "<p>From <code>qcarleman.quantum.resources.estimate</code>; each figure's formula "
+            "and source are in its docstring, assumptions are listed below.</p>"
+        )
+    parts.append("<h2>Figures</h2><ul id='figure-list'>")
+    parts += [f"<li>{html.escape(f.file)}: {html.escape(f.title)}</li>" for f in figs]
+    parts.append("</ul>")
+    for f in figs:
+        data = base64.b64encode((out / f.file).read_bytes()).decode("ascii")
+        parts.append(
+            f"<figure><h3>{html.escape(f.title)}</h3>"
+            f"<img data-file='{html.escape(f.file)}' alt='{html.escape(f.title)}' "
+            f"src='data:image/png;base64,{data}'>"
+            f"<figcaption>{html.escape(f.caption)}</figcaption></figure>"
+        )
+    if run["hybrid"]:
+        parts.append("<h2>Segments of the hybrid run</h2>" + _segments_table(run["hybrid"]))
+    notes = _assumptions(run)
+    if notes:
+        parts.append("<h2>Approximations and assumptions</h2><ul>")
+        parts += [f"<li>{html.escape(n)}</li>" for n in notes]
+        parts.append("</ul>")
+    parts.append(
+        f"<p>Pipeline time: {_fmt(s.get('seconds'))} s. Rebuild this page with "
+        f"<code>qcarleman report {html.escape(str(out))}</code>.</p></body></html>"
+    )
+    path = out / "report.html"
+    atomic_write_text(path, "\n".join(parts))
+    return path
