@@ -26,6 +26,8 @@ _LAZY: dict[str, str] = {
     "ActiveParams": "qcarleman.training.operators",
     "LossOperators": "qcarleman.training.operators",
     "GDMap": "qcarleman.training.gdmap",
+    "emulate_order1": "qcarleman.training.lowrank",
+    "emulate_order2": "qcarleman.training.lowrank",
     "lanczos": "qcarleman.spectral",
     "slq": "qcarleman.spectral",
     "hutchinson": "qcarleman.spectral",

@@ -1,0 +1,200 @@
+r"""Carleman emulation at scale: order 1 by HVPs, order 2 with a low-rank level 2 (ALGORITHM.md §2).
+
+The order-2 truncated Carleman system of z' = G0 + G1 z + G2(z, z) (ALGORITHM.md §2,
+A = (B_{j,k})_{j,k ≤ 2}, b = (G0, G0⊗G0)) reads, with B_{1,k} = G_k and
+B_{2,1} = G0⊗G1 + G1⊗G0, B_{2,2} = G1⊗G1 + G0⊗G2 + G2⊗G0:
+
+    ŷ1' = G0 + G1 ŷ1 + G2·ŷ2
+    ŷ2' = G0⊗G0 + G0⊗(G1ŷ1) + (G1ŷ1)⊗G0 + (G1⊗G1) ŷ2 + G0⊗(G2·ŷ2) + (G2·ŷ2)⊗G0
+
+(the k = 3, 4 blocks are truncated). As a d×d matrix ŷ2 = Y2, (G1⊗G1)ŷ2 = G1 Y2 G1ᵀ and
+G2·ŷ2 = Σ_ab G2[:, a, b] Y2[a, b]. Writing w = G2·ŷ2 and c = G1ŷ1 + w, so that ŷ1' = G0 + c:
+
+    Y2' = G1 Y2 G1ᵀ + G0G0ᵀ + G0cᵀ + cG0ᵀ = G1 Y2 G1ᵀ + ŷ1'ŷ1'ᵀ − ccᵀ.
+
+Hence Y2 stays symmetric and is kept as Y2 = U diag(s) Uᵀ (U: d×r, s: signs/weights):
+U' = [G1U, ŷ1', c], s' = [s, 1, −1]; w = Σ_r s_r G2(u_r, u_r). From Y2(0) = z0z0ᵀ the rank is
+r(t) = 2t (+1 if z0 ≠ 0), so T steps cost Σ_t (r(t) + 1) ≈ T² products G1·u (Hessian-vector
+products) and ≈ T² third-order products G2(u, u), and memory O(d·T) — no d² anywhere.
+The truncated dynamics are invariant under the Carleman scaling γ (ŷ_j = y_j/γ^j with
+G0/γ, G1, γG2), so the result equals ``CarlemanSystem(qmap, 2, scale=γ)`` for every γ.
+
+Optional rank truncation: Y2 = Q (R diag(s) Rᵀ) Qᵀ with U = QR; the symmetric r×r core is
+diagonalized (its eigenvalues are the singular values of Y2 up to sign) and only the ``max_rank``
+largest |λ| (and those above ``rtol``·max|λ|) are kept; the discarded weight
+‖Y2 − Y2_k‖_F / ‖Y2‖_F is reported per step.
+
+Order 1 (linearized GD, ALGORITHM.md §2): ŷ1' = G0 + G1 ŷ1, one G1 product per step.
+
+Maps: a :class:`~qcarleman.training.gdmap.GDMap` is used through its torch-native coefficients;
+any other :class:`~qcarleman.dynamics.QuadraticMap` through its NumPy ones.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from ..dynamics import QuadraticMap
+from ..errors import UsageError, check_memory
+
+__all__ = ["LowRankResult", "emulate_order1", "emulate_order2"]
+
+Tensor = torch.Tensor
+
+
+@dataclass
+class LowRankResult:
+    """An emulated level-1 trajectory and its costs.
+
+    trajectory: (T+1, d) tensor, ŷ1(t) in original units (ŷ1(0) = z0).
+    ranks: stored rank r of ŷ2 at t = 0..T (order 2; zeros for order 1).
+    discarded: ‖Y2 − Y2_k‖_F/‖Y2‖_F dropped by truncation at each step (0 when none).
+    g1_products / g2_products: number of G1·u (HVP) and G2(u, u) (third-order) products used.
+    seconds: wall time of each step.
+    """
+
+    order: int
+    trajectory: Tensor
+    ranks: list[int] = field(default_factory=list)
+    discarded: list[float] = field(default_factory=list)
+    g1_products: int = 0
+    g2_products: int = 0
+    seconds: list[float] = field(default_factory=list)
+
+    @property
+    def final(self) -> Tensor:
+        """ŷ1(T), the emulated z_T."""
+        return self.trajectory[-1]
+
+
+class _TorchCoefficients:
+    """G0(t), G1(t)·U, G2(t)(U, V) as torch tensors: a GDMap's native ones, or a NumPy map's."""
+
+    def __init__(self, qmap: QuadraticMap):
+        if not isinstance(qmap, QuadraticMap):
+            raise UsageError(
+                f"low-rank emulation needs a QuadraticMap (e.g. a GDMap), got {type(qmap).__name__}"
+            )
+        self.qmap = qmap
+        self.d = qmap.dim
+        self.native = all(hasattr(qmap, k) for k in ("tg0", "tg1", "tg2"))
+        self.dtype = getattr(qmap, "dtype", torch.float64) if self.native else torch.float64
+
+    def g0(self, t: int) -> Tensor:
+        if self.native:
+            return self.qmap.tg0(t)
+        return torch.as_tensor(self.qmap.g0(t))
+
+    def g1(self, t: int, U: Tensor) -> Tensor:
+        if self.native:
+            return self.qmap.tg1(t, U)
+        return torch.as_tensor(self.qmap.g1(t, U.numpy()))
+
+    def g2(self, t: int, U: Tensor, V: Tensor) -> Tensor:
+        if self.native:
+            return self.qmap.tg2(t, U, V)
+        return torch.as_tensor(self.qmap.g2(t, U.numpy(), V.numpy()))
+
+
+def _start(qmap: QuadraticMap, z0, T: int, extra_vectors: int) -> tuple[_TorchCoefficients, Tensor]:
+    co = _TorchCoefficients(qmap)
+    qmap.check_horizon(T)
+    z = torch.as_tensor(qmap._check_state(np.asarray(z0, dtype=float))).to(co.dtype)
+    itemsize = torch.finfo(co.dtype).bits // 8
+    check_memory(
+        float(itemsize) * co.d * (T + 1 + extra_vectors),
+        f"the emulated trajectory and factors (d = {co.d}, T = {T})",
+    )
+    return co, z
+
+
+def _progress(T: int, desc: str, show: bool):
+    from tqdm import tqdm
+
+    return tqdm(range(T), desc=desc, disable=not show, leave=False)
+
+
+def emulate_order1(qmap: QuadraticMap, z0, T: int, progress: bool = False) -> LowRankResult:
+    """Order-1 Carleman (linearized GD): ŷ1(t+1) = G0(t) + G1(t) ŷ1(t) (ALGORITHM.md §2)."""
+    co, y1 = _start(qmap, z0, T, 2)
+    traj = torch.empty((T + 1, co.d), dtype=co.dtype)
+    traj[0] = y1
+    res = LowRankResult(order=1, trajectory=traj, ranks=[0] * (T + 1), discarded=[0.0] * (T + 1))
+    for t in _progress(T, "order-1 emulation", progress):
+        start = time.perf_counter()
+        y1 = co.g0(t) + co.g1(t, y1[:, None])[:, 0]
+        traj[t + 1] = y1
+        res.g1_products += 1
+        res.seconds.append(time.perf_counter() - start)
+    return res
+
+
+def emulate_order2(
+    qmap: QuadraticMap,
+    z0,
+    T: int,
+    max_rank: int | None = None,
+    rtol: float = 0.0,
+    progress: bool = False,
+) -> LowRankResult:
+    """Order-2 Carleman with ŷ2 = U diag(s) Uᵀ (module docstring; ALGORITHM.md §2, last bullet).
+
+    ``max_rank`` / ``rtol`` switch on truncation (module docstring); without them the result is
+    the exact order-2 truncated dynamics (rank 2t, or 2t+1 from z0 ≠ 0).
+    """
+    if max_rank is not None and (int(max_rank) != max_rank or max_rank < 1):
+        raise UsageError(f"max_rank = {max_rank} is invalid; use an integer ≥ 1 or None")
+    if not np.isfinite(rtol) or not 0 <= rtol < 1:
+        raise UsageError(f"rtol = {rtol} is invalid; use 0 ≤ rtol < 1")
+    r_max = 2 * T + 1 if max_rank is None else min(int(max_rank) + 2, 2 * T + 1)
+    co, y1 = _start(qmap, z0, T, 3 * r_max + 4)
+    traj = torch.empty((T + 1, co.d), dtype=co.dtype)
+    traj[0] = y1
+    if torch.any(y1 != 0):
+        U, s = y1[:, None].clone(), torch.ones(1, dtype=co.dtype)
+    else:
+        U, s = torch.empty((co.d, 0), dtype=co.dtype), torch.empty(0, dtype=co.dtype)
+    res = LowRankResult(order=2, trajectory=traj, ranks=[U.shape[1]], discarded=[0.0])
+    for t in _progress(T, "order-2 low-rank emulation", progress):
+        start = time.perf_counter()
+        G1 = co.g1(t, torch.cat([y1[:, None], U], dim=1))  # G1 ŷ1 and G1 U in one block
+        res.g1_products += G1.shape[1]
+        c = G1[:, 0]
+        if U.shape[1]:
+            c = c + co.g2(t, U, U) @ s  # w = G2·ŷ2 = Σ_r s_r G2(u_r, u_r)
+            res.g2_products += U.shape[1]
+        y1 = co.g0(t) + c
+        U = torch.cat([G1[:, 1:], y1[:, None], c[:, None]], dim=1)
+        s = torch.cat([s, torch.tensor([1.0, -1.0], dtype=co.dtype)])
+        dropped = 0.0
+        if max_rank is not None or rtol > 0:
+            U, s, dropped = _truncate(U, s, max_rank, rtol)
+        traj[t + 1] = y1
+        res.ranks.append(int(U.shape[1]))
+        res.discarded.append(dropped)
+        res.seconds.append(time.perf_counter() - start)
+    return res
+
+
+def _truncate(
+    U: Tensor, s: Tensor, max_rank: int | None, rtol: float
+) -> tuple[Tensor, Tensor, float]:
+    """Best rank-k approximation of Y2 = U diag(s) Uᵀ via U = QR and the eigendecomposition of
+    the r×r core R diag(s) Rᵀ (module docstring). Returns (U_k, s_k, ‖dropped‖_F/‖Y2‖_F)."""
+    Q, R = torch.linalg.qr(U)
+    core = (R * s) @ R.T
+    lam, V = torch.linalg.eigh(0.5 * (core + core.T))
+    order = torch.argsort(lam.abs(), descending=True)
+    lam, V = lam[order], V[:, order]
+    total = float(torch.linalg.vector_norm(lam))
+    if total == 0.0:
+        return U[:, :0], s[:0], 0.0
+    keep = lam.abs() > rtol * lam.abs().max()
+    if max_rank is not None:
+        keep[int(max_rank) :] = False
+    dropped = float(torch.linalg.vector_norm(lam[~keep])) / total
+    return Q @ V[:, keep], lam[keep], dropped

@@ -1,0 +1,118 @@
+"""Low-rank order-2 and order-1 Carleman emulation against the dense CarlemanSystem (float64)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from qcarleman.carleman import CarlemanSystem
+from qcarleman.dynamics import QuadraticMap
+from qcarleman.errors import UsageError
+from qcarleman.training.gdmap import GDMap
+from qcarleman.training.lowrank import emulate_order1, emulate_order2
+from test_gdmap import digits_setup
+
+torch.set_default_dtype(torch.float64)
+
+
+def _random_map(d: int = 5, steps: int = 6, seed: int = 0) -> QuadraticMap:
+    rng = np.random.default_rng(seed)
+    G0 = [0.1 * rng.standard_normal(d) for _ in range(steps)]
+    G1 = [0.9 * np.eye(d) + 0.1 * rng.standard_normal((d, d)) for _ in range(steps)]
+    G2 = [0.2 * rng.standard_normal((d, d, d)) for _ in range(steps)]
+    return QuadraticMap(G0, G1, G2)
+
+
+@pytest.mark.parametrize("nonzero_start", [False, True])
+def test_random_map_equals_dense_carleman(nonzero_start):
+    qmap = _random_map()
+    z0 = 0.3 * np.random.default_rng(1).standard_normal(5) if nonzero_start else np.zeros(5)
+    T = 6
+    lr2 = emulate_order2(qmap, z0, T)
+    for gamma in (None, "auto", 0.37):  # the truncated dynamics do not depend on γ
+        ref = CarlemanSystem(qmap, 2, scale=gamma).iterate(z0, T)
+        assert np.abs(lr2.trajectory.numpy() - ref).max() < 1e-12
+    ref1 = CarlemanSystem(qmap, 1).iterate(z0, T)
+    assert np.abs(emulate_order1(qmap, z0, T).trajectory.numpy() - ref1).max() < 1e-13
+    r0 = int(nonzero_start)
+    assert lr2.ranks == [r0 + 2 * t for t in range(T + 1)]
+    assert lr2.discarded == [0.0] * (T + 1)
+    assert lr2.g1_products == sum(r0 + 2 * t + 1 for t in range(T))
+    assert lr2.g2_products == sum(r0 + 2 * t for t in range(T))
+    # Not just the exact map: order 2 differs from the exact quadratic iteration.
+    assert np.abs(lr2.trajectory.numpy() - qmap.iterate(z0, T)).max() > 1e-6
+
+
+def test_truncation_reports_discarded_weight():
+    qmap = _random_map(d=6, steps=8, seed=2)
+    z0 = np.zeros(6)
+    exact = emulate_order2(qmap, z0, 8)
+    # Rank ≤ d always holds, so truncating at d loses nothing (up to rounding).
+    same = emulate_order2(qmap, z0, 8, max_rank=6)
+    assert max(same.ranks) <= 6 and max(same.discarded) < 1e-12
+    assert np.abs(same.trajectory.numpy() - exact.trajectory.numpy()).max() < 1e-12
+    cut = emulate_order2(qmap, z0, 8, max_rank=1)
+    assert max(cut.ranks) == 1 and max(cut.discarded) > 1e-6
+    err = np.abs(cut.trajectory.numpy() - exact.trajectory.numpy()).max()
+    assert 0 < err < 0.5 * np.abs(exact.trajectory.numpy()).max()
+
+
+def test_lowrank_gdmap_equals_dense_order2_on_pruned_digits_mlp():
+    """The spec test: low-rank N = 2 (torch-native HVP / third-order products) equals the dense
+    CarlemanSystem at N = 2 to 1e-9, with and without momentum."""
+    T = 4
+    model, mask, batches = digits_setup(T)
+    for mu in (0.0, 0.9):
+        gd = GDMap(
+            model,
+            nn.functional.cross_entropy,
+            batches,
+            0.05,
+            mask=mask,
+            momentum=mu,
+            weight_decay=1e-3,
+            per_step=True,
+        )
+        z0 = gd.initial_state(None if not mu else 0.01 * torch.ones(gd.n))
+        dense = gd.dense_map()
+        ref2 = CarlemanSystem(dense, 2).iterate(z0, T)
+        lr2 = emulate_order2(gd, z0, T)
+        assert np.abs(lr2.trajectory.numpy() - ref2).max() < 1e-9
+        ref1 = CarlemanSystem(dense, 1).iterate(z0, T)
+        assert np.abs(emulate_order1(gd, z0, T).trajectory.numpy() - ref1).max() < 1e-9
+
+
+def test_float32_gdmap_runs_natively():
+    T = 3
+    model, mask, batches = digits_setup(T)
+    gd32 = GDMap(
+        model.float(),
+        nn.functional.cross_entropy,
+        batches,
+        0.05,
+        mask=mask,
+        per_step=True,
+        dtype=torch.float32,
+    )
+    gd64 = GDMap(
+        model.double(), nn.functional.cross_entropy, batches, 0.05, mask=mask, per_step=True
+    )
+    r32 = emulate_order2(gd32, gd32.initial_state(), T)
+    r64 = emulate_order2(gd64, gd64.initial_state(), T)
+    assert r32.trajectory.dtype == torch.float32
+    scale = r64.trajectory.abs().max()
+    assert (r32.trajectory.double() - r64.trajectory).abs().max() < 1e-4 * scale
+
+
+def test_bad_inputs():
+    qmap = _random_map()
+    with pytest.raises(UsageError, match="max_rank"):
+        emulate_order2(qmap, np.zeros(5), 3, max_rank=0)
+    with pytest.raises(UsageError, match="horizon"):
+        emulate_order2(qmap, np.zeros(5), 7)
+    with pytest.raises(UsageError, match="z0"):
+        emulate_order1(qmap, np.zeros(4), 3)
+    with pytest.raises(UsageError, match="QuadraticMap"):
+        emulate_order2("not a map", np.zeros(5), 3)
