@@ -102,6 +102,7 @@ class HybridSettings:
     dtype: float64 | float32 of the derivative operators.
     spectrum_probes, spectrum_iters: SLQ settings of the auto-K spectrum.
     rho: ρ = ‖F1‖ for the κ bound when no spectrum is measured in the run (0 = unknown).
+    max_rank: rank cap of the low-rank order-2 emulation (0 = exact, no truncation).
     seed: readout randomness (per segment: seed, segment index).
     """
 
@@ -121,6 +122,7 @@ class HybridSettings:
     spectrum_probes: int = 4
     spectrum_iters: int = 30
     rho: float = 0.0
+    max_rank: int = 0
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -147,6 +149,7 @@ class HybridSettings:
             (self.dtype in ("float64", "float32"), "dtype", "use float64 or float32"),
             (self.spectrum_probes >= 1 and self.spectrum_iters >= 2, "spectrum_probes", "use ≥ 1"),
             (self.rho >= 0 and math.isfinite(self.rho), "rho", "use 0 (unknown) or ρ > 0"),
+            (self.max_rank >= 0, "max_rank", "use 0 (no truncation) or a rank ≥ 1"),
         ]
         for ok, key, fix in checks:
             if not ok:
@@ -694,7 +697,6 @@ def _emulate(
             "order": int(s.order),
             "notes": ["true-gd backend: the emulated state is true masked SGD (no emulation)"],
         }
-    from ..carleman import CarlemanSystem
     from .gdmap import GDMap
 
     K = len(batches)
@@ -717,10 +719,12 @@ def _emulate(
         Z, order = gmap.iterate(z0, K), int(s.order)
         notes.append("taylor backend: exact iteration of the cubic Taylor map (no truncation)")
     elif s.backend == "linear":
-        Z, order = CarlemanSystem(gmap, 1).iterate(z0, K), 1
+        from .lowrank import emulate_order1
+
+        Z, order = emulate_order1(gmap, z0, K).trajectory.cpu().numpy(), 1
     else:
         order = int(s.order)
-        Z, levels, more = _carleman(gmap, z0, K, order)
+        Z, levels, more = _carleman(gmap, z0, K, order, s.max_rank)
         notes += more
     Zt = torch.from_numpy(np.asarray(Z, dtype=float))
     n = gmap.n
@@ -733,28 +737,36 @@ def _emulate(
     }
 
 
-def _carleman(gmap, z0: np.ndarray, K: int, order: int):
+def _carleman(gmap, z0: np.ndarray, K: int, order: int, max_rank: int):
     """Order-N truncated Carleman trajectory (level 1, original units), the level norms
-    ‖ŷ_j(t)‖ when computed, and notes. Dense :class:`~qcarleman.carleman.CarlemanSystem` when
-    its lifted dimension is small; the low-rank order-2 emulation otherwise."""
+    ‖ŷ_j(t)‖ when computed, and notes: the low-rank order-2 emulation
+    (:func:`qcarleman.training.lowrank.emulate_order2`, ALGORITHM.md §2) for N = 2, the dense
+    :class:`~qcarleman.carleman.CarlemanSystem` for other orders on small maps."""
     from ..carleman import CarlemanSystem
 
     d = gmap.dim
-    if sum(d**j for j in range(1, order + 1)) <= 20_000:
-        cs = CarlemanSystem(gmap.dense_map(), order)
-        y = cs.lift(z0)
-        traj, levels = [cs.scale * cs.level(y, 1)], []
+    if order == 2:
+        from .lowrank import emulate_order2
+
+        res = emulate_order2(gmap, z0, K, max_rank=max_rank or None)
+        note = f"low-rank order-2 Carleman, final rank {res.ranks[-1]}"
+        if max_rank:
+            note += f", truncated to ≤ {max_rank} (max discarded weight {max(res.discarded):.3g})"
+        return res.trajectory.cpu().numpy(), None, [note]
+    if sum(d**j for j in range(1, order + 1)) > 20_000:
+        raise UsageError(
+            f"Carleman order {order} of a d = {d} map is too large to emulate densely; "
+            "use order = 2 (low-rank) or backend = 'linear'/'taylor'"
+        )
+    cs = CarlemanSystem(gmap.dense_map(), order)
+    y = cs.lift(z0)
+    traj = [cs.scale * cs.level(y, 1)]
+    levels = [[float(np.linalg.norm(cs.level(y, j))) for j in range(1, order + 1)]]
+    for t in range(K):
+        y = cs.apply(t, y) + cs.rhs(t)
+        traj.append(cs.scale * cs.level(y, 1))
         levels.append([float(np.linalg.norm(cs.level(y, j))) for j in range(1, order + 1)])
-        for t in range(K):
-            y = cs.apply(t, y) + cs.rhs(t)
-            traj.append(cs.scale * cs.level(y, 1))
-            levels.append([float(np.linalg.norm(cs.level(y, j))) for j in range(1, order + 1)])
-        return np.array(traj), levels, [f"dense Carleman N = {order}, γ = {cs.scale:g}"]
-    raise UsageError(
-        f"Carleman order {order} of a d = {d} map needs the low-rank emulation "
-        "(qcarleman.training.lowrank), which this installation lacks; use backend = 'linear', "
-        "'taylor' or 'true-gd'"
-    )
+    return np.array(traj), levels, [f"dense Carleman N = {order}, γ = {cs.scale:g}"]
 
 
 def _download(

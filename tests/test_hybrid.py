@@ -1,0 +1,206 @@
+"""HybridTrainer (ALGORITHM.md §8): bookkeeping, exactness against classical SGD, determinism,
+resume, and the emulated Carleman segment against the dense Carleman engine (float64)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+
+import numpy as np
+import pytest
+import torch
+
+from qcarleman import QuadraticMap
+from qcarleman.carleman import CarlemanSystem
+from qcarleman.errors import UsageError
+from qcarleman.training.config import load_config
+from qcarleman.training.hybrid import (
+    HybridSettings,
+    HybridTrainer,
+    _carleman,
+    load_records,
+    run_baseline,
+    success_probability,
+)
+from qcarleman.training.run import RunDir
+from qcarleman.training.trainer import prune_run, train_dense
+
+
+def _sparse_run(root, hidden, momentum, lr=0.05):
+    cfg = load_config(
+        {
+            "seed": 0,
+            "data": {"name": "digits", "subset": 256},
+            "model": {"name": "mlp", "hidden": hidden, "activation": "tanh"},
+            "train": {
+                "lr": 0.1,
+                "momentum": 0.9,
+                "weight_decay": 1e-4,
+                "batch_size": 32,
+                "epochs": 1,
+                "milestones": [],
+                "checkpoint_every": 0,
+            },
+            "prune": {"amount": 0.9},
+            "sparse": {"lr": lr, "momentum": momentum, "epochs": 1, "every_step_first": 0},
+        }
+    )
+    train_dense(cfg, root / "dense", progress=False)
+    prune_run(cfg, root / "dense", root / "sparse", progress=False)
+    return root / "sparse"
+
+
+@pytest.fixture(scope="module")
+def run_mom(tmp_path_factory):
+    return _sparse_run(tmp_path_factory.mktemp("mom"), [16], 0.9)
+
+
+@pytest.fixture(scope="module")
+def run_tiny(tmp_path_factory):
+    return _sparse_run(tmp_path_factory.mktemp("tiny"), [2], 0.0)
+
+
+def _params(h: HybridTrainer) -> dict[str, torch.Tensor]:
+    return {k: v.detach().clone() for k, v in h.trainer.model.named_parameters()}
+
+
+def test_exact_download_true_gd_equals_classical(run_mom, tmp_path):
+    """true-gd emulation + exact download + carried momentum reproduces classical SGD exactly."""
+    s = HybridSettings(backend="true-gd", segment_steps=3, total_steps=7, shots=0)
+    h = HybridTrainer(run_mom, tmp_path / "h", s, progress=False)
+    h.run()
+    b = HybridTrainer(run_mom, tmp_path / "c", replace(s, backend="classical"), progress=False)
+    b.run()
+    for name, p in _params(h).items():
+        assert torch.equal(p, _params(b)[name]), name
+    recs = load_records(tmp_path / "h")
+    assert [r["kind"] for r in recs] == ["start", "quantum", "quantum", "quantum"]
+    assert [r["steps"] for r in recs[1:]] == [3, 3, 1]
+    assert all(r["total_error"] == 0 and r["emulation_error"] == 0 for r in recs[1:])
+    hb = load_records(tmp_path / "c")
+    assert [r["test_acc"] for r in recs] == [r["test_acc"] for r in hb]
+
+
+def test_momentum_not_carried_would_differ(run_mom, tmp_path):
+    """Dropping the downloaded velocity changes the result: the buffer really is carried."""
+    s = HybridSettings(backend="true-gd", segment_steps=3, total_steps=6, shots=0)
+    h = HybridTrainer(run_mom, tmp_path / "h", s, progress=False)
+    h.run()
+    ref = _params(h)
+    h2 = HybridTrainer(run_mom, tmp_path / "h2", replace(s, total_steps=3), progress=False)
+    h2.run()
+    h2.trainer.optimizer.state.clear()  # forget the momentum after segment 0
+    for x, y in h2._batches(3, 3):
+        h2.trainer.train_step(x, y, h2._lr(h2.trainer.step))
+        h2.trainer.step += 1
+    assert any(not torch.equal(ref[k], v) for k, v in _params(h2).items())
+
+
+def test_mask_kept_and_noise_bookkeeping(run_mom, tmp_path):
+    s = HybridSettings(backend="linear", segment_steps=3, total_steps=8, quantum_steps=6,
+                       shots=2000)  # fmt: skip
+    h = HybridTrainer(run_mom, tmp_path / "h", s, progress=False)
+    summary = h.run()
+    mask = h.trainer.mask
+    bufs = h._buffers()
+    for name, p in h.trainer.model.named_parameters():
+        assert torch.all(p[~mask[name]] == 0), name
+        assert torch.all(bufs[name][~mask[name]] == 0), name
+    recs = load_records(tmp_path / "h")
+    kinds = [r["kind"] for r in recs[1:]]
+    assert kinds == ["quantum", "quantum", "classical"]  # classical once the window is spent
+    q = [r for r in recs if r["kind"] == "quantum"]
+    # two blocks (x, v), each: magnitudes + signs + norm shots
+    assert all(r["shots_used"] == 2 * 3 * 2000 and r["readout"] == "shots" for r in q)
+    assert all(0 < r["readout_error"] < 1 and 0 < r["success_probability"] <= 1 for r in q)
+    assert all(r["kappa"] >= 1 and r["estimate"]["t_count"] > 0 for r in q)
+    assert summary["shots_total"] == sum(r["shots_used"] for r in q)
+    assert summary["quantum_steps"] == 6 and summary["steps"] == 8
+
+
+def test_deterministic_with_seed(run_mom, tmp_path):
+    s = HybridSettings(backend="true-gd", segment_steps=2, total_steps=4, shots=500, seed=3)
+    outs = []
+    for d in ("a", "b"):
+        HybridTrainer(run_mom, tmp_path / d, s, progress=False).run()
+        outs.append(
+            [{k: v for k, v in r.items() if k != "seconds"} for r in load_records(tmp_path / d)]
+        )
+    assert outs[0] == outs[1]
+    HybridTrainer(run_mom, tmp_path / "c", replace(s, seed=4), progress=False).run()
+    other = load_records(tmp_path / "c")
+    assert other[1]["readout_error"] != outs[0][1]["readout_error"]
+
+
+class _Stop(Exception):
+    pass
+
+
+def test_interrupted_run_resumes_identically(run_mom, tmp_path):
+    s = HybridSettings(backend="linear", segment_steps=2, total_steps=6, shots=1000)
+    full = HybridTrainer(run_mom, tmp_path / "full", s, progress=False)
+    full.run()
+
+    def stop(h, rec):
+        if rec["segment"] == 1:
+            raise _Stop
+
+    with pytest.raises(_Stop):
+        HybridTrainer(run_mom, tmp_path / "cut", s, progress=False).run(callback=stop)
+    # a half-written record after the last saved state must be dropped on resume
+    with open(tmp_path / "cut" / "segments.jsonl", "a") as f:
+        f.write(json.dumps({"segment": 2, "kind": "quantum"}) + "\n")
+    resumed = HybridTrainer(run_mom, tmp_path / "cut", s, progress=False)
+    assert resumed.segment == 2 and resumed.step == 4
+    resumed.run()
+    for name, p in _params(full).items():
+        assert torch.equal(p, _params(resumed)[name]), name
+    strip = lambda rs: [{k: v for k, v in r.items() if k != "seconds"} for r in rs]
+    assert strip(load_records(tmp_path / "full")) == strip(load_records(tmp_path / "cut"))
+    with pytest.raises(UsageError, match="other settings"):
+        HybridTrainer(run_mom, tmp_path / "cut", replace(s, shots=7), progress=False)
+
+
+def test_lowrank_segment_matches_dense_carleman(run_tiny):
+    """The order-2 emulation used by the carleman backend equals the dense CarlemanSystem."""
+    from qcarleman.training.gdmap import GDMap
+
+    run = RunDir(run_tiny)
+    ck = run.load(0)
+    batches = run.batches(3)
+    gmap = GDMap(ck.model, ck.loss_fn, batches, 0.05, mask=ck.mask, weight_decay=1e-4,
+                 per_step=True)  # fmt: skip
+    z0 = gmap.initial_state()
+    traj, levels, notes = _carleman(gmap, z0, 3, 2, 0)
+    dense = CarlemanSystem(gmap.dense_map(), 2).iterate(z0, 3)
+    np.testing.assert_allclose(traj, dense, rtol=0, atol=1e-10 * np.abs(dense).max())
+    assert "low-rank" in notes[0]
+    taylor = gmap.iterate(z0, 3)
+    assert np.linalg.norm(traj[-1] - taylor[-1]) < 0.05 * np.linalg.norm(taylor[-1])
+
+
+def test_success_probability_matches_history_system():
+    rng = np.random.default_rng(0)
+    d, T, p = 5, 4, 3
+    G1 = 0.7 * rng.standard_normal((d, d)) / np.sqrt(d)
+    qmap = QuadraticMap(0.1 * rng.standard_normal(d), G1, np.zeros((d, d, d)))
+    z0 = rng.standard_normal(d)
+    hist = CarlemanSystem(qmap, 1).history(z0, T, idle=p)
+    norms = np.linalg.norm(qmap.iterate(z0, T), axis=1)
+    assert success_probability(list(norms), 1, p) == pytest.approx(
+        hist.success_probability, rel=1e-12
+    )
+
+
+def test_baseline_and_settings_errors(run_mom, tmp_path):
+    s = HybridSettings(backend="carleman", segment_steps=4, total_steps=4)
+    out = run_baseline(run_mom, tmp_path / "b", s, progress=False)
+    assert out["backend"] == "classical" and out["quantum_segments"] == 0
+    with pytest.raises(UsageError, match="hybrid.backend"):
+        HybridSettings(backend="qpu")
+    with pytest.raises(UsageError, match="hybrid.segment_steps"):
+        HybridSettings(segment_steps=0)
+    with pytest.raises(UsageError, match="unknown key hybrid.foo"):
+        HybridSettings.from_dict({"foo": 1})
+    with pytest.raises(UsageError, match="not a training run"):
+        HybridTrainer(tmp_path / "nothing", tmp_path / "x", s)
