@@ -28,6 +28,8 @@ _LAZY: dict[str, str] = {
     "GDMap": "qcarleman.training.gdmap",
     "emulate_order1": "qcarleman.training.lowrank",
     "emulate_order2": "qcarleman.training.lowrank",
+    "emulation_report": "qcarleman.training.emulate",
+    "emulate_checkpoint": "qcarleman.training.emulate",
     "lanczos": "qcarleman.spectral",
     "slq": "qcarleman.spectral",
     "hutchinson": "qcarleman.spectral",

@@ -28,6 +28,7 @@ COMMANDS = [
     "sparse_train",
     "estimate",
     "spectrum",
+    "emulate",
 ]
 
 

@@ -362,7 +362,9 @@ class LossOperators:
         U, V = self._block(U, "U"), self._block(V, "V")
         if U.shape != V.shape:
             raise UsageError(f"U and V have shapes {tuple(U.shape)} and {tuple(V.shape)}")
-        return vmap(self._third_raw, in_dims=(1, 1), out_dims=1, chunk_size=chunk_size)(U, V)
+        # "+ 0·(u + v)" keeps the vmap batch dimension when K = 0 (e.g. a linear model).
+        raw = lambda u, v: self._third_raw(u, v) + 0.0 * (u + v)
+        return vmap(raw, in_dims=(1, 1), out_dims=1, chunk_size=chunk_size)(U, V)
 
     # -- dense forms for tiny models ---------------------------------------------------------
     def dense_hessian(self, memory_limit: int | str | None = None) -> Tensor:

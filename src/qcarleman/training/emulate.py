@@ -1,0 +1,314 @@
+r"""Emulation report: emulated quantum output vs training (ALGORITHM.md §1, §2, §6).
+
+For a :class:`~qcarleman.training.gdmap.GDMap` at θ̄ and a horizon T, :func:`emulation_report`
+computes the per-step relative error of the emulated parameter update x̂_t (Carleman order N)
+
+    e_N(t) = ‖x̂_t − x_t‖ / ‖x_t‖,  t = 1..T  (e(0) = 0; x = θ_S − θ̄_S, the active coordinates)
+
+against (a) **true GD**: masked (S)GD on the real loss with the same batches
+(:meth:`GDMap.true_trajectory`, the trainer's update) and (b) **Taylor**: exact iteration of the
+cubic Taylor map (:meth:`QuadraticMap.iterate`). Orders: N = 1 (linearized GD, HVPs only) and
+N = 2 (low-rank level 2, :mod:`qcarleman.training.lowrank`) at any size; N ≥ 3 only through the
+dense :class:`~qcarleman.carleman.CarlemanSystem` on tiny models (memory predicted first). The
+first step where e_N(t) exceeds a user threshold is reported.
+
+Nonlinear diagnostics (ALGORITHM.md §6), on the step-0 coefficients of the GD map x' = f0 + F1x +
+F2(x, x) (with momentum these are the coefficients of the position update without the velocity):
+‖f0‖ = η‖g‖ (exact), ‖F2‖ = sup_{‖u‖=1} ‖F2(u, u)‖ by the power method of
+:func:`qcarleman.dissipation.f2_norm` (a lower bound, labelled), ρ = max|1 − ηλ| from the extreme
+Hessian eigenvalues (exact eigendecomposition when n ≤ ``exact_max``, else Lanczos extremes,
+labelled approximate), and R_d* = 2√(‖f0‖‖F2‖)/(1 − ρ) (None when ρ ≥ 1).
+
+:func:`emulate_checkpoint` does all of this for a checkpoint of a training run directory
+(contract (2)): the run's learning rate at that step, momentum, weight decay, mask, momentum
+buffer, and the batches the trainer would use next. :func:`plot_report` draws e_N(t) per order.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from .. import dissipation as dis
+from ..errors import UsageError
+from .checkpoint import _atomic
+from .gdmap import GDMap
+from .lowrank import emulate_order1, emulate_order2
+
+__all__ = ["emulation_report", "emulate_checkpoint", "plot_report", "relative_errors"]
+
+
+def relative_errors(emulated: np.ndarray, reference: np.ndarray, n: int) -> list[float]:
+    """e(t) = ‖x̂_t − x_t‖/‖x_t‖ over the first n coordinates (x), t = 0..T; 0 where x_t = 0
+    and x̂_t = x_t, inf where only x_t = 0."""
+    out = []
+    for a, b in zip(np.asarray(emulated)[:, :n], np.asarray(reference)[:, :n]):
+        diff, ref = float(np.linalg.norm(a - b)), float(np.linalg.norm(b))
+        out.append(diff / ref if ref > 0 else (0.0 if diff == 0 else math.inf))
+    return out
+
+
+def _crossing(errors: list[float], threshold: float) -> int | None:
+    return next((t for t, e in enumerate(errors) if e > threshold), None)
+
+
+def _spectrum_ends(gd: GDMap, exact_max: int, lanczos_iters: int) -> tuple[float, float, str]:
+    """(λ_min, λ_max, method) of H at step 0."""
+    from ..spectral import exact_eigenvalues, lanczos
+
+    op = gd.operators(0).linear_operator()
+    if gd.n <= exact_max:
+        lam = exact_eigenvalues(op)
+        return float(lam[0]), float(lam[-1]), "exact"
+    res = lanczos(op, k=1, which="both", maxiter=lanczos_iters)
+    return float(res.smallest[0]), float(res.largest[0]), f"lanczos ({res.iterations} steps)"
+
+
+def emulation_report(
+    gd: GDMap,
+    T: int,
+    order: int = 2,
+    threshold: float = 0.1,
+    z0: np.ndarray | None = None,
+    max_rank: int | None = None,
+    f2_iters: int = 20,
+    exact_max: int = 1500,
+    lanczos_iters: int = 60,
+    progress: bool = False,
+) -> dict[str, Any]:
+    """The emulation report of orders N = 1..``order`` over T steps (module docstring).
+
+    Returns a JSON-able dict: ``steps``, ``order``, ``orders``, ``rel_error_vs_gd`` and
+    ``rel_error_vs_taylor`` ({"N": [e(0..T)]}), ``taylor_vs_gd`` (the Taylor model's own error),
+    ``threshold``, ``first_above_threshold_vs_gd`` / ``_vs_taylor`` ({"N": t or None}),
+    ``f0_norm``, ``F2_norm``, ``rho``, ``lambda_min``, ``lambda_max``, ``regime``, ``R_d``,
+    ``ranks`` (order-2 rank per step), ``discarded`` (truncation), ``seconds`` per part, ``n``,
+    ``d``, ``lr``, ``momentum``, ``weight_decay``, ``notes`` (approximations, labelled).
+    """
+    if int(order) != order or order < 1:
+        raise UsageError(f"order N = {order} is invalid; use an integer N ≥ 1")
+    if not np.isfinite(threshold) or threshold <= 0:
+        raise UsageError(f"threshold = {threshold} is invalid; use a relative error > 0")
+    gd.check_horizon(T)
+    z0 = gd.initial_state() if z0 is None else gd._check_state(z0)
+    n, seconds, notes = gd.n, {}, []
+
+    t0 = time.perf_counter()
+    true = gd.true_trajectory(T, z0)
+    seconds["true_gd"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    taylor = gd.iterate(z0, T)
+    seconds["taylor"] = time.perf_counter() - t0
+
+    vs_gd: dict[str, list[float]] = {}
+    vs_taylor: dict[str, list[float]] = {}
+    ranks: list[int] = []
+    discarded: list[float] = []
+    dense_map = None
+    for N in range(1, int(order) + 1):
+        t0 = time.perf_counter()
+        if N == 1:
+            traj = emulate_order1(gd, z0, T, progress=progress).trajectory.cpu().numpy()
+        elif N == 2:
+            res = emulate_order2(gd, z0, T, max_rank=max_rank, progress=progress)
+            traj = res.trajectory.cpu().numpy()
+            ranks, discarded = res.ranks, res.discarded
+            if max_rank is not None:
+                notes.append(
+                    f"order 2 truncated to rank ≤ {max_rank}: max discarded weight "
+                    f"{max(discarded):.3e} (relative Frobenius norm of ŷ2)"
+                )
+        else:
+            from ..carleman import CarlemanSystem
+
+            dense_map = dense_map or gd.dense_map()
+            traj = CarlemanSystem(dense_map, N).iterate(z0, T)
+            notes.append(f"order {N} by the dense CarlemanSystem (d = {gd.dim})")
+        seconds[f"order_{N}"] = time.perf_counter() - t0
+        vs_gd[str(N)] = relative_errors(traj, true, n)
+        vs_taylor[str(N)] = relative_errors(traj, taylor, n)
+
+    t0 = time.perf_counter()
+    ops = gd.operators(0)
+    f0 = dis.f0_norm(ops.grad().detach().cpu().numpy(), gd.lr)
+
+    def F2(u: np.ndarray, v: np.ndarray) -> np.ndarray:
+        K = ops.third(torch.as_tensor(u), torch.as_tensor(v))
+        return -0.5 * gd.lr * K.detach().cpu().numpy().astype(float)
+
+    f2 = dis.f2_norm(F2, n, iters=f2_iters, restarts=1)
+    lam_min, lam_max, method = _spectrum_ends(gd, exact_max, lanczos_iters)
+    rho = dis.rho(np.array([lam_min, lam_max]), gd.lr)
+    rd = dis.rd_star(f0, f2, rho)
+    seconds["diagnostics"] = time.perf_counter() - t0
+    notes.append(f"F2_norm: power-method lower bound ({f2_iters} steps, 1 start)")
+    if method != "exact":
+        notes.append(f"rho from {method} extreme Ritz values (approximate)")
+    if gd.momentum:
+        notes.append("f0, F2, rho are the plain-GD coefficients (velocity block excluded)")
+    if not math.isfinite(rd):
+        notes.append("R_d is undefined (null) because rho ≥ 1")
+    if gd.per_step:
+        notes.append("diagnostics use the step-0 batch")
+
+    return {
+        "steps": int(T),
+        "order": int(order),
+        "orders": list(range(1, int(order) + 1)),
+        "rel_error_vs_gd": vs_gd,
+        "rel_error_vs_taylor": vs_taylor,
+        "taylor_vs_gd": relative_errors(taylor, true, n),
+        "threshold": float(threshold),
+        "first_above_threshold_vs_gd": {k: _crossing(v, threshold) for k, v in vs_gd.items()},
+        "first_above_threshold_vs_taylor": {
+            k: _crossing(v, threshold) for k, v in vs_taylor.items()
+        },
+        "f0_norm": f0,
+        "F2_norm": f2,
+        "lambda_min": lam_min,
+        "lambda_max": lam_max,
+        "rho": rho,
+        "regime": dis.regime(rho, T),
+        "R_d": rd if math.isfinite(rd) else None,
+        "ranks": ranks,
+        "discarded": discarded,
+        "update_norm_gd": [float(np.linalg.norm(x[:n])) for x in true],
+        "n": n,
+        "d": gd.dim,
+        "lr": gd.lr,
+        "momentum": gd.momentum,
+        "weight_decay": gd.weight_decay,
+        "sgd": gd.per_step,
+        "seconds": seconds,
+        "notes": notes,
+    }
+
+
+def _velocity(ck, gd: GDMap) -> torch.Tensor | None:
+    """PyTorch's momentum buffers of a checkpoint on the active set (None if μ = 0 or absent)."""
+    if not gd.momentum:
+        return None
+    opt = ck.optimizer or {}
+    state = opt.get("state", {})
+    groups = opt.get("param_groups", [])
+    ids = [i for g in groups for i in g.get("params", [])]
+    bufs = {}
+    for (name, p), i in zip(ck.model.named_parameters(), ids):
+        buf = state.get(i, {}).get("momentum_buffer")
+        bufs[name] = torch.zeros_like(p) if buf is None else buf
+    if not bufs:
+        return None
+    return gd.active.flatten(bufs)
+
+
+def emulate_checkpoint(
+    run_dir: str | os.PathLike,
+    step: int | None,
+    T: int,
+    order: int = 2,
+    threshold: float = 0.1,
+    lr: float | None = None,
+    batch_size: int | None = None,
+    dtype: torch.dtype = torch.float64,
+    max_rank: int | None = None,
+    f2_iters: int = 20,
+    progress: bool = False,
+) -> dict[str, Any]:
+    """:func:`emulation_report` for checkpoint ``step`` (latest if None) of a training run: the
+    GD map at its parameters with the run's η (schedule at that step, or ``lr``), μ, λ, mask,
+    momentum buffer, and the T batches the trainer uses from that step on (SGD), or the full
+    batch (``optimizer = "gd"``)."""
+    from .run import RunDir
+    from .spectrum import lr_at_step
+
+    if int(T) != T or T < 1:
+        raise UsageError(f"steps T = {T} is invalid; use an integer T ≥ 1")
+    run = RunDir(run_dir)
+    ck = run.load(step)
+    meta = ck.meta
+    eta = lr_at_step(meta, ck.step) if lr is None else float(lr)
+    sgd = str(meta.get("optimizer", "sgd")) != "gd"
+    batches = run.batches(int(T) if sgd else 1, batch_size=batch_size, start_step=ck.step)
+    gd = GDMap(
+        ck.model,
+        ck.loss_fn,
+        batches,
+        eta,
+        mask=ck.mask,
+        weight_decay=float(meta.get("weight_decay", 0.0)),
+        momentum=float(meta.get("momentum", 0.0)),
+        per_step=sgd,
+        dtype=dtype,
+    )
+    report = emulation_report(
+        gd,
+        T,
+        order=order,
+        threshold=threshold,
+        z0=gd.initial_state(_velocity(ck, gd)),
+        max_rank=max_rank,
+        f2_iters=f2_iters,
+        progress=progress,
+    )
+    report.update(run_dir=str(run.path), checkpoint=ck.step, P=gd.active.P, dtype=str(dtype))
+    return report
+
+
+def plot_report(report: dict[str, Any], path: str | os.PathLike) -> Path:
+    """PNG of e_N(t) against step t per order N (solid: vs true GD, dashed: vs Taylor), with the
+    threshold; written atomically (temp file + os.replace)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    path = Path(path)
+    fig, ax = plt.subplots(figsize=(6.4, 4.2))
+    steps = np.arange(report["steps"] + 1)
+    floor = 1e-17
+    for i, N in enumerate(report["rel_error_vs_gd"]):
+        color = f"C{i}"
+        ax.semilogy(
+            steps[1:],
+            np.maximum(report["rel_error_vs_gd"][N][1:], floor),
+            "-o",
+            color=color,
+            ms=3,
+            label=f"N = {N} vs true GD",
+        )
+        ax.semilogy(
+            steps[1:],
+            np.maximum(report["rel_error_vs_taylor"][N][1:], floor),
+            "--",
+            color=color,
+            label=f"N = {N} vs Taylor",
+        )
+    ax.semilogy(
+        steps[1:],
+        np.maximum(report["taylor_vs_gd"][1:], floor),
+        ":",
+        color="k",
+        label="Taylor vs true GD",
+    )
+    ax.axhline(report["threshold"], color="grey", lw=0.8, label="threshold")
+    ax.set_xlabel("step t")
+    ax.set_ylabel("relative error ‖x̂_t − x_t‖ / ‖x_t‖")
+    rd = report["R_d"]
+    ax.set_title(
+        f"Carleman emulation, η = {report['lr']:.3g}, ρ = {report['rho']:.4g}, "
+        f"R_d* = {'n/a' if rd is None else f'{rd:.3g}'}",
+        fontsize=9,
+    )
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    try:
+        _atomic(path, lambda f: fig.savefig(f, dpi=120, format="png"))
+    finally:
+        plt.close(fig)
+    return path
