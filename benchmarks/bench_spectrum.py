@@ -1,0 +1,238 @@
+"""Benchmark: top Hessian eigenvalue and SLQ density, qcarleman vs PyHessian and
+hessian-eigenthings, on the same model and batch; HVP cost relative to a gradient.
+
+The two reference packages are NOT project dependencies. Install them in a separate folder and
+point this script at it::
+
+    .venv/bin/pip install --no-deps --target /tmp/qcarleman-bench-env pyhessian hessian-eigenthings
+    .venv/bin/python benchmarks/bench_spectrum.py --bench-env /tmp/qcarleman-bench-env
+
+Models: an MLP with about 1M parameters and the digits CNN (configs/digits-cnn.toml model), on one
+batch of scikit-learn digits, float32 for every timed method (float64 for the reference λ_max).
+Timings are the best of 2 runs for the top eigenvalue, one run for SLQ. PyHessian's density()
+needs a shim for torch.eig (removed from torch), applied here. Prints a markdown section and
+appends it to benchmarks/RESULTS.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import os
+import platform
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from qcarleman.spectral import lanczos, slq
+from qcarleman.training.data import load_dataset
+from qcarleman.training.models import build_model, count_parameters
+from qcarleman.training.operators import LossOperators
+
+CE = torch.nn.functional.cross_entropy
+
+
+def machine() -> str:
+    try:
+        out = subprocess.run(["lscpu"], capture_output=True, text=True).stdout
+        model = next(
+            (ln.split(":", 1)[1].strip() for ln in out.splitlines() if "Model name" in ln), "?"
+        )
+    except OSError:
+        model = platform.processor() or "?"
+    load = os.getloadavg()
+    return (
+        f"{model}, {os.cpu_count()} cores, torch {torch.__version__} CPU threads "
+        f"{torch.get_num_threads()}; load average {load[0]:.2f} / {load[1]:.2f} / {load[2]:.2f} "
+        "(machine shared with other jobs: timings are noisy)"
+    )
+
+
+def timed(fn, repeat: int = 1):
+    """Result and the best wall time of ``repeat`` runs (the machine is shared)."""
+    best = float("inf")
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        out = fn()
+        best = min(best, time.perf_counter() - t0)
+    return out, best
+
+
+def _torch_eig_shim(T, eigenvectors=False):
+    """PyHessian's density() calls torch.eig, removed in torch 1.9+: the same (values as
+    (m, 2) real/imaginary columns, vectors) from torch.linalg.eigh of the symmetric T."""
+    w, V = torch.linalg.eigh(T)
+    return torch.stack([w, torch.zeros_like(w)], dim=1), V
+
+
+def bench_model(name, spec, batch, probes, iters, log):
+    torch.manual_seed(0)
+    model = build_model(spec).float()
+    x, y = batch
+    P = count_parameters(model)
+    log(f"\n### {name}: {P:,} parameters, batch {len(y)}\n")
+
+    ops32 = LossOperators(model, CE, [(x, y)], dtype=torch.float32)
+    A32 = ops32.linear_operator()
+    # warm-up (functorch first-call overhead) for every method below
+    A32.matvec(np.ones(ops32.n))
+    A32.matmat(np.ones((ops32.n, 2)))
+
+    # HVP vs gradient cost
+    u = torch.randn(ops32.n)
+    reps = 5
+    _, tg = timed(lambda: [ops32.grad_at(ops32.theta) for _ in range(reps)])
+    _, th = timed(lambda: [ops32.hvp(u) for _ in range(reps)])
+    U = torch.randn(ops32.n, probes)
+    _, tb = timed(lambda: ops32.hvp_batch(U))
+    rows = [
+        ("gradient", tg / reps, 1.0),
+        ("HVP (one vector)", th / reps, th / tg),
+        (f"HVP (block of {probes}, per vector)", tb / probes, tb / probes / (tg / reps)),
+    ]
+    log("| operation | seconds | × gradient |\n|---|---|---|")
+    for r in rows:
+        log(f"| {r[0]} | {r[1]:.4f} | {r[2]:.2f} |")
+
+    # reference λ_max in float64, tight tolerance
+    ops64 = LossOperators(model, CE, [(x, y)], dtype=torch.float64)
+    ref = lanczos(ops64.linear_operator(), k=1, which="largest", tol=1e-10, maxiter=300)
+    lam_ref = float(ref.largest[0])
+
+    results = []  # (method, λ_max, seconds, HVPs)
+    ours, t = timed(lambda: lanczos(A32, k=1, which="largest", tol=1e-3, maxiter=100), 2)
+    results.append(("qcarleman Lanczos (tol 1e-3)", float(ours.largest[0]), t, ours.matvecs))
+
+    sys_mods = _import_refs()
+    if sys_mods:
+        pyh, he = sys_mods
+        m = build_model(spec).float()
+        m.load_state_dict(model.state_dict())
+        hc = pyh.hessian(m, CE, data=(x, y), cuda=False)
+        (ev, _), t = timed(lambda: hc.eigenvalues(maxIter=100, tol=1e-3, top_n=1), 2)
+        results.append(("PyHessian power iteration (tol 1e-3)", float(ev[0]), t, None))
+        op = he.HessianOperator(m, [(x, y)], he.supervised_loss(CE))
+        r, t = timed(lambda: he.power_iteration_one(op, max_iter=100, tol=1e-3, seed=0), 2)
+        results.append(("hessian-eigenthings power iteration (tol 1e-3)", float(r[0]), t, r[3]))
+        r, t = timed(lambda: he.lanczos(op, k=1, max_iter=30, which="LA", seed=0), 2)
+        results.append(("hessian-eigenthings Lanczos (30 steps)", float(r.eigenvalues[0]), t, 30))
+
+    log(f"\nTop eigenvalue (reference λ_max = {lam_ref:.6g}, float64 Lanczos to 1e-10):\n")
+    log("| method | λ_max | rel. error | seconds | HVPs |\n|---|---|---|---|---|")
+    for meth, lam, t, mv in results:
+        log(f"| {meth} | {lam:.6g} | {abs(lam / lam_ref - 1):.2e} | {t:.2f} | {mv or '?'} |")
+    good = [r for r in results[1:] if abs(r[1] / lam_ref - 1) <= 0.01]
+    if good:
+        fastest = min(good, key=lambda r: r[2])
+        log(
+            f"\nSpeed-up of qcarleman over the fastest reference within 1% "
+            f"({fastest[0]}): **{fastest[2] / results[0][2]:.2f}×**"
+        )
+
+    # SLQ density: same probes × steps everywhere
+    out, t = timed(lambda: slq(A32, probes=probes, iters=iters, seed=0))
+    dens = [("qcarleman SLQ (batched probes, full reorth)", out.moment(1), out.moment(2), t)]
+    if sys_mods:
+        torch.manual_seed(0)
+        torch.eig = _torch_eig_shim  # PyHessian shim for current torch (see docstring)
+        (eig, w), t = timed(lambda: hc.density(iter=iters, n_v=probes))
+        eig, w = np.array(eig), np.array(w)
+        dens.append(
+            (
+                "PyHessian density",
+                float(np.mean([np.sum(wi * ei) for ei, wi in zip(eig, w)])),
+                float(np.mean([np.sum(wi * ei**2) for ei, wi in zip(eig, w)])),
+                t,
+            )
+        )
+        r, t = timed(lambda: he.spectral_density(op, num_runs=probes, lanczos_steps=iters, seed=0))
+        nodes, wts = r.raw_eigenvalues.double().numpy(), r.raw_weights.double().numpy()
+        wts = wts / wts.sum(axis=-1, keepdims=True)
+        dens.append(
+            (
+                "hessian-eigenthings spectral_density",
+                float(np.mean(np.sum(wts * nodes, axis=-1))),
+                float(np.mean(np.sum(wts * nodes**2, axis=-1))),
+                t,
+            )
+        )
+    log(f"\nSLQ ({probes} probes × {iters} Lanczos steps; moments are stochastic estimates):\n")
+    log("| method | tr(H)/n | tr(H²)/n | seconds |\n|---|---|---|---|")
+    for meth, m1, m2, t in dens:
+        log(f"| {meth} | {m1:.4e} | {m2:.4e} | {t:.2f} |")
+    if len(dens) > 1:
+        fastest = min(dens[1:], key=lambda r: r[3])
+        log(
+            f"\nSLQ speed-up over the fastest reference ({fastest[0]}): "
+            f"{fastest[3] / dens[0][3]:.2f}×"
+        )
+
+
+_REFS = None
+
+
+def _import_refs():
+    global _REFS
+    if _REFS is None:
+        try:
+            import hessian_eigenthings as he
+            import pyhessian as pyh
+
+            _REFS = (pyh, he)
+        except ImportError as exc:
+            print(f"reference packages not importable ({exc}); timing qcarleman only")
+            _REFS = ()
+    return _REFS
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--bench-env", default="/tmp/qcarleman-bench-env")
+    ap.add_argument("--probes", type=int, default=8)
+    ap.add_argument("--iters", type=int, default=40)
+    ap.add_argument("--batch", type=int, default=256)
+    ap.add_argument("--no-append", action="store_true")
+    args = ap.parse_args()
+    sys.path.insert(0, args.bench_env)
+    torch.set_num_threads(max(1, os.cpu_count() or 1))
+    data = load_dataset({"name": "digits"})
+    x, y = data.train
+    batch = (x[: args.batch], y[: args.batch])
+    lines: list[str] = []
+
+    def log(s: str) -> None:
+        print(s, flush=True)
+        lines.append(s)
+
+    log(f"\n## Hessian spectra vs PyHessian / hessian-eigenthings ({datetime.date.today()})\n")
+    log(f"Machine: {machine()}.")
+    log(
+        f"Command: `python benchmarks/bench_spectrum.py --probes {args.probes} --iters "
+        f"{args.iters} --batch {args.batch}`"
+    )
+    mlp = {"name": "mlp", "in_features": 64, "classes": 10, "hidden": [1000, 900]}
+    cnn = {
+        "name": "smallcnn",
+        "width": 32,
+        "stages": 2,
+        "in_channels": 1,
+        "classes": 10,
+        "image_size": 8,
+    }
+    bench_model("MLP 64-1000-900-10", mlp, batch, args.probes, args.iters, log)
+    bench_model(
+        "digits CNN (SmallCNN width 32, 2 stages)", cnn, batch, args.probes, args.iters, log
+    )
+    if not args.no_append:
+        path = Path(__file__).with_name("RESULTS.md")
+        with open(path, "a") as f:
+            f.write("\n".join(lines) + "\n")
+        print(f"appended to {path}")
+
+
+if __name__ == "__main__":
+    main()
