@@ -15,7 +15,8 @@ a block encoding of A† = V Σ Uᵀ gives P^{(SV)}(A†) = V P(Σ) Uᵀ ≈ V �
 (Gilyén et al. Def. 16). So we block-encode Lᵀ/α. The flag (block-encoding ancilla 0) holds
 y = P^{(SV)}(A†)|ĉ⟩ ≈ α L⁻¹c/(K'‖c‖); hence ‖x‖ ≈ (K'‖c‖/α)·‖y‖ (``norm_scale``).
 
-**Methods.** ``svd`` (matrix level, dim ≤ 4096): apply P to Σ from a dense SVD. ``chebyshev``
+**Methods.** ``svd`` (matrix level, dim ≤ 4096; default up to 1024): apply P to Σ from a
+dense SVD. ``chebyshev``
 (matrix level, any size, sparse): the same polynomial through the singular-value Chebyshev
 recurrence T_{k+1} = 2 A^{(k)} T_k − T_{k−1}, alternating A† (odd k+1) and A (even k+1), one
 sparse matvec per degree. ``circuit`` (small systems, PennyLane): angles from
@@ -48,7 +49,8 @@ __all__ = [
     "qsvt_solve",
 ]
 
-SVD_MAX_DIM = 4096
+SVD_MAX_DIM = 4096  # method="svd" (dense SVD) up to 2^12
+SMALL_DIM = 1024  # default method "svd" and exact singular values up to this size
 CIRCUIT_MAX_DEGREE = 61
 
 
@@ -183,13 +185,20 @@ def blockencode_alpha(L) -> float:
     return float(np.sqrt(a) * (1 + 1e-12))
 
 
-def qsvt_apply_svd(L, v: np.ndarray, poly: InversePolynomial, alpha: float) -> np.ndarray:
-    """P^{(SV)}(Lᵀ/α) v = V P(Σ) Uᵀ v through a dense SVD of A = L/α (module doc)."""
+def dense_svd(L) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """U, Σ, Vᵀ of L (dense; memory predicted first)."""
     n = L.shape[0]
-    check_memory(8.0 * n * n * 4, f"dense SVD of a {n}×{n} system")
-    A = (L.toarray() if sp.issparse(L) else np.asarray(L)) / alpha
-    U, S, Vt = np.linalg.svd(A)
-    return Vt.T @ (poly(S) * (U.T @ v))
+    check_memory(8.0 * n * n * 5, f"dense SVD of a {n}×{n} system")
+    return np.linalg.svd(L.toarray() if sp.issparse(L) else np.asarray(L, dtype=float))
+
+
+def qsvt_apply_svd(
+    L, v: np.ndarray, poly: InversePolynomial, alpha: float, svd: tuple | None = None
+) -> np.ndarray:
+    """P^{(SV)}(Lᵀ/α) v = V P(Σ/α) Uᵀ v through a dense SVD L = UΣVᵀ (module doc).
+    ``svd``: a precomputed :func:`dense_svd` of L."""
+    U, S, Vt = svd if svd is not None else dense_svd(L)
+    return Vt.T @ (poly(S / alpha) * (U.T @ v))
 
 
 def qsvt_apply_chebyshev(L, v: np.ndarray, poly: InversePolynomial, alpha: float) -> np.ndarray:
@@ -271,24 +280,29 @@ def qsvt_solve(
 ) -> SolveResult:
     """QSVT inversion of L x = c with post-selection (module doc).
 
-    method: None → "svd" for dim ≤ 4096 else "chebyshev"; "circuit" simulates the gates.
+    method: None → "svd" for dim ≤ 1024 else "chebyshev"; "svd" works up to 4096;
+    "circuit" simulates the gates (dim ≤ 1024).
     alpha: block-encoding normalization (default ‖L‖₂, or :func:`blockencode_alpha` for circuits).
-    kappa: κ(L), needed for "chebyshev" when the SVD is not computed; else from the SVD.
+    kappa: κ(L); required above dim 1024 unless method="svd" (then the singular values are
+    exact). The polynomial is built for κ(L/α) = α·κ/‖L‖₂.
     """
     L = sp.csr_matrix(L, dtype=float)
     n = L.shape[0]
-    method = method or ("svd" if n <= SVD_MAX_DIM else "chebyshev")
+    method = method or ("svd" if n <= SMALL_DIM else "chebyshev")
     if method not in ("svd", "chebyshev", "circuit"):
         raise UsageError(f"qsvt method must be 'svd', 'chebyshev' or 'circuit'; got {method!r}")
-    if method == "circuit" and n > 1 << 10:
+    if method == "circuit" and n > SMALL_DIM:
         raise UsageError("the QSVT circuit is for small systems (dim ≤ 1024); use method='svd'")
-    if n <= SVD_MAX_DIM:
-        s = np.linalg.svd(L.toarray(), compute_uv=False)
+    if method == "svd" and n > SVD_MAX_DIM:
+        raise UsageError(f"method='svd' is for dim ≤ {SVD_MAX_DIM}; use method='chebyshev'")
+    svd = dense_svd(L) if method == "svd" else None
+    if svd is not None or n <= SMALL_DIM:
+        s = svd[1] if svd is not None else np.linalg.svd(L.toarray(), compute_uv=False)
         norm2, smin = float(s[0]), float(s[-1])
         kappa = kappa if kappa is not None else norm2 / smin
     else:
         if kappa is None:
-            raise UsageError(f"dim {n} > {SVD_MAX_DIM}: pass kappa (e.g. history.kappa())")
+            raise UsageError(f"dim {n} > {SMALL_DIM}: pass kappa (e.g. history.kappa())")
         norm2 = float(spla.svds(L, k=1, return_singular_vectors=False)[0])
         smin = norm2 / kappa
     if alpha is None:
@@ -313,7 +327,7 @@ def qsvt_solve(
     notes = [f"odd polynomial ≈ 1/x on [1/κ, 1], κ={kappa_A:.4g}, relative error ≤ {epsilon}"]
     measured = None
     if method == "svd":
-        y = qsvt_apply_svd(L, chat, poly, alpha)
+        y = qsvt_apply_svd(L, chat, poly, alpha, svd=svd)
         notes.append("matrix-level emulation: P applied to singular values (SVD)")
     elif method == "chebyshev":
         y = qsvt_apply_chebyshev(L, chat, poly, alpha)

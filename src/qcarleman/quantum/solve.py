@@ -173,7 +173,7 @@ def _exact_backend(L, c, idx, kappa) -> SolveResult:
     p_out = float(xs @ xs) / norm_y**2
     if p_out == 0:
         raise UsageError("the exact solution vanishes on post_select; nothing to read out")
-    if kappa is None and L.shape[0] <= 4096:
+    if kappa is None and L.shape[0] <= 1024:
         kappa = float(np.linalg.cond(L.toarray()))
     return SolveResult(
         backend="exact",
@@ -225,7 +225,7 @@ def solve(history, backend: str = "exact", *, kappa: float | None = None, **opti
 
     Returns a :class:`SolveResult` whose ``output_state`` is |ŷ1(T)⟩ (length d) and whose
     :meth:`SolveResult.output_vector` is the emulated z_T in original units (γ·ŷ1(T)).
-    κ defaults to ``history.kappa("exact")`` for dim ≤ 4096, else ``history.kappa("estimate")``.
+    κ defaults to ``history.kappa("exact")`` for dim ≤ 1024, else ``history.kappa("estimate")``.
     """
     for attr in ("matrix", "rhs", "output_indices", "d", "dim"):
         if not hasattr(history, attr):
@@ -234,7 +234,7 @@ def solve(history, backend: str = "exact", *, kappa: float | None = None, **opti
                 "use solve_linear(L, c, post_select) for an explicit system"
             )
     if kappa is None:
-        kappa = float(history.kappa(method="exact" if history.dim <= 4096 else "estimate"))
+        kappa = float(history.kappa(method="exact" if history.dim <= 1024 else "estimate"))
     idx = np.asarray(history.output_indices())
     copies = idx.size // history.d
     res = solve_linear(history.matrix(), history.rhs(), idx, backend, kappa=kappa, **options)
