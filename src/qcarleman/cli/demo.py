@@ -45,9 +45,13 @@ def print_summary(s: dict, out: str) -> None:
     emu, ro = s["emulation_error_max"], s["readout_error_max"]
     if emu is not None:
         print(f"  max emulation error       {emu:.3g} (vs true GD)   max readout error {ro:.3g}")
-    deg = ", ".join(f"M={d['shots']:.0e}: {pct(d['test_acc'])}" for d in s.get("degradation") or [])
+    deg = s.get("degradation") or []
     if deg:
-        print(f"  shots → accuracy          {deg} ({s['degradation_backend']} emulation)")
+        pts = ", ".join(f"M={d['shots']:.0e}: {pct(d['test_acc'])}" for d in deg)
+        print(
+            f"  shots → accuracy at step {deg[0]['step']}: {pts} (classical "
+            f"{pct(deg[0]['classical_test_acc'])}; {s['degradation_backend']} emulation)"
+        )
     e = s.get("estimate")
     if e:
         print(

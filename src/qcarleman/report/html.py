@@ -139,15 +139,17 @@ def build_report(out: str | os.PathLike) -> Path:
     if deg:
         drows = "".join(
             f"<tr><td>{d['shots']:,}</td><td>{_fmt(100 * d['test_acc'])}%</td>"
+            f"<td>{_fmt(100 * d['classical_test_acc'])}%</td>"
             f"<td>{_fmt(d['readout_error_mean'])}</td></tr>"
             for d in deg
         )
         parts.append(
-            "<h2>Shot budget</h2><table><tr><th>shots M per segment</th><th>hybrid test "
-            f"accuracy</th><th>mean readout error</th></tr>{drows}</table>"
-            f"<p>Classical sparse baseline: {_fmt(100 * s['classical_sparse_accuracy'])}%. "
-            f"Degradation runs use the {html.escape(str(s.get('degradation_backend')))} "
-            "emulation so that only the download differs.</p>"
+            "<h2>Shot budget</h2><table><tr><th>shots M per segment and block</th><th>hybrid "
+            f"test accuracy at step {deg[0]['step']}</th><th>classical at the same step</th>"
+            f"<th>mean readout error</th></tr>{drows}</table>"
+            f"<p>Degradation runs use the {html.escape(str(s.get('degradation_backend')))} "
+            "emulation so that only the download differs. The main hybrid run used "
+            f"M = {s.get('shots_per_segment'):,}.</p>"
         )
     est = s.get("estimate")
     if est:

@@ -462,7 +462,9 @@ class HybridTrainer:
             K = s.max_segment_steps
         else:
             K = int(s.segment_steps)
-        if self.quantum_open and s.quantum_steps:
+        if s.quantum_steps:
+            # the end of the quantum phase is a segment boundary (also for the baseline, so both
+            # runs are evaluated there)
             left = self.start_step + s.quantum_steps - self.step
             if left <= 0:
                 self.quantum_open = False
@@ -708,7 +710,7 @@ def _emulate(
         mask=h.trainer.mask,
         weight_decay=h.train_settings.weight_decay,
         momentum=h.momentum,
-        theta=theta_bar,
+        theta=theta_bar.to(h.trainer.device),
         per_step=True,
         dtype=torch.float64 if s.dtype == "float64" else torch.float32,
     )
