@@ -322,6 +322,7 @@ def qsvt_solve(
         "poly_relative_error": poly.error,
         "poly_K": poly.K,
         "system_qubits": int(np.ceil(np.log2(max(n, 2)))),
+        "qubits": int(np.ceil(np.log2(max(n, 2)))) + 2,  # + block-encoding and LCU ancillas
         "method": method,
     }
     notes = [f"odd polynomial ≈ 1/x on [1/κ, 1], κ={kappa_A:.4g}, relative error ≤ {epsilon}"]
