@@ -177,3 +177,24 @@ def test_bad_inputs():
         slq(np.eye(3), probes=0)
     with pytest.raises(UsageError, match="sigma"):
         slq(np.eye(3), probes=1).density(sigma=0.0)
+
+
+def test_slq_deflation_exact_parts_and_bad_inputs(spectrum_and_matrix):
+    lam, A = spectrum_and_matrix
+    n = A.shape[0]
+    w, V = np.linalg.eigh(A)
+    defl = (w[-3:], V[:, -3:])
+    res = slq(A, probes=8, iters=40, seed=0, deflate=defl, dist="gaussian")
+    assert res.deflated == 3
+    np.testing.assert_array_equal(res.nodes[res.probe == -1], w[-3:])
+    assert abs(res.weights.sum() - 1) < 1e-12
+    # the complement rules never see the deflated eigenvalues
+    assert res.nodes[res.probe >= 0].max() < w[-3] - 1e-6
+    assert res.moment(2) == pytest.approx(np.mean(lam**2), rel=0.05)
+    with pytest.raises(UsageError, match="orthonormal"):
+        slq(A, deflate=(w[-2:], 2.0 * V[:, -2:]))
+    with pytest.raises(UsageError, match="values but"):
+        slq(A, deflate=(w[-2:], V[:, -3:]))
+    with pytest.raises(UsageError, match="deflate fewer"):
+        slq(np.eye(2), deflate=(np.ones(2), np.eye(2)))
+    assert n == 400

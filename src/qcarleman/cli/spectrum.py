@@ -132,7 +132,8 @@ def run(args: argparse.Namespace) -> int:
     notes = sorted({n for rec in records for n in rec["notes"]})
     for n in notes:
         print(f"  note: {n}")
-    print("  t*+ : E(t) ≤ 1 up to --curve-steps, the window did not close")
+    if not all(rec["window_closed"] for rec in records):
+        print("  t*+ : E(t) ≤ 1 up to --curve-steps, the window did not close")
     print(f"  wrote {out / 'spectra.json'}" + "".join(f", {p.name}" for p in plots))
     return 0
 
