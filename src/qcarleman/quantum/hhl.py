@@ -64,17 +64,14 @@ def _signed(k: np.ndarray, clock: int) -> np.ndarray:
 def _fejer(x: np.ndarray, clock: int) -> np.ndarray:
     """QPE outcome probabilities |α_k(x)|², shape (len(x), 2^c), for phase x (in bins).
 
-    |α_k|² = sin²(π(x−k)) / (2^{2c} sin²(π(x−k)/2^c))  (Nielsen–Chuang eq. 5.26), =1 at x=k.
+    |α_k|² = sin²(π(x−k)) / (2^{2c} sin²(π(x−k)/2^c)), = 1 at x = k
+    (Nielsen–Chuang §5.2.1, eqs. 5.26–5.27).
     """
     K = 1 << clock
-    k = np.arange(K)
-    delta = np.asarray(x, dtype=float)[:, None] - k[None, :]
-    num = np.sin(np.pi * delta) ** 2
+    delta = np.asarray(x, dtype=float)[:, None] - np.arange(K)[None, :]
     den = (K * np.sin(np.pi * delta / K)) ** 2
-    with np.errstate(invalid="ignore", divide="ignore"):
-        out = np.where(den < 1e-300, 1.0, num / np.where(den < 1e-300, 1.0, den))
-    near = np.abs(np.sin(np.pi * delta / K)) < 1e-12
-    return np.where(near, 1.0, out)
+    on_bin = den < 1e-20  # x on (or numerically at) bin k mod 2^c: probability 1
+    return np.where(on_bin, 1.0, np.sin(np.pi * delta) ** 2 / np.where(on_bin, 1.0, den))
 
 
 def hhl_filter(lam: np.ndarray, s: float, clock: int) -> np.ndarray:
