@@ -204,3 +204,25 @@ def test_baseline_and_settings_errors(run_mom, tmp_path):
         HybridSettings.from_dict({"foo": 1})
     with pytest.raises(UsageError, match="not a training run"):
         HybridTrainer(tmp_path / "nothing", tmp_path / "x", s)
+
+
+def test_auto_segment_length_from_the_window(run_mom, tmp_path):
+    """K = "auto": each quantum segment's K is t* of the spectrum at its start (bounded)."""
+    s = HybridSettings(
+        backend="linear",
+        segment_steps="auto",
+        max_segment_steps=3,
+        total_steps=5,
+        shots=0,
+        spectrum_probes=2,
+        spectrum_iters=8,
+    )
+    HybridTrainer(run_mom, tmp_path / "a", s, progress=False).run()
+    recs = [r for r in load_records(tmp_path / "a") if r["kind"] != "start"]
+    assert sum(r["steps"] for r in recs) == 5
+    for r in recs:
+        if r["kind"] == "quantum":
+            assert r["window"] >= 1 and r["steps"] == min(r["window"], 3, 5 - r["start"])
+            assert r["rho"] > 0 and r["kappa_source"].startswith("§3 bound from ρ")
+        else:  # the window closed (t* = 0) at this segment's start
+            assert r["window"] in (0, None)

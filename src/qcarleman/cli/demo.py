@@ -47,10 +47,13 @@ def print_summary(s: dict, out: str) -> None:
         print(f"  max emulation error       {emu:.3g} (vs true GD)   max readout error {ro:.3g}")
     deg = s.get("degradation") or []
     if deg:
-        pts = ", ".join(f"M={d['shots']:.0e}: {pct(d['test_acc'])}" for d in deg)
+        pts = ", ".join(
+            f"M={d['shots']:.0e}: {pct(d['test_acc'])} / {d['test_loss']:.3f}" for d in deg
+        )
         print(
-            f"  shots → accuracy at step {deg[0]['step']}: {pts} (classical "
-            f"{pct(deg[0]['classical_test_acc'])}; {s['degradation_backend']} emulation)"
+            f"  shots → accuracy / loss at step {deg[0]['step']}: {pts} (classical "
+            f"{pct(deg[0]['classical_test_acc'])} / {deg[0]['classical_test_loss']:.3f}; "
+            f"{s['degradation_backend']} emulation)"
         )
     e = s.get("estimate")
     if e:

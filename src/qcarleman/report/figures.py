@@ -235,9 +235,14 @@ def fig_readout(run: dict, out: Path) -> FigureInfo | None:
     path = out / "figures" / "readout_error.png"
     _save(fig, path)
     plt.close(fig)
-    if len(M) > 1:
-        slope = float(np.polyfit(np.log(M), np.log(err), 1)[0])
-        fit = f" Fitted slope of log error against log M: {slope:.2f} (theory −0.5)."
+    n = (run["summary"] or {}).get("n_active") or 0
+    big = M >= n  # √(n/M) holds once there are more shots than coordinates
+    if big.sum() > 1:
+        slope = float(np.polyfit(np.log(M[big]), np.log(err[big]), 1)[0])
+        fit = (
+            f" Fitted slope of log error against log M over M ≥ n = {n:,}: {slope:.2f} "
+            "(theory −0.5); below n most coordinates get no shot and the error saturates near 1."
+        )
     else:
         fit = ""
     return FigureInfo(
