@@ -13,9 +13,17 @@ import matplotlib  # noqa: E402
 
 matplotlib.use("Agg")
 
-try:  # torch is a hard dependency, but keep the numerical core testable without it
-    import torch  # noqa: E402
+import pytest  # noqa: E402
+import torch  # noqa: E402
 
-    torch.set_num_threads(1)
-except ImportError:  # pragma: no cover
-    pass
+torch.set_num_threads(1)
+
+
+@pytest.fixture(autouse=True)
+def _default_dtype(request):
+    """Each test module runs under its own ``DEFAULT_DTYPE`` (float32 unless it sets one),
+    restored afterwards, so no module leaks its dtype into the others."""
+    old = torch.get_default_dtype()
+    torch.set_default_dtype(getattr(request.module, "DEFAULT_DTYPE", torch.float32))
+    yield
+    torch.set_default_dtype(old)

@@ -14,7 +14,7 @@ from qcarleman.training.gdmap import GDMap
 from qcarleman.training.models import MLP
 from qcarleman.training.pruning import apply_mask, mask_gradients, prune_global
 
-torch.set_default_dtype(torch.float64)
+DEFAULT_DTYPE = torch.float64  # applied per test by conftest.py
 
 
 class Cubic(nn.Module):

@@ -14,7 +14,7 @@ from qcarleman.training.gdmap import GDMap
 from qcarleman.training.lowrank import emulate_order1, emulate_order2
 from test_gdmap import digits_setup
 
-torch.set_default_dtype(torch.float64)
+DEFAULT_DTYPE = torch.float64  # applied per test by conftest.py
 
 
 def _random_map(d: int = 5, steps: int = 6, seed: int = 0) -> QuadraticMap:

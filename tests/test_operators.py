@@ -10,7 +10,7 @@ from torch import nn
 from qcarleman.errors import UsageError
 from qcarleman.training.operators import ActiveParams, LossOperators
 
-torch.set_default_dtype(torch.float64)
+DEFAULT_DTYPE = torch.float64  # applied per test by conftest.py
 
 
 def _model() -> nn.Module:
