@@ -40,7 +40,7 @@ import numpy as np
 import torch
 from scipy.sparse.linalg import LinearOperator
 from torch import nn
-from torch.func import functional_call, grad, jvp, vmap
+from torch.func import functional_call, grad, jvp, vjp, vmap
 
 from ..errors import UsageError, check_memory
 
@@ -86,6 +86,7 @@ class ActiveParams:
         self.shapes: list[torch.Size] = []
         self.mask: dict[str, Tensor] = {}
         self._index: list[Tensor | None] = []  # flat active positions, None = all active
+        self._gather: dict[int, Tensor] = {}
         sizes = []
         for name, p in params:
             m = mask.get(name)
@@ -103,6 +104,10 @@ class ActiveParams:
             self.mask[name] = torch.ones_like(p, dtype=torch.bool) if m is None else m
             idx = None if full else m.reshape(-1).nonzero().reshape(-1)
             self._index.append(idx)
+            if idx is not None:  # position in the active segment, or the zero slot if pruned
+                gather = torch.full((p.numel(),), idx.numel(), dtype=torch.long, device=p.device)
+                gather[idx] = torch.arange(idx.numel(), device=p.device)
+                self._gather[len(self._index) - 1] = gather
             sizes.append(p.numel() if idx is None else idx.numel())
         self.sizes: list[int] = sizes
         self.offsets: list[int] = np.concatenate([[0], np.cumsum(sizes)]).tolist()
@@ -145,9 +150,9 @@ class ActiveParams:
             if idx is None:
                 out[name] = seg.reshape(shape)
             else:
-                numel = int(np.prod(shape))
-                full = torch.zeros(numel, dtype=vec.dtype, device=vec.device)
-                out[name] = full.index_copy(0, idx, seg).reshape(shape)
+                # Gather from (seg, 0): vmap- and forward-AD friendly (index_copy is slow there).
+                padded = torch.cat([seg, seg.new_zeros(1)])
+                out[name] = padded[self._gather[i]].reshape(shape)
         return out
 
     def load_into(self, model: nn.Module, vec: Tensor) -> None:
@@ -344,9 +349,12 @@ class LossOperators:
         return HU + self.weight_decay * U
 
     def _third_raw(self, u: Tensor, v: Tensor) -> Tensor:
+        # Forward over reverse-over-reverse: θ ↦ H(θ)u by double backward, differentiated in
+        # direction v by jvp. Under vmap this is far faster than jvp∘jvp∘grad (measured ~50×
+        # on a masked MLP), with the same result.
         def one(b: Batch) -> Tensor:
             def hvp_u(th: Tensor) -> Tensor:
-                return jvp(lambda t: grad(self.batch_loss)(t, b), (th,), (u,))[1]
+                return vjp(lambda t: grad(self.batch_loss)(t, b), th)[1](u)[0]
 
             return jvp(hvp_u, (self.theta,), (v,))[1]
 
