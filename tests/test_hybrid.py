@@ -226,3 +226,25 @@ def test_auto_segment_length_from_the_window(run_mom, tmp_path):
             assert r["rho"] > 0 and r["kappa_source"].startswith("§3 bound from ρ")
         else:  # the window closed (t* = 0) at this segment's start
             assert r["window"] in (0, None)
+
+
+def test_real_qlsa_on_tiny_history_systems(run_tiny, tmp_path):
+    """qlsa = exact / qsvt: the solver's output vector is checked against the emulated z_K."""
+    base = HybridSettings(backend="linear", segment_steps=2, total_steps=2, shots=0)
+    for qlsa, tol in (("exact", 1e-9), ("qsvt", 0.05)):
+        s = replace(base, qlsa=qlsa)
+        HybridTrainer(run_tiny, tmp_path / qlsa, s, progress=False).run()
+        rec = load_records(tmp_path / qlsa)[1]
+        assert rec["qlsa"] == qlsa and rec["qlsa_error"] < tol, rec["qlsa_error"]
+        assert rec["kappa_source"].startswith("history system")
+        assert 0 < rec["success_probability"] <= 1 and rec["qlsa_fidelity"] > 0.99
+    # exact solver + exact download reproduces the ideal path
+    HybridTrainer(run_tiny, tmp_path / "ideal", base, progress=False).run()
+    ideal = load_records(tmp_path / "ideal")[1]
+    exact = load_records(tmp_path / "exact")[1]
+    assert exact["total_error"] == pytest.approx(ideal["total_error"], rel=1e-6)
+    too_big = replace(base, backend="carleman", qlsa="hhl")
+    with pytest.raises(UsageError, match="history system of this segment has dimension"):
+        HybridTrainer(run_tiny, tmp_path / "hhl", too_big, progress=False).run()
+    with pytest.raises(UsageError, match="hybrid.qlsa"):
+        HybridSettings(backend="true-gd", qlsa="qsvt")

@@ -81,6 +81,7 @@ __all__ = [
 
 BACKENDS = ("classical", "true-gd", "taylor", "carleman", "linear")
 READOUTS = ("auto", "shots", "noise-model")
+QLSAS = ("ideal", "exact", "qsvt", "hhl")
 
 
 @dataclass
@@ -103,6 +104,10 @@ class HybridSettings:
     spectrum_probes, spectrum_iters: SLQ settings of the auto-K spectrum.
     rho: ρ = ‖F1‖ for the κ bound when no spectrum is measured in the run (0 = unknown).
     max_rank: rank cap of the low-rank order-2 emulation (0 = exact, no truncation).
+    qlsa: ``ideal`` (the modelled solver, any size) or a solver of
+        :func:`qcarleman.quantum.solve.solve` — ``exact``, ``qsvt`` (matrix level up to 2¹²
+        history dimensions), ``hhl`` (gate level, up to 2⁶) — run on the dense history system
+        of tiny maps (``carleman``/``linear`` backends).
     seed: readout randomness (per segment: seed, segment index).
     """
 
@@ -123,6 +128,7 @@ class HybridSettings:
     spectrum_iters: int = 30
     rho: float = 0.0
     max_rank: int = 0
+    qlsa: str = "ideal"
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -150,6 +156,12 @@ class HybridSettings:
             (self.spectrum_probes >= 1 and self.spectrum_iters >= 2, "spectrum_probes", "use ≥ 1"),
             (self.rho >= 0 and math.isfinite(self.rho), "rho", "use 0 (unknown) or ρ > 0"),
             (self.max_rank >= 0, "max_rank", "use 0 (no truncation) or a rank ≥ 1"),
+            (self.qlsa in QLSAS, "qlsa", f"use one of {', '.join(QLSAS)}"),
+            (
+                self.qlsa == "ideal" or self.backend in ("carleman", "linear", "classical"),
+                "qlsa",
+                "a real solver needs backend = 'carleman' or 'linear' (the dense history system)",
+            ),
         ]
         for ok, key, fix in checks:
             if not ok:
@@ -176,7 +188,9 @@ class SegmentRecord:
 
     emulation_error: ‖x̂_K − x_K‖/‖x_K‖, emulated vs true GD update (ALGORITHM.md §8).
     emulation_errors: the same at every step t = 1..K.
-    readout_error: ‖ẑ − z‖/‖z‖ of the downloaded state against the emulated one.
+    readout_error: ‖ẑ − z‖/‖z‖ of the downloaded state against the solver's output state.
+    qlsa_error, qlsa_fidelity: with a real solver (``qlsa`` ≠ ideal), ‖z_QLSA − z‖/‖z‖ of its
+        output vector against the emulated z_K, and its state fidelity against ``exact``.
     total_error: ‖θ̂_K − θ_K‖/‖θ_K − θ̄‖, the written-back parameters against true GD.
     kappa, kappa_source: κ of the history system and how it was obtained.
     success_probability, p_succ_source: P_succ and how it was obtained.
@@ -197,6 +211,9 @@ class SegmentRecord:
     emulation_error: float | None = None
     emulation_errors: list[float] = field(default_factory=list)
     readout_error: float | None = None
+    qlsa: str | None = None
+    qlsa_error: float | None = None
+    qlsa_fidelity: float | None = None
     parameter_readout_error: float | None = None
     total_error: float | None = None
     update_norm: float | None = None
@@ -568,10 +585,19 @@ class HybridTrainer:
             for xe, xr in zip(x_emu[1:], x_ref[1:])
         ]
 
-        # ideal QLSA: its output is the normalized emulated history state; κ, P_succ
-        kappa, k_src, p_succ, p_src, est = _costs(self, K, emu, info)
-        # download x_K (and v_K) block by block: post-selection on level 1 and on the block
-        blocks = [x_emu[-1]] + ([v_emu] if v_emu is not None else [])
+        qlsa: dict[str, Any] = {}
+        if s.qlsa != "ideal":
+            qlsa = _solve_history(self, emu, K)
+            notes += qlsa["notes"]
+        # the QLSA output (ideal: the normalized emulated history state); κ, P_succ
+        kappa, k_src, p_succ, p_src, est = _costs(self, K, emu, info, qlsa)
+        z_emu = torch.cat([x_emu[-1]] + ([v_emu] if v_emu is not None else []))
+        if qlsa:
+            # the solver's output state |ŷ1(T)⟩ is downloaded whole (post-selection on level 1)
+            blocks = [torch.from_numpy(np.asarray(qlsa["vector"], dtype=float))]
+        else:
+            # download x_K (and v_K) block by block: post-selection on level 1 and on the block
+            blocks = [x_emu[-1]] + ([v_emu] if v_emu is not None else [])
         z_norm2 = sum(float(torch.sum(b * b)) for b in blocks)
         hats, used, mode = [], 0, "exact"
         for i, b in enumerate(blocks):
@@ -590,6 +616,11 @@ class HybridTrainer:
         readout_err = float(np.linalg.norm(z_hat - z_np) / zn) if zn > 0 else 0.0
         n = self.active.n
         x_hat = torch.from_numpy(z_hat[:n].copy())
+        q_err = (
+            float(torch.linalg.norm(blocks[0] - z_emu) / torch.linalg.norm(z_emu))
+            if qlsa and float(torch.linalg.norm(z_emu)) > 0
+            else None
+        )
         xn = float(torch.linalg.norm(x_emu[-1]))
         par_err = float(torch.linalg.norm(x_hat - x_emu[-1]) / xn) if xn > 0 else 0.0
 
@@ -625,6 +656,9 @@ class HybridTrainer:
             emulation_error=errs[-1] if errs else 0.0,
             emulation_errors=errs,
             readout_error=readout_err,
+            qlsa=s.qlsa,
+            qlsa_error=q_err,
+            qlsa_fidelity=qlsa.get("fidelity"),
             parameter_readout_error=par_err,
             total_error=total,
             update_norm=xr,
@@ -736,6 +770,8 @@ def _emulate(
         "order": order,
         "levels": levels,
         "notes": notes,
+        "map": gmap,
+        "z0": z0,
     }
 
 
@@ -769,6 +805,42 @@ def _carleman(gmap, z0: np.ndarray, K: int, order: int, max_rank: int):
         traj.append(cs.scale * cs.level(y, 1))
         levels.append([float(np.linalg.norm(cs.level(y, j))) for j in range(1, order + 1)])
     return np.array(traj), levels, [f"dense Carleman N = {order}, γ = {cs.scale:g}"]
+
+
+def _solve_history(h: HybridTrainer, emu: dict[str, Any], K: int) -> dict[str, Any]:
+    """Solve the segment's dense history system (ALGORITHM.md §3) with the real solver
+    ``settings.qlsa`` (:func:`qcarleman.quantum.solve.solve`); returns its output vector
+    γ·ν·|ŷ1(T)⟩ (original units), κ, P_succ and the fidelity against ``exact``."""
+    from ..carleman import CarlemanSystem
+    from ..quantum.solve import solve
+
+    s = h.settings
+    gmap, N = emu["map"], int(emu["order"])
+    p = K if s.idle == -1 else int(s.idle)
+    d = gmap.dim
+    dim = (K + p + 1) * sum(d**j for j in range(1, N + 1))
+    limit = {"exact": 200_000, "qsvt": 4096, "hhl": 64}[s.qlsa]
+    if dim > limit:
+        raise UsageError(
+            f"the history system of this segment has dimension {dim} (d = {d}, N = {N}, "
+            f"T = {K}, p = {p}); the {s.qlsa} solver handles ≤ {limit}; use qlsa = 'ideal'"
+        )
+    cs = CarlemanSystem(gmap.dense_map(), N)
+    hist = cs.history(emu["z0"], K, idle=p)
+    method = "exact" if hist.dim <= 1024 else "estimate"
+    kappa = float(hist.kappa(method))
+    res = solve(hist, backend=s.qlsa, kappa=kappa)
+    return {
+        "vector": res.output_vector(),
+        "kappa": kappa,
+        "kappa_method": f"κ {method}",
+        "p_succ": float(res.success_probability),
+        "fidelity": float(res.fidelity),
+        "notes": [
+            f"QLSA {s.qlsa} on the dense history system (dim {hist.dim}), fidelity "
+            f"{res.fidelity:.6g} against exact"
+        ],
+    }
 
 
 def _download(
@@ -819,8 +891,11 @@ def success_probability(
     return float((p + 1) * levels[-1][0] ** 2 / Y2) if Y2 > 0 else 0.0
 
 
-def _costs(h: HybridTrainer, K: int, emu: dict[str, Any], info: dict[str, Any]):
-    """κ, P_succ (with their sources) and the resource-estimate summary of a segment."""
+def _costs(
+    h: HybridTrainer, K: int, emu: dict[str, Any], info: dict[str, Any], qlsa: dict[str, Any]
+):
+    """κ, P_succ (with their sources) and the resource-estimate summary of a segment; with a
+    real solver (``qlsa``) its κ and P_succ are used."""
     from ..quantum.resources import estimate, tomography_shots
 
     s = h.settings
@@ -837,6 +912,8 @@ def _costs(h: HybridTrainer, K: int, emu: dict[str, Any], info: dict[str, Any]):
         if emu.get("levels") is not None
         else "levels ‖z_t‖^j of the emulated trajectory (exact lift, γ = 1)"
     )
+    if qlsa:
+        p_succ, p_src = qlsa["p_succ"], f"{s.qlsa} solver on the history system"
     rho = info.get("rho") or (s.rho or None)
     est = estimate(
         n=h.active.n,
@@ -846,6 +923,7 @@ def _costs(h: HybridTrainer, K: int, emu: dict[str, Any], info: dict[str, Any]):
         p=p,
         epsilon=s.epsilon,
         rho=rho,
+        kappa=qlsa.get("kappa"),
         momentum=h.momentum > 0,
         p_succ=p_succ if p_succ > 0 else None,
         shots=s.shots or None,
@@ -856,7 +934,12 @@ def _costs(h: HybridTrainer, K: int, emu: dict[str, Any], info: dict[str, Any]):
     )
     fig = est.figures
     kappa = float(est["kappa"])
-    k_src = f"§3 bound from ρ = {rho:.6g}" if rho else f"§3 bound, {fig['kappa'].approx or 'given'}"
+    if qlsa:
+        k_src = f"history system, {qlsa['kappa_method']} (ALGORITHM.md §3)"
+    elif rho:
+        k_src = f"§3 bound from ρ = {rho:.6g}"
+    else:
+        k_src = f"§3 bound, {fig['kappa'].approx or 'given'}"
     d = 2 * h.active.n if h.momentum > 0 else h.active.n
     wall = est.wall_clock
     summary = {
