@@ -17,7 +17,9 @@ step 0 of a pruned run) in *segments*. A **quantum segment** of K steps starting
    backend semantics: its output is the normalized emulated state). A gate-level solver cannot run
    at the size of a real network, so κ is the §3 bound (from ρ = ‖F1‖ when a spectrum was
    measured, else the almost-dissipative assumption of :func:`qcarleman.quantum.resources.estimate`)
-   and P_succ = (p+1)‖ŷ1(T)‖²/‖Y‖² from the emulated levels where known; each is labelled;
+   and P_succ = (p+1)‖ŷ1(T)‖²/‖Y‖² from the emulated levels where known; each is labelled.
+   On tiny maps ``qlsa = "exact" | "qsvt" | "hhl"`` solves the dense history system with that
+   solver (:func:`qcarleman.quantum.solve.solve`) and downloads its output instead;
 4. *download*: the final state z_K = x_K (and v_K with momentum, z = (x, v) ∈ R^{2n}) is read out
    by ℓ2 tomography with M shots (:mod:`qcarleman.quantum.readout`, ALGORITHM.md §5), giving
    θ̂_S = θ̄_S + x̂_K (pruned entries stay exactly 0) and the new momentum buffer v̂_K;
