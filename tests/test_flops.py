@@ -44,7 +44,8 @@ def test_resnet32x4_forward_flops_and_six_n_rule():
 
 
 def test_estimate_from_run_directory(tmp_path, capsys):
-    """`qcarleman estimate --run`: n, P, per-layer FLOPs and ‖f0‖ = η‖g‖ from a checkpoint."""
+    """`qcarleman estimate --run`: n, P, per-layer FLOPs and ‖f0‖ = η‖g‖ from a checkpoint
+    (ρ, ‖F2‖ and s against a dense Hessian: tests/test_estimate_run.py)."""
     import json
     import math
 
@@ -61,7 +62,7 @@ def test_estimate_from_run_directory(tmp_path, capsys):
     meta = {"model": {"name": "smallcnn", "width": 4}}
     Trainer(SmallCNN(width=4), data, settings, tmp_path, seed=1, meta=meta, progress=False).fit()
     rc = main(["estimate", "--run", str(tmp_path), "--step", "0", "--steps", "5", "--json",
-               "--no-qsharp"])  # fmt: skip
+               "--no-qsharp", "--f2-iters", "2", "--sparsity-samples", "2"])  # fmt: skip
     assert rc == 0
     d = json.loads(capsys.readouterr().out)
     run = RunDir(tmp_path)
@@ -73,5 +74,9 @@ def test_estimate_from_run_directory(tmp_path, capsys):
     assert d["classical_flops"] == pytest.approx(5 * per_step)
     ck.model.zero_grad()
     ck.loss_fn(ck.model(x), y).backward()
-    g = math.sqrt(sum(float(p.grad.pow(2).sum()) for p in ck.model.parameters()))
-    assert d["inputs"]["f0_norm"] == pytest.approx(0.05 * g, rel=1e-6)
+    wd = settings.weight_decay  # g = ∇L + λθ (ALGORITHM.md §1)
+    g = math.sqrt(
+        sum(float((p.grad + wd * p.detach()).pow(2).sum()) for p in ck.model.parameters())
+    )
+    assert d["inputs"]["f0_norm"] == pytest.approx(0.05 * g, rel=1e-5)  # float32 backward here
+    assert d["source"]["f0_norm"].startswith("measured") and d["inputs"]["measured"]["lr"] == 0.05

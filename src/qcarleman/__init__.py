@@ -61,6 +61,7 @@ _LAZY: dict[str, str] = {
     "breakeven": "qcarleman.quantum.breakeven",
     "surface_code_model": "qcarleman.quantum.physical",
     "training_flops": "qcarleman.training.flops",
+    "estimate_run": "qcarleman.training.estimate_run",
     "solve": "qcarleman.quantum.solve",
     "solve_linear": "qcarleman.quantum.solve",
     "SolveResult": "qcarleman.quantum.solve",

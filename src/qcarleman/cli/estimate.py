@@ -5,9 +5,11 @@ From explicit numbers (fast, no torch)::
 
     qcarleman estimate --params 7451044 --active 745104 --steps 20 --order 2 --epsilon 1e-2 --json
 
-or from a training run directory (n, P, per-layer FLOPs and ‖f0‖ measured on a checkpoint)::
+or from a training run directory: n, P, per-layer FLOPs, ρ = max|1 − ηλ| (Lanczos), ‖f0‖,
+‖F2‖ (power method) and a sampled Hessian row sparsity measured on a checkpoint
+(:func:`qcarleman.training.estimate_run.estimate_run`), so κ is the §3 bound from them::
 
-    qcarleman estimate --run runs/digits-sparse --step 0 --steps 20
+    qcarleman estimate --run runs/digits-sparse --step 0 --steps 20 --batches 2
 
 ``--breakeven`` adds the break-even table over n = 10³…10⁹ and T ∈ {10, 20, 50, 100} for the
 fully and almost dissipative regimes; ``--plot FILE.png`` draws it.
@@ -33,8 +35,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     src = p.add_argument_group("problem (explicit numbers)")
     src.add_argument("--active", "-n", type=int, help="active (unpruned) parameters n")
     src.add_argument("--params", "-P", type=int, help="total parameters P")
-    src.add_argument("--run", help="training run directory (measures n, P, FLOPs, ‖f0‖)")
+    src.add_argument("--run", help="run directory: measure n, P, FLOPs, ρ, ‖f0‖, ‖F2‖, s")
     src.add_argument("--step", type=int, help="checkpoint step in --run (default: first)")
+    src.add_argument("--batches", type=int, default=1, help="--run: batches for H (default 1)")
+    src.add_argument("--lr", type=float, help="--run: η (default: the run's schedule at --step)")
+    src.add_argument("--f2-iters", type=int, default=20, help="--run: ‖F2‖ power steps (20)")
+    src.add_argument(
+        "--sparsity-samples", type=int, default=8, help="--run: rows of H sampled for s (8; 0: off)"
+    )
     src.add_argument("--steps", "-T", type=int, default=20, help="horizon T (default 20)")
     src.add_argument("--order", "-N", type=int, default=2, help="Carleman order N (default 2)")
     src.add_argument("--idle", type=int, help="idle steps p (default T)")
@@ -63,7 +71,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     cost.add_argument("--bits", type=int, default=32, help="oracle arithmetic bits b (32)")
     cost.add_argument("--oracle", default="arithmetic", choices=["arithmetic", "qrom"])
     cost.add_argument("--entry-mults", type=int, default=4, help="b-bit mults per entry (4)")
-    cost.add_argument("--batch-size", "-B", type=int, default=128, help="batch size B (128)")
+    cost.add_argument("--batch-size", "-B", type=int, help="batch size B (128; --run: the run's)")
     cost.add_argument("--flop-rate", type=float, default=1e15, help="classical FLOP/s (1e15)")
     cost.add_argument("--logical-rate", type=float, help="logical ops/s (default: surface code)")
     cost.add_argument("--qubit", default="qubit_gate_ns_e3", help="physical qubit model")
@@ -82,6 +90,8 @@ def _explicit(args) -> dict:
 
     if args.run is None and args.active is None:
         raise UsageError("give --active n (and --params P) or --run RUN_DIR")
+    if args.run is not None and (args.active is not None or args.params is not None):
+        raise UsageError("--run measures n and P; drop --active/--params or drop --run")
     kw = dict(
         n=args.active,
         P=args.params,
@@ -116,35 +126,36 @@ def _explicit(args) -> dict:
     return kw
 
 
-def _from_run(args, kw: dict) -> dict:
-    """Measure n, P, per-step FLOPs (per layer, active weights) and ‖f0‖ = η‖g‖ on a checkpoint."""
+def _from_run(args, kw: dict):
+    """The estimate with its inputs measured on a checkpoint of ``--run`` (explicit flags win)."""
+    from tqdm import tqdm
 
-    from ..training.flops import training_flops
-    from ..training.run import RunDir
+    from ..training.estimate_run import estimate_run
 
-    run = RunDir(args.run)
-    step = args.step if args.step is not None else run.steps()[0]
-    ck = run.load(step)
-    model, mask, meta = ck.model, ck.mask, ck.meta
-    P = sum(p.numel() for p in model.parameters())
-    n = sum(
-        int(mask[name].sum()) if name in mask else p.numel() for name, p in model.named_parameters()
-    )
-    B = int(meta.get("batch_size", args.batch_size))
-    x, y = run.batches(1, batch_size=B)[0]
-    kw.update(n=n, P=P, batch_size=B, momentum=kw["momentum"] or bool(meta.get("momentum", 0)))
-    kw["flops_per_step"] = training_flops(model, tuple(x.shape[1:]), B, 1, mask)
-    if kw["f0_norm"] is None:
-        lr = float(meta.get("lr", 0.0))
-        model.zero_grad()
-        ck.loss_fn(model(x), y).backward()
-        g2 = sum(
-            float(((p.grad * mask[name]) if name in mask else p.grad).pow(2).sum())
-            for name, p in model.named_parameters()
-            if p.grad is not None
+    kw = {k: v for k, v in kw.items() if k not in ("n", "P", "T")}
+    if not args.momentum:
+        kw.pop("momentum")  # measured from the run's meta
+    bar = tqdm(desc="measuring", unit="stage", file=sys.stderr, leave=False)
+
+    def stage(name: str) -> None:
+        bar.set_postfix_str(name)
+        bar.update(1)
+
+    try:
+        return estimate_run(
+            args.run,
+            args.step,
+            T=args.steps,
+            n_batches=args.batches,
+            batch_size=kw.pop("batch_size"),
+            lr=args.lr,
+            f2_iters=args.f2_iters,
+            sparsity_samples=args.sparsity_samples,
+            progress=stage,
+            **kw,
         )
-        kw["f0_norm"] = lr * math.sqrt(g2)
-    return kw
+    finally:
+        bar.close()
 
 
 def run(args: argparse.Namespace) -> int:
@@ -152,18 +163,18 @@ def run(args: argparse.Namespace) -> int:
 
     kw = _explicit(args)
     if args.run is not None:
-        kw = _from_run(args, kw)
-    est = estimate(**kw)
+        est = _from_run(args, kw)
+        kw = est.inputs
+    else:
+        est = estimate(**{**kw, "batch_size": kw["batch_size"] or 128})
     result = est.to_dict()
-    if args.run is not None:
-        result["inputs"]["run"] = os.fspath(args.run)
     if args.breakeven or args.plot:
         from ..quantum.breakeven import breakeven, breakeven_table, plot_breakeven
 
         be_kw = dict(
             N=args.order,
             epsilon=args.epsilon,
-            batch_size=kw["batch_size"],
+            batch_size=est.inputs["batch_size"],
             flop_rate=args.flop_rate,
             logical_rate=args.logical_rate,
             solver=args.solver,

@@ -461,6 +461,7 @@ def estimate(
     qubit: str = "qubit_gate_ns_e3",
     error_budget: float = 1e-3,
     use_qsharp: bool = True,
+    provenance: dict[str, str] | None = None,
 ) -> ResourceEstimate:
     r"""Resource estimate of one quantum segment of T steps (ALGORITHM.md §7).
 
@@ -476,6 +477,9 @@ def estimate(
     Classical: ``flops_per_step`` (from :func:`qcarleman.training.flops.model_flops`) or 6·n·B.
     Wall-clock: quantum = logical depth (= T-count) × logical cycle time of the surface-code
     estimate (or / ``logical_rate`` if given); classical = FLOPs / ``flop_rate``.
+    ``provenance`` maps input names (rho, f0_norm, F2_norm, sparsity) to how they were obtained
+    (e.g. measured on a checkpoint by :func:`qcarleman.training.estimate_run.measure_run`); it
+    becomes the ``source`` of the input figures, which otherwise say "user input" or "assumed".
     """
     _check_inputs(n, T, N, epsilon, solver)
     p = T if p is None else int(p)
@@ -514,8 +518,12 @@ def estimate(
                 approx.get("kappa", "") + "; ‖f0‖, ‖F2‖ not given: linear part only"
             ).lstrip("; ")
         fig["norm_A"] = Figure(nA, "‖(Σ_a Π‖G_{a_i}‖)_{jk}‖₂", "ALGORITHM.md §2; norm_bound")
+        used = [k for k in ("rho", "f0_norm", "F2_norm") if k in (provenance or {})]
         fig["kappa"] = Figure(
-            kap, "(1+‖A‖)·Σ_k max_s Π‖A‖", "ALGORITHM.md §3 (κ bound)", approx.get("kappa", "")
+            kap,
+            "(1+‖A‖)·Σ_k max_s Π‖A‖",
+            "ALGORITHM.md §3 (κ bound)" + (f" from measured {', '.join(used)}" if used else ""),
+            approx.get("kappa", ""),
         )
     else:
         kap = float(kappa)
@@ -523,8 +531,26 @@ def estimate(
         fig["kappa"] = Figure(kap, "given", "user input")
         if norm_L is None:
             approx["inv"] = "‖L‖ not given: ‖L⁻¹‖ ≤ κ used (‖L‖ ≥ 1)"
-    if rho_v is None:
+    prov = provenance or {}
+    if rho is not None:
+        fig["rho"] = Figure(rho_v, "ρ = ‖F1‖ = max_ν |1 − ηλ_ν|", prov.get("rho", "user input"))
+    elif kappa is None:
+        fig["rho"] = Figure(rho_v, "1 + 1/T", "assumed (ALGORITHM.md §6)", "almost-dissipative")
+    else:
         rho_v = 1.0
+        fig["rho"] = Figure(rho_v, "1", "assumed (α1 of the LCU)", "ρ = 1 assumed with given κ")
+    for name, val, form in (
+        ("f0_norm", f0_norm, "‖f0‖ = η‖g‖"),
+        ("F2_norm", F2_norm, "‖F2‖ = sup_{‖u‖=1} ‖F2(u, u)‖"),
+    ):
+        if val is not None:
+            fig[name] = Figure(float(val), form, prov.get(name, "user input"))
+    fig["sparsity_H"] = Figure(
+        s,
+        "nonzeros per row of H (s)",
+        prov.get("sparsity", "user input") if sparsity is not None else "assumed",
+        "s = n (dense Hessian) assumed" if sparsity is None else "",
+    )
 
     # -- block-encoding -------------------------------------------------------------------
     s2 = min(s * s, d * d)

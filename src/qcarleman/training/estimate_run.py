@@ -1,0 +1,221 @@
+r"""Inputs of the resource estimate measured on a training checkpoint (ALGORITHM.md §6–§7).
+
+:func:`measure_run` loads checkpoint ``step`` of a run directory (contract (2),
+:class:`~qcarleman.training.run.RunDir`) and measures, on the active set of its mask:
+
+* n (active parameters), P (all parameters), per-step classical FLOPs by layer
+  (:mod:`qcarleman.training.flops`);
+* η: the run's schedule at ``step`` (:func:`~qcarleman.training.spectrum.lr_at_step`) or ``lr``;
+* the Hessian H = ∇²L(θ̄) + λI of the mean loss over ``n_batches`` batches of the trainer's data
+  order starting at ``step`` (the batches of the first steps of the segment), as a
+  :class:`~qcarleman.training.operators.LossOperators` (float64);
+* λ_min, λ_max by Lanczos with full reorthogonalization (:func:`qcarleman.spectral.lanczos`,
+  k = 1 at each end), hence ρ = ‖F1‖ = max|1 − ηλ| = max(|1 − ηλ_min|, |1 − ηλ_max|)
+  (:func:`qcarleman.dissipation.rho`; ALGORITHM.md §6; |1 − ηλ| is convex in λ, so the ends
+  suffice) and the regime for the horizon T;
+* ‖f0‖ = η‖g‖ with g = ∇L(θ̄) + λθ̄ (:func:`qcarleman.dissipation.f0_norm`) and
+  ‖F2‖ = sup ‖F2(u,u)‖, F2(u,v) = −(η/2)K[·,u,v], by the power method on third-order products
+  (:func:`qcarleman.dissipation.f2_norm`; a lower bound, tight at convergence), as in
+  :func:`~qcarleman.training.spectrum.model_spectrum` with ``nonlinear=True``;
+* the Hessian row sparsity s, **sampled**: the nonzeros of H·e_i (|H_ji| > ``rtol``·max_j|H_ji|)
+  for ``sparsity_samples`` random rows i (all rows when that is ≥ n, then exact); s = the
+  maximum over the sample, a lower bound on the true maximum row count.
+
+Caveat stated in every ``source``: ρ, ‖F2‖ and s are those of the Hessian of these batches,
+not a bound over the different per-step maps F1(t) of SGD (ALGORITHM.md §1).
+
+:func:`estimate_run` feeds the measurements into :func:`qcarleman.quantum.resources.estimate`,
+so κ is the §3 bound from the measured ρ, ‖f0‖ and ‖F2‖; each measured input's figure has a
+``source`` that says how it was measured. Explicit keywords (e.g. ``rho=``, ``kappa=``,
+``sparsity=``) override the measurement.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import torch
+
+from .. import dissipation as dis
+from ..errors import UsageError
+from ..spectral import lanczos
+
+__all__ = ["measure_run", "estimate_run"]
+
+
+def measure_run(
+    run_dir: str | os.PathLike,
+    step: int | None = None,
+    *,
+    T: int = 20,
+    n_batches: int = 1,
+    batch_size: int | None = None,
+    lr: float | None = None,
+    split: str = "train",
+    f2_iters: int = 20,
+    sparsity_samples: int = 8,
+    rtol: float = 1e-12,
+    lanczos_tol: float = 1e-8,
+    lanczos_maxiter: int | None = None,
+    seed: int = 0,
+    progress: Callable[[str], None] | None = None,
+) -> dict[str, Any]:
+    """Measure the estimate's inputs on checkpoint ``step`` (default: the first) of a run.
+
+    Returns ``{"inputs": {...}, "provenance": {...}, "details": {...}}``: keyword arguments for
+    :func:`~qcarleman.quantum.resources.estimate` (n, P, batch_size, flops_per_step, rho,
+    f0_norm, F2_norm, sparsity, momentum), how each was measured, and the raw numbers (η, λ_min,
+    λ_max, regime, Lanczos iterations, sampled row counts, seconds). See the module docstring.
+    """
+    from .flops import training_flops
+    from .operators import LossOperators
+    from .run import RunDir
+    from .spectrum import lr_at_step
+
+    if int(n_batches) != n_batches or n_batches < 1:
+        raise UsageError(f"--batches {n_batches} is invalid; use at least 1 batch")
+    if lr is not None and not (np.isfinite(lr) and lr > 0):
+        raise UsageError(f"--lr {lr} is invalid; use a finite learning rate > 0")
+    if int(sparsity_samples) != sparsity_samples or sparsity_samples < 0:
+        raise UsageError(f"--sparsity-samples {sparsity_samples} is invalid; use an integer ≥ 0")
+    say = progress or (lambda s: None)
+    t0 = time.perf_counter()
+    run = RunDir(run_dir)
+    steps = run.steps()
+    if not steps:
+        raise UsageError(f"{run_dir} has no checkpoints; train it first")
+    step = steps[0] if step is None else int(step)
+    if step not in steps:
+        raise UsageError(f"no checkpoint at step {step} in {run_dir}; it has steps {steps}")
+    ck = run.load(step)
+    model, mask, meta = ck.model, ck.mask, ck.meta
+    eta = float(lr) if lr is not None else lr_at_step(meta, step)
+    wd = float(meta.get("weight_decay", 0.0))
+    B = int(batch_size or meta.get("batch_size", 128))
+    batches = run.batches(int(n_batches), B, split, start_step=step)
+    B = int(batches[0][0].shape[0])
+    P = sum(p.numel() for p in model.parameters())
+    x0 = batches[0][0]
+    flops = training_flops(model, tuple(x0.shape[1:]), B, 1, mask)
+    ops = LossOperators(model, ck.loss_fn, batches, mask=mask, weight_decay=wd)
+    n = ops.n
+    data = f"{n_batches} batch(es) of {B} from step {step} ({split})"
+
+    say("lanczos")
+    ext = lanczos(ops.linear_operator(), k=1, tol=lanczos_tol, maxiter=lanczos_maxiter, seed=seed)
+    lam_min, lam_max = float(ext.smallest[0]), float(ext.largest[0])
+    rho = dis.rho([lam_min, lam_max], eta)
+    conv = "converged" if ext.converged else f"NOT converged to tol {lanczos_tol}"
+    src_rho = (
+        f"measured: max|1 − ηλ| at η = {eta:.6g}, λ_min/λ_max by Lanczos (full reorth., "
+        f"{ext.iterations} iterations, {ext.matvecs} HVPs, {conv}) on the Hessian of {data}; "
+        "not a bound over the per-step maps F1(t)"
+    )
+
+    say("‖f0‖, ‖F2‖")
+    f0 = dis.f0_norm(ops.grad().detach().cpu().numpy(), eta)
+
+    def F2(u: np.ndarray, v: np.ndarray) -> np.ndarray:
+        K = ops.third(torch.as_tensor(u), torch.as_tensor(v))
+        return -0.5 * eta * K.detach().cpu().numpy()
+
+    f2 = dis.f2_norm(F2, n, iters=f2_iters, seed=seed, restarts=1)
+    src_f0 = f"measured: η‖∇L(θ̄) + λθ̄‖ on {data}"
+    src_f2 = (
+        f"measured: power method (S-HOPM, {f2_iters} steps, 1 start) on third-order products "
+        f"K[·,u,u] of {data}; a lower bound on ‖F2‖"
+    )
+
+    inputs: dict[str, Any] = dict(
+        n=n,
+        P=P,
+        batch_size=B,
+        flops_per_step=flops,
+        rho=rho,
+        f0_norm=f0,
+        F2_norm=f2,
+        momentum=bool(meta.get("momentum", 0)),
+    )
+    provenance = {"rho": src_rho, "f0_norm": src_f0, "F2_norm": src_f2}
+    details: dict[str, Any] = dict(
+        step=step,
+        lr=eta,
+        weight_decay=wd,
+        lambda_min=lam_min,
+        lambda_max=lam_max,
+        regime=dis.regime(rho, T),
+        lanczos_iterations=ext.iterations,
+        lanczos_converged=bool(ext.converged),
+        n_batches=int(n_batches),
+    )
+
+    if sparsity_samples > 0:
+        say("sparsity")
+        k = min(int(sparsity_samples), n)
+        rows = (
+            np.arange(n)
+            if k == n
+            else np.sort(np.random.default_rng(seed).choice(n, k, replace=False))
+        )
+        E = torch.zeros(n, k, dtype=ops.dtype)
+        E[torch.as_tensor(rows), torch.arange(k)] = 1.0
+        H = ops.hvp_batch(E).abs()  # columns H·e_i = rows of the symmetric H
+        counts = (H > rtol * H.amax(dim=0, keepdim=True)).sum(dim=0).tolist()
+        s = max(1, int(max(counts)))
+        inputs["sparsity"] = s
+        how = "exact: all n rows" if k == n else f"sampled: max over {k} random rows (seed {seed})"
+        provenance["sparsity"] = (
+            f"measured ({how}): nonzeros of H·e_i, |H_ji| > {rtol:g}·max_j|H_ji|, on {data}"
+            + ("" if k == n else "; a lower bound on the maximum row count")
+        )
+        details.update(
+            sparsity_rows=[int(r) for r in rows],
+            sparsity_counts=[int(c) for c in counts],
+            sparsity_mean=float(np.mean(counts)),
+        )
+    details["seconds"] = time.perf_counter() - t0
+    return {"inputs": inputs, "provenance": provenance, "details": details}
+
+
+def estimate_run(
+    run_dir: str | os.PathLike,
+    step: int | None = None,
+    *,
+    T: int = 20,
+    n_batches: int = 1,
+    batch_size: int | None = None,
+    lr: float | None = None,
+    f2_iters: int = 20,
+    sparsity_samples: int = 8,
+    seed: int = 0,
+    progress: Callable[[str], None] | None = None,
+    **kwargs: Any,
+):
+    """:func:`~qcarleman.quantum.resources.estimate` with n, P, FLOPs, ρ, ‖f0‖, ‖F2‖ and s
+    measured on a checkpoint (:func:`measure_run`); keywords given here (other than None)
+    override the measured values. The result's ``inputs["measured"]`` holds the raw numbers."""
+    from ..quantum.resources import estimate
+
+    m = measure_run(
+        run_dir,
+        step,
+        T=T,
+        n_batches=n_batches,
+        batch_size=batch_size,
+        lr=lr,
+        f2_iters=f2_iters,
+        sparsity_samples=sparsity_samples,
+        seed=seed,
+        progress=progress,
+    )
+    given = {k: v for k, v in kwargs.items() if v is not None}
+    kw = {**m["inputs"], **given, "T": T}
+    prov = {k: v for k, v in m["provenance"].items() if k not in given}
+    est = estimate(**kw, provenance=prov)
+    est.inputs["run"] = os.fspath(run_dir)
+    est.inputs["measured"] = m["details"]
+    return est
