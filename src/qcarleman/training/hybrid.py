@@ -917,6 +917,11 @@ def _costs(
     if qlsa:
         p_succ, p_src = qlsa["p_succ"], f"{s.qlsa} solver on the history system"
     rho = info.get("rho") or (s.rho or None)
+    rho_src = (
+        "measured: Hessian spectrum at the segment start (ALGORITHM.md §6)"
+        if info.get("rho")
+        else "user input (HybridSettings.rho)"
+    )
     est = estimate(
         n=h.active.n,
         P=h.active.P,
@@ -933,6 +938,7 @@ def _costs(
         batch_size=h.trainer.batch_size,
         flops_per_step=h.flops_per_step,
         use_qsharp=False,
+        provenance={"rho": rho_src} if rho else None,
     )
     fig = est.figures
     kappa = float(est["kappa"])
