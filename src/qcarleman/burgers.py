@@ -30,13 +30,13 @@ from __future__ import annotations
 
 import math
 import os
-import tempfile
 import time
 from dataclasses import dataclass
 
 import numpy as np
 import scipy.sparse as sp
 
+from .atomic import save_figure
 from .carleman.continuous import ContinuousCarleman
 from .errors import UsageError, check_memory
 
@@ -311,14 +311,5 @@ def plot_burgers(result: dict, path: str | os.PathLike) -> str:
         fontsize=10,
     )
     fig.tight_layout()
-    folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(suffix=".png", dir=folder)
-    os.close(fd)
-    try:
-        fig.savefig(tmp, format="png", dpi=110)
-        os.replace(tmp, path)
-    finally:
-        plt.close(fig)
-        if os.path.exists(tmp):
-            os.remove(tmp)
+    save_figure(fig, path, dpi=110)
     return path

@@ -56,7 +56,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     import torch
 
-    from ..training.checkpoint import atomic_write_text
+    from ..atomic import atomic_write_text
     from ..training.emulate import emulate_checkpoint, plot_report
 
     report = emulate_checkpoint(

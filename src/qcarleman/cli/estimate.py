@@ -19,10 +19,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
-import os
 import sys
-import tempfile
+
+from ..atomic import jsonable, write_json
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -188,10 +187,9 @@ def run(args: argparse.Namespace) -> int:
         if args.plot:
             result["breakeven"]["plot"] = plot_breakeven(be, args.plot)
     if args.out:
-        _write_json(args.out, result)
+        write_json(args.out, result)
     if args.json:
-        json.dump(result, sys.stdout, indent=1, default=_jsonable)
-        print()
+        print(json.dumps(jsonable(result), indent=1))
         return 0
     print(f"qcarleman estimate (n = {kw['n']}, T = {kw['T']}, N = {kw['N']}, ε = {kw['epsilon']})")
     print(est.summary())
@@ -201,26 +199,3 @@ def run(args: argparse.Namespace) -> int:
         if args.plot:
             print(f"plot: {result['breakeven']['plot']}")
     return 0
-
-
-def _jsonable(o):
-    if isinstance(o, float) and not math.isfinite(o):
-        return str(o)
-    if hasattr(o, "item"):
-        return o.item()
-    if isinstance(o, tuple):
-        return list(o)
-    return str(o)
-
-
-def _write_json(path: str, obj) -> None:
-    d = os.path.dirname(os.path.abspath(path))
-    os.makedirs(d, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(suffix=".json", dir=d)
-    try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(obj, f, indent=1, default=_jsonable)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)

@@ -63,6 +63,9 @@ def main(argv: list[str] | None = None) -> int:
     except QCarlemanError as exc:
         print(f"qcarleman: error: {exc}", file=sys.stderr)
         return 1
+    except BrokenPipeError:  # e.g. `qcarleman ... --json | head`: the reader left, not an error
+        sys.stderr.close()
+        return 0
     except KeyboardInterrupt:
         print("qcarleman: interrupted; completed results and checkpoints are kept", file=sys.stderr)
         return 130

@@ -80,8 +80,9 @@ KEYS = (
 def run(args: argparse.Namespace) -> int:
     import torch
 
+    from ..atomic import write_json
     from ..errors import UsageError
-    from ..training.spectrum import run_spectra, save_plots, write_json
+    from ..training.spectrum import run_spectra, save_plots
 
     if args.horizon < 1:
         raise UsageError(f"--horizon {args.horizon} is invalid; use T ≥ 1")

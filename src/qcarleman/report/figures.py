@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from ..atomic import save_figure, write_json
 
 __all__ = ["FigureInfo", "make_figures", "load_run"]
 
@@ -62,18 +63,6 @@ def _plt():
     return plt
 
 
-def _save(fig, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".png")
-    os.close(fd)
-    try:
-        fig.savefig(tmp, dpi=110, bbox_inches="tight")
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-
-
 def _curve(records: list[dict[str, Any]]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(steps, test accuracy, test loss) at the segment ends (the start record first)."""
     pts = [(r["start"] + r["steps"], r["test_acc"], r["test_loss"]) for r in records]
@@ -103,8 +92,7 @@ def fig_training(run: dict, out: Path) -> FigureInfo | None:
     axes[0].set_title("accuracy (shaded: quantum segments, dotted: segment starts)")
     axes[1].set_title("loss")
     path = out / "figures" / "training_curves.png"
-    _save(fig, path)
-    plt.close(fig)
+    save_figure(fig, path, dpi=110)
     q = [r for r in hyb if r["kind"] == "quantum"]
     return FigureInfo(
         str(path.relative_to(out)),
@@ -202,8 +190,7 @@ def fig_emulation(run: dict, out: Path) -> FigureInfo | None:
     ax.set_title("emulation error against step, per backend/order")
     ax.legend(fontsize=8)
     path = out / "figures" / "emulation_error.png"
-    _save(fig, path)
-    plt.close(fig)
+    save_figure(fig, path, dpi=110)
     return FigureInfo(
         str(path.relative_to(out)),
         "Emulation error against step per order",
@@ -233,8 +220,7 @@ def fig_readout(run: dict, out: Path) -> FigureInfo | None:
     ax.set_title(f"readout error against shots ({sweep[0]['readout']} readout)")
     ax.legend(fontsize=8)
     path = out / "figures" / "readout_error.png"
-    _save(fig, path)
-    plt.close(fig)
+    save_figure(fig, path, dpi=110)
     n = (run["summary"] or {}).get("n_active") or 0
     big = M >= n  # √(n/M) holds once there are more shots than coordinates
     if big.sum() > 1:
@@ -279,8 +265,7 @@ def fig_degradation(run: dict, out: Path) -> FigureInfo | None:
         ax.set_xlabel("tomography shots M per segment and block")
         ax.legend(fontsize=8)
     path = out / "figures" / "degradation.png"
-    _save(fig, path)
-    plt.close(fig)
+    save_figure(fig, path, dpi=110)
     return FigureInfo(
         str(path.relative_to(out)),
         "Accuracy against the shot budget",
@@ -313,8 +298,7 @@ def fig_cost(run: dict, out: Path) -> FigureInfo | None:
     axes[1].set_xscale("log")
     axes[1].set_title(f"segment 0: T = {e['T']}, N = {e['N']}, M = {e['shots']:.3g} shots")
     path = out / "figures" / "cost_comparison.png"
-    _save(fig, path)
-    plt.close(fig)
+    save_figure(fig, path, dpi=110)
     return FigureInfo(
         str(path.relative_to(out)),
         "Cost comparison: quantum segment vs classical steps",
@@ -339,7 +323,6 @@ def make_figures(out: str | os.PathLike) -> list[FigureInfo]:
         info = f(run, out)
         if info:
             figs.append(info)
-    from ..training.spectrum import write_json
 
     write_json(out / "figures" / "index.json", [asdict(f) for f in figs])
     return figs

@@ -111,7 +111,7 @@ figcaption{font-size:0.9em;color:#444} .note{background:#fff8e0;padding:0.6em;bo
 
 def build_report(out: str | os.PathLike) -> Path:
     """Rebuild the figures of ``out`` and write ``out/report.html`` (atomically)."""
-    from ..training.checkpoint import atomic_write_text
+    from ..atomic import atomic_write_text
 
     out = Path(out)
     run = load_run(out)

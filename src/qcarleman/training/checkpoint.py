@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import os
 import random
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
+from ..atomic import atomic_write
 from ..errors import UsageError
 
 __all__ = [
@@ -25,7 +25,6 @@ __all__ = [
     "load_checkpoint",
     "capture_rng",
     "restore_rng",
-    "atomic_write_text",
     "checkpoint_name",
 ]
 
@@ -35,29 +34,9 @@ def checkpoint_name(step: int) -> str:
     return f"step_{step:08d}.pt"
 
 
-def _atomic(path: Path, write) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
-def atomic_write_text(path: str | os.PathLike, text: str) -> None:
-    """Write ``text`` to ``path`` atomically (temp file + os.replace)."""
-    _atomic(Path(path), lambda f: f.write(text.encode()))
-
-
 def save_checkpoint(path: str | os.PathLike, payload: dict[str, Any]) -> None:
     """Save ``payload`` with :func:`torch.save`, atomically."""
-    _atomic(Path(path), lambda f: torch.save(payload, f))
+    atomic_write(path, lambda f: torch.save(payload, f))
 
 
 def load_checkpoint(path: str | os.PathLike, map_location: str | None = "cpu") -> dict[str, Any]:

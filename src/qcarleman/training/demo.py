@@ -36,6 +36,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from ..atomic import write_json
 from ..errors import UsageError
 from .hybrid import HybridSettings, HybridTrainer, load_records, run_baseline
 
@@ -113,12 +114,6 @@ def load_hybrid_config(path: str | os.PathLike) -> tuple[dict[str, Any], HybridS
     return raw, HybridSettings.from_dict(hyb), {**defaults, **pipe}
 
 
-def _write_json(path: Path, payload: Any) -> None:
-    from .spectrum import write_json
-
-    write_json(path, payload)
-
-
 def _read_json(path: Path) -> Any:
     return json.loads(path.read_text()) if path.is_file() else None
 
@@ -192,7 +187,7 @@ def run_pipeline(
             show_progress=progress,
         )
         spectra = [r.to_json() | {"nodes": r.nodes, "weights": r.weights} for r in reps]
-        _write_json(out / "spectra.json", spectra)
+        write_json(out / "spectra.json", spectra)
         spectra = _read_json(out / "spectra.json")
     first = spectra[0]
     window, closed = int(first["window"]), bool(first["window_closed"])
@@ -242,7 +237,7 @@ def run_pipeline(
                 "readout": recs[0]["readout"] if recs else None,
             }
         )
-    _write_json(out / "shots.json", sweep)
+    write_json(out / "shots.json", sweep)
     stage("shots")
 
     # 6. emulation error per backend over the first segment after pruning
@@ -262,7 +257,7 @@ def run_pipeline(
                     "seconds": rec["seconds"],
                 }
             )
-        _write_json(out / "emulation.json", emulation)
+        write_json(out / "emulation.json", emulation)
     stage("emulation")
 
     # 7. the estimate of one quantum segment (the first of the hybrid run)
@@ -328,14 +323,14 @@ def run_pipeline(
         "timings_s": timings,
     }
     summary["seconds"] = time.perf_counter() - t_start
-    _write_json(out / "summary.json", summary)
+    write_json(out / "summary.json", summary)
     stages.close()
     if report:
         from ..report import build_report
 
         build_report(out)
     summary["seconds"] = time.perf_counter() - t_start
-    _write_json(out / "summary.json", summary)
+    write_json(out / "summary.json", summary)
     return summary
 
 

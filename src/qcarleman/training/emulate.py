@@ -36,8 +36,8 @@ import numpy as np
 import torch
 
 from .. import dissipation as dis
+from ..atomic import save_figure
 from ..errors import UsageError
-from .checkpoint import _atomic
 from .gdmap import GDMap
 from .lowrank import emulate_order1, emulate_order2
 
@@ -307,8 +307,5 @@ def plot_report(report: dict[str, Any], path: str | os.PathLike) -> Path:
     )
     ax.legend(fontsize=7)
     fig.tight_layout()
-    try:
-        _atomic(path, lambda f: fig.savefig(f, dpi=120, format="png"))
-    finally:
-        plt.close(fig)
+    save_figure(fig, path)
     return path

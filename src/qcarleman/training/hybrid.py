@@ -65,8 +65,9 @@ from typing import Any
 import numpy as np
 import torch
 
+from ..atomic import atomic_write_text, jsonable
 from ..errors import UsageError
-from .checkpoint import atomic_write_text, load_checkpoint, save_checkpoint
+from .checkpoint import load_checkpoint, save_checkpoint
 from .config import TrainSettings
 from .data import batch_for_step
 from .run import RunDir
@@ -233,19 +234,7 @@ class SegmentRecord:
     notes: list[str] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
-        return _jsonable(asdict(self))
-
-
-def _jsonable(x: Any) -> Any:
-    if isinstance(x, dict):
-        return {str(k): _jsonable(v) for k, v in x.items()}
-    if isinstance(x, list | tuple | np.ndarray):
-        return [_jsonable(v) for v in (x.tolist() if isinstance(x, np.ndarray) else x)]
-    if isinstance(x, float | np.floating):
-        return float(x) if math.isfinite(x) else None
-    if isinstance(x, np.integer | np.bool_):
-        return x.item()
-    return x
+        return jsonable(asdict(self))
 
 
 def load_records(out: str | os.PathLike) -> list[dict[str, Any]]:
@@ -367,7 +356,7 @@ class HybridTrainer:
 
     def _resume_or_start(self) -> None:
         head = self.out / "hybrid.json"
-        text = json.dumps(_jsonable(self._header), indent=1)
+        text = json.dumps(jsonable(self._header), indent=1)
         if head.is_file() and head.read_text() != text:
             raise UsageError(
                 f"{self.out} holds a hybrid run with other settings or source; "

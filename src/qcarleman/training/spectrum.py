@@ -31,10 +31,8 @@ plot of the densities per step, E(t) with the window t* marked, and D/G/r.
 
 from __future__ import annotations
 
-import json
 import math
 import os
-import tempfile
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -44,6 +42,7 @@ from typing import Any
 import numpy as np
 
 from .. import dissipation as dis
+from ..atomic import jsonable, save_figure
 from ..errors import UsageError
 from ..spectral import (
     as_linear_operator,
@@ -61,7 +60,6 @@ __all__ = [
     "parse_checkpoints",
     "lr_at_step",
     "save_plots",
-    "write_json",
 ]
 
 Array = np.ndarray
@@ -128,19 +126,7 @@ class SpectrumReport:
         }
         if curves:
             out.update(E=self.E, D=self.D, G=self.G, r=self.r)
-        return _jsonable(out)
-
-
-def _jsonable(x: Any) -> Any:
-    if isinstance(x, dict):
-        return {k: _jsonable(v) for k, v in x.items()}
-    if isinstance(x, list | tuple | np.ndarray):
-        return [_jsonable(v) for v in (x.tolist() if isinstance(x, np.ndarray) else x)]
-    if isinstance(x, float | np.floating):
-        return float(x) if math.isfinite(x) else None
-    if isinstance(x, np.integer | np.bool_):
-        return x.item()
-    return x
+        return jsonable(out)
 
 
 def analyze_operator(
@@ -449,34 +435,6 @@ def run_spectra(
     return reports
 
 
-def write_json(path: str | os.PathLike, payload: Any) -> Path:
-    """Write JSON atomically (temp file in the same folder + os.replace)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(_jsonable(payload), f, indent=1)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    return path
-
-
-def _save_fig(fig, path: Path) -> Path:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".png")
-    os.close(fd)
-    try:
-        fig.savefig(tmp, dpi=120, bbox_inches="tight")
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-    return path
-
-
 def save_plots(reports: Sequence[SpectrumReport], out_dir: str | os.PathLike) -> list[Path]:
     """Three PNGs in ``out_dir``: ``spectrum_ridge.png`` (smoothed density per step, offset),
     ``error_curve.png`` (E(t) per step, the line E = 1 and each window t* marked) and
@@ -515,8 +473,7 @@ def save_plots(reports: Sequence[SpectrumReport], out_dir: str | os.PathLike) ->
     ax.set_title(
         f"spectral density per checkpoint (log scale, σ = {sigma:.2g}; {'/'.join(methods)})"
     )
-    paths.append(_save_fig(fig, out / "spectrum_ridge.png"))
-    plt.close(fig)
+    paths.append(save_figure(fig, out / "spectrum_ridge.png"))
 
     # E(t) with windows
     fig, ax = plt.subplots(figsize=(7, 4.5))
@@ -531,8 +488,7 @@ def save_plots(reports: Sequence[SpectrumReport], out_dir: str | os.PathLike) ->
     ax.set_title("error-bound curve; dots: end of the window E ≤ 1")
     if len(reports) <= 12:
         ax.legend(fontsize=7)
-    paths.append(_save_fig(fig, out / "error_curve.png"))
-    plt.close(fig)
+    paths.append(save_figure(fig, out / "error_curve.png"))
 
     # D, G, r
     fig, axes = plt.subplots(1, 3, figsize=(13, 4))
@@ -547,6 +503,5 @@ def save_plots(reports: Sequence[SpectrumReport], out_dir: str | os.PathLike) ->
         a.set_xlabel("t (steps)")
         a.set_title(name)
     axes[2].axhline(1.0, color="k", lw=0.8, ls="--")
-    paths.append(_save_fig(fig, out / "dissipative_split.png"))
-    plt.close(fig)
+    paths.append(save_figure(fig, out / "dissipative_split.png"))
     return paths

@@ -27,8 +27,9 @@ from typing import Any
 import torch
 from torch import nn
 
+from ..atomic import atomic_write_text
 from ..errors import UsageError, check_memory
-from .checkpoint import atomic_write_text, capture_rng, restore_rng, save_checkpoint
+from .checkpoint import capture_rng, restore_rng, save_checkpoint
 from .config import Config, TrainSettings, dump_config
 from .data import Dataset, batch_order, load_dataset, make_batch, steps_per_epoch
 from .models import build_model, count_parameters, model_class, model_options
