@@ -15,29 +15,11 @@ from __future__ import annotations
 import argparse
 import datetime
 import json
-import os
-import platform
 import subprocess
 import sys
 import time
-from pathlib import Path
 
-RESULTS = Path(__file__).with_name("RESULTS.md")
-
-
-def machine() -> str:
-    try:
-        out = subprocess.run(["lscpu"], capture_output=True, text=True, check=True).stdout
-        model = next(
-            line.split(":", 1)[1].strip() for line in out.splitlines() if "Model name" in line
-        )
-    except (OSError, subprocess.CalledProcessError, StopIteration):
-        model = platform.processor() or "unknown CPU"
-    return f"{model}, {os.cpu_count()} cores visible"
-
-
-def load() -> str:
-    return ", ".join(f"{x:.2f}" for x in os.getloadavg())
+from common import append_results, load, machine
 
 
 def fmt(v: float | None, spec: str = ".3e") -> str:
@@ -106,8 +88,7 @@ def main() -> None:
     text = "\n".join(lines)
     print(text)
     if not args.no_append:
-        with RESULTS.open("a", encoding="utf-8") as f:
-            f.write(text)
+        append_results(text)
 
 
 if __name__ == "__main__":

@@ -29,19 +29,15 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 import argparse  # noqa: E402
 import datetime  # noqa: E402
-import platform  # noqa: E402
-import subprocess  # noqa: E402
 import time  # noqa: E402
 import tracemalloc  # noqa: E402
-from pathlib import Path  # noqa: E402
 
 import numpy as np  # noqa: E402
 import scipy.sparse as sp  # noqa: E402
+from common import append_results, machine  # noqa: E402
 
 from qcarleman import CarlemanSystem, QuadraticMap  # noqa: E402
 from qcarleman.errors import format_bytes  # noqa: E402
-
-RESULTS = Path(__file__).with_name("RESULTS.md")
 
 
 def sparse_map(d: int, per_row: int = 3, seed: int = 0) -> tuple[QuadraticMap, np.ndarray]:
@@ -131,17 +127,6 @@ def compare(d: int, T: int, per_row: int) -> dict:
     }
 
 
-def machine() -> str:
-    model = platform.processor() or "unknown CPU"
-    try:
-        for line in subprocess.run(["lscpu"], capture_output=True, text=True).stdout.splitlines():
-            if line.startswith("Model name:"):
-                model = line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return f"{model}, {os.cpu_count()} cores"
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--no-append", action="store_true", help="print only")
@@ -210,8 +195,7 @@ def main() -> None:
     text = "\n".join(lines)
     print(text)
     if not args.no_append:
-        with open(RESULTS, "a", encoding="utf-8") as fh:
-            fh.write(text)
+        append_results(text)
 
 
 if __name__ == "__main__":

@@ -15,9 +15,8 @@ import subprocess
 import sys
 import tempfile
 import time
-from pathlib import Path
 
-from bench_burgers import RESULTS, load, machine
+from common import append_results, load, machine
 
 
 def run_demo(quick: bool) -> tuple[dict, float, str, str]:
@@ -94,8 +93,7 @@ def main() -> None:
     text = "\n".join(lines)
     print(text)
     if not args.no_append:
-        with Path(RESULTS).open("a", encoding="utf-8") as f:
-            f.write(text)
+        append_results(text)
 
 
 if __name__ == "__main__":

@@ -25,17 +25,14 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 import argparse  # noqa: E402
 import datetime  # noqa: E402
-import subprocess  # noqa: E402
 import time  # noqa: E402
-from pathlib import Path  # noqa: E402
 
 import numpy as np  # noqa: E402
+from common import append_results, load, machine  # noqa: E402
 
 from qcarleman import CarlemanSystem, QuadraticMap  # noqa: E402
 from qcarleman.quantum.hhl import hhl_scale, hhl_solve  # noqa: E402
 from qcarleman.quantum.qsvt import inverse_polynomial, qsvt_angles, qsvt_solve  # noqa: E402
-
-RESULTS = Path(__file__).with_name("RESULTS.md")
 
 
 def history(d: int, T: int, rho: float = 0.8, seed: int = 0):
@@ -53,18 +50,6 @@ def timed(fn, *args, **kwargs):
     return out, time.perf_counter() - t
 
 
-def machine() -> str:
-    model = "unknown CPU"
-    try:
-        for line in subprocess.run(["lscpu"], capture_output=True, text=True).stdout.splitlines():
-            if line.startswith("Model name:"):
-                model = line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
-    return f"{model}, {os.cpu_count()} cores visible, load average {load} (shared machine)"
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--no-append", action="store_true", help="print only")
@@ -74,7 +59,8 @@ def main() -> None:
         "## Quantum layer: HHL and QSVT circuit simulation (issue 7)",
         "",
         f"Command: `python benchmarks/bench_quantum.py`; date "
-        f"{datetime.datetime.now(datetime.UTC):%Y-%m-%d %H:%M} UTC; {machine()}.",
+        f"{datetime.datetime.now(datetime.UTC):%Y-%m-%d %H:%M} UTC; {machine()}, "
+        f"load average {load()} (shared machine).",
         "PennyLane lightning.qubit state vector, single-threaded BLAS. Times are wall clock of one",
         "call (build + simulate + post-select); fidelity = |⟨exact|emulated⟩|² vs numpy.",
         "",
@@ -161,8 +147,7 @@ def main() -> None:
     text = "\n".join(lines) + "\n"
     print(text)
     if not args.no_append:
-        with open(RESULTS, "a", encoding="utf-8") as fh:
-            fh.write(text)
+        append_results(text)
 
 
 if __name__ == "__main__":

@@ -17,13 +17,12 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from bench_carleman import machine  # noqa: E402
+
+from common import append_results, machine  # noqa: E402
 
 from qcarleman.quantum import physical  # noqa: E402
 from qcarleman.quantum.breakeven import breakeven, breakeven_table  # noqa: E402
 from qcarleman.quantum.resources import estimate  # noqa: E402
-
-RESULTS = Path(__file__).with_name("RESULTS.md")
 
 
 def main() -> None:
@@ -96,8 +95,7 @@ def main() -> None:
     )
     print(text)
     if not args.no_append:
-        with open(RESULTS, "a") as f:
-            f.write(text)
+        append_results(text)
 
 
 if __name__ == "__main__":

@@ -16,26 +16,16 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import os
-import subprocess
 import tempfile
 import time
 from pathlib import Path
 
 import torch
+from common import append_results, machine
 
 from qcarleman.training.config import example_config, load_config
 from qcarleman.training.models import ResNet, SmallCNN, count_parameters
 from qcarleman.training.trainer import train_dense
-
-RESULTS = Path(__file__).with_name("RESULTS.md")
-
-
-def machine() -> str:
-    model = "unknown CPU"
-    for line in subprocess.run(["lscpu"], capture_output=True, text=True).stdout.splitlines():
-        if line.startswith("Model name:"):
-            model = line.split(":", 1)[1].strip()
-    return f"{model}, {os.cpu_count()} cores"
 
 
 def throughput(model: torch.nn.Module, shape: tuple[int, ...], classes: int, batch: int,
@@ -113,8 +103,7 @@ def main() -> None:
     ]
     text = "\n".join(lines)
     print(text)
-    with open(RESULTS, "a") as f:
-        f.write(text)
+    append_results(text)
 
 
 if __name__ == "__main__":
