@@ -7,11 +7,18 @@ point this script at it::
     .venv/bin/pip install --no-deps --target /tmp/qcarleman-bench-env pyhessian hessian-eigenthings
     .venv/bin/python benchmarks/bench_spectrum.py --bench-env /tmp/qcarleman-bench-env
 
-Models: an MLP with about 1M parameters and the digits CNN (configs/digits-cnn.toml model), on one
-batch of scikit-learn digits, float32 for every timed method (float64 for the reference λ_max).
-Timings are the best of 2 runs for the top eigenvalue, one run for SLQ. PyHessian's density()
-needs a shim for torch.eig (removed from torch), applied here. Prints a markdown section and
-appends it to benchmarks/RESULTS.md.
+Models: an MLP with about 1M parameters (no batch norm, no dropout: train and eval mode are the
+same function, so all methods see the same Hessian), the digits CNN (configs/digits-cnn.toml model,
+with batch norm: PyHessian puts the model in eval mode — running statistics — and
+hessian-eigenthings here shares that model, while qcarleman uses train-mode batch statistics, so
+their Hessians differ) and the same CNN without batch norm (like for like). One batch of
+scikit-learn digits, float32 for every timed method (float64 for the reference λ_max), torch with
+``--threads`` threads on both sides. qcarleman uses ``LossOperators(hvp_mode="cached")`` (one
+gradient graph per batch, one reverse pass per product); every timing runs from the model and the
+batch to the answer (our operator construction and graph, PyHessian's gradient graph in its
+constructor included). Timings are the best of 2 runs for the top eigenvalue, one run for SLQ.
+PyHessian's density() needs a shim for torch.eig (removed from torch), applied here. Prints a
+markdown section and appends it to benchmarks/RESULTS.md.
 """
 
 from __future__ import annotations
@@ -28,6 +35,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from qcarleman.errors import format_bytes
 from qcarleman.spectral import lanczos, slq
 from qcarleman.training.data import load_dataset
 from qcarleman.training.models import build_model, count_parameters
@@ -52,6 +60,10 @@ def machine() -> str:
     )
 
 
+#: Our Lanczos tolerances timed (residual relative to |λ_max|; the λ error is far smaller).
+OUR_TOLS = (1e-3, 1e-2)
+
+
 def timed(fn, repeat: int = 1):
     """Result and the best wall time of ``repeat`` runs (the machine is shared)."""
     best = float("inf")
@@ -69,51 +81,95 @@ def _torch_eig_shim(T, eigenvectors=False):
     return torch.stack([w, torch.zeros_like(w)], dim=1), V
 
 
-def bench_model(name, spec, batch, probes, iters, log):
+def bench_model(name, spec, batch, probes, iters, log, caveat=None):
     torch.manual_seed(0)
     model = build_model(spec).float()
     x, y = batch
     P = count_parameters(model)
-    log(f"\n### {name}: {P:,} parameters, batch {len(y)}\n")
+    log(f"\n### {name}: {P:,} parameters, batch {len(y)}, float32\n")
+    if caveat:
+        log(f"Caveat: {caveat}\n")
 
-    ops32 = LossOperators(model, CE, [(x, y)], dtype=torch.float32)
-    A32 = ops32.linear_operator()
+    def cached32():
+        return LossOperators(model, CE, [(x, y)], dtype=torch.float32, hvp_mode="cached")
+
+    fun32 = LossOperators(model, CE, [(x, y)], dtype=torch.float32)
+    ops32 = cached32()
     # warm-up (functorch first-call overhead) for every method below
-    A32.matvec(np.ones(ops32.n))
-    A32.matmat(np.ones((ops32.n, 2)))
+    fun32.linear_operator().matvec(np.ones(fun32.n))
+    ops32.linear_operator().matmat(np.ones((ops32.n, 2)))
 
     # HVP vs gradient cost
     u = torch.randn(ops32.n)
-    reps = 5
-    _, tg = timed(lambda: [ops32.grad_at(ops32.theta) for _ in range(reps)])
-    _, th = timed(lambda: [ops32.hvp(u) for _ in range(reps)])
     U = torch.randn(ops32.n, probes)
-    _, tb = timed(lambda: ops32.hvp_batch(U))
+    reps = 5
+    _, tg = timed(lambda: [ops32.grad_at(ops32.theta) for _ in range(reps)], 2)
+    tg /= reps
+
+    def module_grad():
+        model.zero_grad()
+        CE(model(x), y).backward()
+
+    _, tm = timed(lambda: [module_grad() for _ in range(reps)], 2)
+    tm /= reps
+    _, tf = timed(lambda: [fun32.hvp(u) for _ in range(reps)], 2)
+    _, tbuild = timed(lambda: cached32().hvp_path, 2)  # copy + forward + gradient graph
+    _, tc = timed(lambda: [ops32.hvp(u) for _ in range(reps)], 2)
+    _, tb = timed(lambda: ops32.hvp_batch(U), 2)
     rows = [
-        ("gradient", tg / reps, 1.0),
-        ("HVP (one vector)", th / reps, th / tg),
-        (f"HVP (block of {probes}, per vector)", tb / probes, tb / probes / (tg / reps)),
+        ("gradient (qcarleman, torch.func)", tg),
+        ("gradient (plain loss.backward on the module)", tm),
+        ("HVP functional mode (jvp of grad), one vector", tf / reps),
+        ("cached mode: operators + gradient graph, once per θ̄", tbuild),
+        ("HVP cached mode, one vector", tc / reps),
+        (f"HVP cached mode, block of {probes}, per vector", tb / probes),
     ]
-    log("| operation | seconds | × gradient |\n|---|---|---|")
-    for r in rows:
-        log(f"| {r[0]} | {r[1]:.4f} | {r[2]:.2f} |")
-
-    # reference λ_max in float64, tight tolerance
-    ops64 = LossOperators(model, CE, [(x, y)], dtype=torch.float64)
-    ref = lanczos(ops64.linear_operator(), k=1, which="largest", tol=1e-10, maxiter=300)
-    lam_ref = float(ref.largest[0])
-
-    results = []  # (method, λ_max, seconds, HVPs)
-    ours, t = timed(lambda: lanczos(A32, k=1, which="largest", tol=1e-3, maxiter=100), 2)
-    results.append(("qcarleman Lanczos (tol 1e-3)", float(ours.largest[0]), t, ours.matvecs))
-
     sys_mods = _import_refs()
     if sys_mods:
         pyh, he = sys_mods
         m = build_model(spec).float()
         m.load_state_dict(model.state_dict())
-        hc = pyh.hessian(m, CE, data=(x, y), cuda=False)
-        (ev, _), t = timed(lambda: hc.eigenvalues(maxIter=100, tol=1e-3, top_n=1), 2)
+        op = he.HessianOperator(m, [(x, y)], he.supervised_loss(CE))
+        _, te = timed(lambda: [op.matvec(u) for _ in range(reps)], 2)
+        rows.append(("HVP hessian-eigenthings (graph rebuilt per product), one vector", te / reps))
+    log(
+        f"Graph of the cached mode: {format_bytes(ops32.graph_bytes)} predicted "
+        f"(path: {ops32.hvp_path}).\n"
+    )
+    log("| operation | seconds | × gradient (qcarleman) | × gradient (plain) |\n|---|---|---|---|")
+    for r in rows:
+        log(f"| {r[0]} | {r[1]:.4f} | {r[1] / tg:.2f} | {r[1] / tm:.2f} |")
+    hvp_ratio = (tc / reps) / min(tg, tm)
+    log(
+        f"\nHVP cost target (≤ 3× a gradient; cached HVP / the faster gradient): "
+        f"{hvp_ratio:.2f}× — **{'met' if hvp_ratio <= 3 else 'not met'}**"
+    )
+
+    # reference λ_max in float64, tight tolerance
+    ops64 = LossOperators(model, CE, [(x, y)], dtype=torch.float64, hvp_mode="cached")
+    ref = lanczos(ops64.linear_operator(), k=1, which="largest", tol=1e-10, maxiter=300)
+    lam_ref = float(ref.largest[0])
+    del ops64
+
+    results = []  # (method, λ_max, seconds, HVPs)
+    for tol in OUR_TOLS:  # residual tolerance relative to |λ_max| (qcarleman.spectral.lanczos)
+        ours, t = timed(
+            lambda tol=tol: lanczos(
+                cached32().linear_operator(), k=1, which="largest", tol=tol, maxiter=100
+            ),
+            2,
+        )
+        lam = float(ours.largest[0])
+        results.append((f"qcarleman Lanczos (tol {tol:g})", lam, t, ours.matvecs))
+
+    if sys_mods:
+        torch.manual_seed(0)
+
+        def pyhessian_top():
+            hc = pyh.hessian(m, CE, data=(x, y), cuda=False)  # builds its gradient graph
+            return hc.eigenvalues(maxIter=100, tol=1e-3, top_n=1)
+
+        (ev, _), t = timed(pyhessian_top, 2)
         results.append(("PyHessian power iteration (tol 1e-3)", float(ev[0]), t, None))
         op = he.HessianOperator(m, [(x, y)], he.supervised_loss(CE))
         r, t = timed(lambda: he.power_iteration_one(op, max_iter=100, tol=1e-3, seed=0), 2)
@@ -125,21 +181,29 @@ def bench_model(name, spec, batch, probes, iters, log):
     log("| method | λ_max | rel. error | seconds | HVPs |\n|---|---|---|---|---|")
     for meth, lam, t, mv in results:
         log(f"| {meth} | {lam:.6g} | {abs(lam / lam_ref - 1):.2e} | {t:.2f} | {mv or '?'} |")
-    good = [r for r in results[1:] if abs(r[1] / lam_ref - 1) <= 0.01]
-    if good:
+    nours = len(OUR_TOLS)
+    good = [r for r in results[nours:] if abs(r[1] / lam_ref - 1) <= 0.01]
+    if not good:
+        log("\nNo reference within 1% of the reference λ_max: the speed target does not apply.")
+    for meth, lam, t, _ in results[:nours] if good else []:
         fastest = min(good, key=lambda r: r[2])
+        sp = fastest[2] / t
+        ok = abs(lam / lam_ref - 1) <= 0.01 and sp >= 1.5
         log(
-            f"\nSpeed-up of qcarleman over the fastest reference within 1% "
-            f"({fastest[0]}): **{fastest[2] / results[0][2]:.2f}×**"
+            f"\nSpeed-up of {meth} over the fastest reference within 1% "
+            f"({fastest[0]}): **{sp:.2f}×** — target (≤ 1% error, ≥ 1.5×): "
+            f"**{'met' if ok else 'not met'}**"
         )
 
     # SLQ density: same probes × steps everywhere
-    out, t = timed(lambda: slq(A32, probes=probes, iters=iters, seed=0))
+    out, t = timed(lambda: slq(cached32().linear_operator(), probes=probes, iters=iters, seed=0))
     dens = [("qcarleman SLQ (batched probes, full reorth)", out.moment(1), out.moment(2), t)]
     if sys_mods:
         torch.manual_seed(0)
         torch.eig = _torch_eig_shim  # PyHessian shim for current torch (see docstring)
-        (eig, w), t = timed(lambda: hc.density(iter=iters, n_v=probes))
+        (eig, w), t = timed(
+            lambda: pyh.hessian(m, CE, data=(x, y), cuda=False).density(iter=iters, n_v=probes)
+        )
         eig, w = np.array(eig), np.array(w)
         dens.append(
             (
@@ -195,10 +259,11 @@ def main() -> None:
     ap.add_argument("--probes", type=int, default=8)
     ap.add_argument("--iters", type=int, default=40)
     ap.add_argument("--batch", type=int, default=256)
+    ap.add_argument("--threads", type=int, default=1, help="torch threads, both sides (1)")
     ap.add_argument("--no-append", action="store_true")
     args = ap.parse_args()
     sys.path.insert(0, args.bench_env)
-    torch.set_num_threads(max(1, os.cpu_count() or 1))
+    torch.set_num_threads(max(1, args.threads))
     data = load_dataset({"name": "digits"})
     x, y = data.train
     batch = (x[: args.batch], y[: args.batch])
@@ -212,7 +277,7 @@ def main() -> None:
     log(f"Machine: {machine()}.")
     log(
         f"Command: `python benchmarks/bench_spectrum.py --probes {args.probes} --iters "
-        f"{args.iters} --batch {args.batch}`"
+        f"{args.iters} --batch {args.batch} --threads {args.threads}`"
     )
     mlp = {"name": "mlp", "in_features": 64, "classes": 10, "hidden": [1000, 900]}
     cnn = {
@@ -223,9 +288,25 @@ def main() -> None:
         "classes": 10,
         "image_size": 8,
     }
-    bench_model("MLP 64-1000-900-10", mlp, batch, args.probes, args.iters, log)
+    bench_model("MLP 64-1000-900-10 (no batch norm)", mlp, batch, args.probes, args.iters, log)
     bench_model(
-        "digits CNN (SmallCNN width 32, 2 stages)", cnn, batch, args.probes, args.iters, log
+        "digits CNN (SmallCNN width 32, 2 stages, batch norm)",
+        cnn,
+        batch,
+        args.probes,
+        args.iters,
+        log,
+        caveat="PyHessian switches the model to eval mode (running statistics; hessian-eigenthings "
+        "shares that model here), qcarleman uses train-mode batch statistics: different Hessians, "
+        "so λ_max and the moments differ by construction and the 1% comparison does not apply.",
+    )
+    bench_model(
+        "digits CNN without batch norm (like for like)",
+        cnn | {"bn": False},
+        batch,
+        args.probes,
+        args.iters,
+        log,
     )
     if not args.no_append:
         path = Path(__file__).with_name("RESULTS.md")

@@ -145,6 +145,24 @@ def test_zero_hessian_single_parameter_and_all_pruned(data):
         model_spectrum(model, CE, [(x[:64], y[:64])], mask=mask, lr=0.5)
 
 
+def test_dtype_and_hvp_path(data):
+    x, y = data.train
+    torch.manual_seed(2)
+    model = build_model({**SPEC, "hidden": [8]})
+    batch = [(x[:128], y[:128])]
+    kw = dict(lr=0.3, method="slq", k=2, probes=4, iters=20, lanczos_tol=1e-9)
+    ref = model_spectrum(model, CE, batch, hvp_mode="functional", **kw)
+    fast = model_spectrum(model, CE, batch, **kw)  # cached graphs, float64
+    f32 = model_spectrum(model, CE, batch, dtype="float32", **kw)
+    assert ref.extra["hvp_path"] == "functional" and fast.extra["hvp_path"] == "cached"
+    assert fast.extra["dtype"] == "float64" and f32.extra["dtype"] == "float32"
+    assert fast.lambda_max == pytest.approx(ref.lambda_max, rel=1e-10)
+    assert fast.lambda_min == pytest.approx(ref.lambda_min, rel=1e-8, abs=1e-10)
+    assert f32.lambda_max == pytest.approx(ref.lambda_max, rel=1e-4)
+    with pytest.raises(UsageError, match="dtype"):
+        model_spectrum(model, CE, batch, dtype="float16", **kw)
+
+
 def test_nonlinear_coefficients(data):
     x, y = data.train
     torch.manual_seed(1)

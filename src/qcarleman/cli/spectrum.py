@@ -51,6 +51,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--nonlinear", action="store_true", help="also ‖f0‖, ‖F2‖ (power method) and R_d*"
     )
+    p.add_argument(
+        "--dtype",
+        choices=["float64", "float32"],
+        default="float64",
+        help="autodiff precision of the Hessian products (Lanczos/SLQ stay float64; float64)",
+    )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--memory-limit", default=None, help="e.g. 8G (default: half the RAM)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -108,6 +114,7 @@ def run(args: argparse.Namespace) -> int:
         dist=args.dist,
         seed=args.seed,
         memory_limit=args.memory_limit,
+        dtype=args.dtype,
     )
     if distributed and torch.distributed.get_rank() != 0:
         return 0

@@ -83,6 +83,8 @@ class DistributedLossOperators:
         include_pruned: bool = False,
         theta: Tensor | None = None,
         group=None,
+        hvp_mode: str = "functional",
+        memory_limit: int | str | None = None,
     ):
         if not (dist.is_available() and dist.is_initialized()):
             raise UsageError(
@@ -96,7 +98,19 @@ class DistributedLossOperators:
         self.world = dist.get_world_size(group)
         mine = shard_batches(as_batches(batches, dtype), self.rank, self.world)
         # λ = 0 locally: weight decay is added once after the reduction.
-        self.local = LossOperators(model, loss_fn, mine, mask, 0.0, dtype, include_pruned, theta)
+        self.local = LossOperators(
+            model,
+            loss_fn,
+            mine,
+            mask,
+            0.0,
+            dtype,
+            include_pruned,
+            theta,
+            hvp_mode=hvp_mode,
+            memory_limit=memory_limit,
+        )
+        self.hvp_mode = hvp_mode
         self.n = self.local.n
         self.dtype = dtype
         self.weight_decay = float(weight_decay)
@@ -114,6 +128,11 @@ class DistributedLossOperators:
         buf = t.detach().to(self._device, copy=True)
         dist.all_reduce(buf, op=dist.ReduceOp.SUM, group=self.group)
         return buf.to(t.device)
+
+    @property
+    def hvp_path(self) -> str:
+        """This rank's HVP path, "cached" or "functional" (see ``LossOperators``)."""
+        return self.local.hvp_path
 
     def loss(self) -> float:
         """L(θ̄), the data loss of all batches (no weight-decay term)."""

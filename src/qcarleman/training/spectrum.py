@@ -27,6 +27,11 @@ Over a run (:func:`run_spectra`): η at a checkpoint is the run's schedule at th
 (``data="fixed"``, comparable across steps) or the batches of the steps that follow each
 checkpoint (``data="step"``, the map GD actually applies). Plots (:func:`save_plots`): a ridge
 plot of the densities per step, E(t) with the window t* marked, and D/G/r.
+
+Products: the operators keep each batch's gradient graph and apply H by one reverse pass per
+product (``LossOperators(hvp_mode="cached")``; functional products when the graphs would exceed
+the memory limit), in ``dtype`` float64 (default) or float32 — the Lanczos/SLQ recurrences are
+float64 NumPy either way; the report's ``hvp_path`` and ``dtype`` say what ran.
 """
 
 from __future__ import annotations
@@ -265,6 +270,8 @@ def model_spectrum(
     distributed: bool = False,
     nonlinear: bool = False,
     f2_iters: int = 20,
+    dtype: Any = "float64",
+    hvp_mode: str = "cached",
     **kwargs: Any,
 ) -> SpectrumReport:
     r"""Spectrum of the loss Hessian of ``model`` on ``batches`` (active set of ``mask``).
@@ -272,11 +279,24 @@ def model_spectrum(
     ``distributed`` shards the batches over the processes of the initialized
     ``torch.distributed`` group (:mod:`qcarleman.training.distributed`); the result equals one
     process's. ``nonlinear`` adds ‖f0‖ = η‖g‖, ‖F2‖ = (η/2)‖K‖ (power method on third-order
-    products, ``f2_iters`` steps) and R_d* (ALGORITHM.md §6). Other keywords go to
-    :func:`analyze_operator`.
+    products, ``f2_iters`` steps) and R_d* (ALGORITHM.md §6). ``dtype`` ("float64", "float32"
+    or a torch dtype) is the autodiff precision; ``hvp_mode`` "cached" or "functional" (module
+    docstring). Other keywords go to :func:`analyze_operator`.
     """
-    ops = _operators(model, loss_fn, batches, mask, weight_decay, include_pruned, distributed)
+    ops = _operators(
+        model,
+        loss_fn,
+        batches,
+        mask,
+        weight_decay,
+        include_pruned,
+        distributed,
+        _torch_dtype(dtype),
+        hvp_mode,
+        kwargs.get("memory_limit"),
+    )
     rep = analyze_operator(ops.linear_operator(), lr=lr, **kwargs)
+    rep.extra.update(dtype=str(ops.dtype).removeprefix("torch."), hvp_path=ops.hvp_path)
     if nonlinear:
         import torch
 
@@ -294,7 +314,30 @@ def model_spectrum(
     return rep
 
 
-def _operators(model, loss_fn, batches, mask, weight_decay, include_pruned, distributed):
+def _torch_dtype(dtype: Any):
+    """torch.float32 / torch.float64 from a torch dtype or its name."""
+    import torch
+
+    names = {"float32": torch.float32, "float64": torch.float64}
+    if isinstance(dtype, str):
+        if dtype not in names:
+            raise UsageError(f"dtype {dtype!r} is not supported; use float64 or float32")
+        return names[dtype]
+    return dtype
+
+
+def _operators(
+    model,
+    loss_fn,
+    batches,
+    mask,
+    weight_decay,
+    include_pruned,
+    distributed,
+    dtype,
+    hvp_mode,
+    memory_limit,
+):
     if distributed:
         from .distributed import DistributedLossOperators
 
@@ -310,6 +353,9 @@ def _operators(model, loss_fn, batches, mask, weight_decay, include_pruned, dist
         mask=mask,
         weight_decay=weight_decay,
         include_pruned=include_pruned,
+        dtype=dtype,
+        hvp_mode=hvp_mode,
+        memory_limit=memory_limit,
     )
 
 
