@@ -46,6 +46,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--max-rank", type=int, default=None, help="truncate order-2 rank (SVD)")
     p.add_argument("--f2-iters", type=int, default=20, help="power-method steps for ‖F2‖ (20)")
     p.add_argument("--float32", action="store_true", help="autodiff in float32 (large models)")
+    p.add_argument(
+        "--chunk-size", type=int, default=None, help="columns per vmapped product (bounds memory)"
+    )
     p.add_argument("--out", default=None, help="output folder (default RUN_DIR/emulate)")
     p.add_argument("--no-plot", action="store_true", help="skip the PNG")
     p.add_argument("--json", action="store_true", help="print the report keys as JSON")
@@ -70,6 +73,7 @@ def run(args: argparse.Namespace) -> int:
         dtype=torch.float32 if args.float32 else torch.float64,
         max_rank=args.max_rank,
         f2_iters=args.f2_iters,
+        chunk_size=args.chunk_size,
         progress=not args.quiet and not args.json,
     )
     out = Path(args.out) if args.out else Path(args.run_dir) / "emulate"

@@ -218,12 +218,14 @@ def emulate_checkpoint(
     dtype: torch.dtype = torch.float64,
     max_rank: int | None = None,
     f2_iters: int = 20,
+    chunk_size: int | None = None,
     progress: bool = False,
 ) -> dict[str, Any]:
     """:func:`emulation_report` for checkpoint ``step`` (latest if None) of a training run: the
     GD map at its parameters with the run's η (schedule at that step, or ``lr``), μ, λ, mask,
     momentum buffer, and the T batches the trainer uses from that step on (SGD), or the full
-    batch (``optimizer = "gd"``)."""
+    batch (``optimizer = "gd"``). ``chunk_size`` bounds the columns per vmapped product call
+    (memory O(P·chunk) instead of O(P·rank) for large models)."""
     from .run import RunDir
     from .spectrum import lr_at_step
 
@@ -245,6 +247,7 @@ def emulate_checkpoint(
         momentum=float(meta.get("momentum", 0.0)),
         per_step=sgd,
         dtype=dtype,
+        chunk_size=chunk_size,
     )
     report = emulation_report(
         gd,

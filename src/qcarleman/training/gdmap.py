@@ -90,6 +90,8 @@ class GDMap(QuadraticMap):
             raise UsageError(f"learning rate η = {lr} is invalid; use a finite η > 0")
         if not np.isfinite(momentum) or not 0 <= momentum < 1:
             raise UsageError(f"momentum μ = {momentum} is invalid; use 0 ≤ μ < 1")
+        if chunk_size is not None and (int(chunk_size) != chunk_size or chunk_size < 1):
+            raise UsageError(f"chunk_size = {chunk_size} is invalid; use an integer ≥ 1 or None")
         self.lr = float(lr)
         self.momentum = float(momentum)
         self.weight_decay = float(weight_decay)
