@@ -22,12 +22,13 @@ import argparse
 import datetime
 import json
 import os
-import platform
 import resource
 import subprocess
 import sys
 import time
 from pathlib import Path
+
+from common import append_results, machine
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -112,18 +113,6 @@ def single(args) -> dict:
         "rss_peak": rss_peak,
         "final_norm": float(res.final.norm()),
     }
-
-
-def machine() -> str:
-    model = platform.processor() or "unknown CPU"
-    try:
-        out = subprocess.run(["lscpu"], capture_output=True, text=True, check=True).stdout
-        for line in out.splitlines():
-            if line.startswith("Model name:"):
-                model = line.split(":", 1)[1].strip()
-    except (OSError, subprocess.CalledProcessError):
-        pass
-    return f"{model}, {os.cpu_count()} cores"
 
 
 def markdown(rows: list[dict], args, started: str, load: tuple) -> str:
@@ -214,8 +203,7 @@ def main() -> int:
     text = markdown(rows, args, started, load)
     print(text)
     if not args.no_append:
-        with open(ROOT / "benchmarks" / "RESULTS.md", "a") as f:
-            f.write(text)
+        append_results(text)
     return 0
 
 
