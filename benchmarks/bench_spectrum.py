@@ -12,13 +12,13 @@ same function, so all methods see the same Hessian), the digits CNN (configs/dig
 with batch norm: PyHessian puts the model in eval mode — running statistics — and
 hessian-eigenthings here shares that model, while qcarleman uses train-mode batch statistics, so
 their Hessians differ) and the same CNN without batch norm (like for like). One batch of
-scikit-learn digits, float32 for every timed method (float64 for the reference λ_max), torch with
-``--threads`` threads on both sides. qcarleman uses ``LossOperators(hvp_mode="cached")`` (one
-gradient graph per batch, one reverse pass per product); every timing runs from the model and the
-batch to the answer (our operator construction and graph, PyHessian's gradient graph in its
-constructor included). Timings are the best of 2 runs for the top eigenvalue, one run for SLQ.
-PyHessian's density() needs a shim for torch.eig (removed from torch), applied here. Prints a
-markdown section and appends it to benchmarks/RESULTS.md.
+scikit-learn digits, float32 for every timed method (float64 for the reference λ_max), torch and
+NumPy's BLAS with ``--threads`` threads on both sides. qcarleman uses
+``LossOperators(hvp_mode="cached")`` (one gradient graph per batch, one reverse pass per product);
+every timing runs from the model and the batch to the answer (our operator construction and graph,
+PyHessian's gradient graph in its constructor included). Timings are the best of 2 runs for the top
+eigenvalue, one run for SLQ. PyHessian's density() needs a shim for torch.eig (removed from torch),
+applied here. Prints a markdown section and appends it to benchmarks/RESULTS.md.
 """
 
 from __future__ import annotations
@@ -54,7 +54,7 @@ def machine() -> str:
         model = platform.processor() or "?"
     load = os.getloadavg()
     return (
-        f"{model}, {os.cpu_count()} cores, torch {torch.__version__} CPU threads "
+        f"{model}, {os.cpu_count()} cores, torch {torch.__version__}, torch and BLAS threads "
         f"{torch.get_num_threads()}; load average {load[0]:.2f} / {load[1]:.2f} / {load[2]:.2f} "
         "(machine shared with other jobs: timings are noisy)"
     )
@@ -264,6 +264,9 @@ def main() -> None:
     args = ap.parse_args()
     sys.path.insert(0, args.bench_env)
     torch.set_num_threads(max(1, args.threads))
+    from threadpoolctl import threadpool_limits  # a scikit-learn dependency
+
+    threadpool_limits(max(1, args.threads))  # NumPy's BLAS (Lanczos recurrences) too
     data = load_dataset({"name": "digits"})
     x, y = data.train
     batch = (x[: args.batch], y[: args.batch])

@@ -16,8 +16,9 @@ every operator here acts on flat vectors of length n (the coordinates θ_S):
   **HVP modes.** ``hvp_mode="functional"`` (default) builds each product from scratch by
   forward-over-reverse autodiff (``jvp`` of ``grad``; usable under ``torch.func`` transforms).
   ``hvp_mode="cached"`` is for many products at the same θ̄ (Lanczos, SLQ): per batch, the
-  gradient ∇L_b(θ̄) is built once with its graph (``torch.autograd.grad(create_graph=True)`` on a
-  flat leaf θ_S) and every product is one reverse pass through it,
+  gradient ∇L_b(θ̄) is built once with its graph (``torch.autograd.grad(create_graph=True)`` on
+  one leaf per parameter tensor's segment of θ_S) and every product is one reverse pass through
+  it,
   H_b u = ∂(∇L_b · u)/∂θ = ``autograd.grad(∇L_b, θ, grad_outputs=u, retain_graph=True)``
   (Pearlmutter 1994; H symmetric, so this vjp equals the jvp of the functional mode). The graph is
   valid for every product because the private model copy is a pure function of θ (batch
@@ -66,6 +67,8 @@ HVP_MODES = ("functional", "cached")
 
 Tensor = torch.Tensor
 Batch = tuple[Tensor, Tensor]
+#: A cached gradient graph: segment leaves of θ̄, the gradients that depend on θ, their indices.
+_Graph = tuple[list[Tensor], list[Tensor], list[int]]
 
 
 class ActiveParams:
@@ -162,9 +165,16 @@ class ActiveParams:
                 f"flat parameter vector has shape {tuple(vec.shape)} but the active set has "
                 f"n = {self.n}; pass a vector of length n"
             )
+        return self.unflatten_segments(
+            [vec[self.offsets[i] : self.offsets[i + 1]] for i in range(len(self.names))]
+        )
+
+    def unflatten_segments(self, segs: Sequence[Tensor]) -> dict[str, Tensor]:
+        """:meth:`unflatten` from θ_S given as its per-tensor segments (lengths ``sizes``)."""
         out = {}
-        for i, (name, shape, idx) in enumerate(zip(self.names, self.shapes, self._index)):
-            seg = vec[self.offsets[i] : self.offsets[i + 1]]
+        for i, (name, shape, idx, seg) in enumerate(
+            zip(self.names, self.shapes, self._index, segs)
+        ):
             if idx is None:
                 out[name] = seg.reshape(shape)
             else:
@@ -375,15 +385,16 @@ class LossOperators:
         """The HVP path in use: "cached" or "functional" (also after a memory fallback)."""
         return "cached" if self._cached_graphs() is not None else "functional"
 
-    def _cached_graphs(self) -> list[tuple[Tensor, Tensor | None]] | None:
-        """Per batch (θ leaf, ∇L_b(θ̄) with its graph), built once; None = functional path."""
+    def _cached_graphs(self) -> list[_Graph | None] | None:
+        """Per batch the segment leaves of θ̄ and ∇L_b(θ̄) with its graph (None where H_b = 0),
+        built once; None = functional path."""
         if self.hvp_mode != "cached" or self._graph_fallback:
             return None
         if self._graphs is None:
             self._graphs = self._build_graphs()
         return self._graphs
 
-    def _build_graphs(self) -> list[tuple[Tensor, Tensor | None]] | None:
+    def _build_graphs(self) -> list[_Graph | None] | None:
         samples = [x.shape[0] for x, _ in self.batches]
         graphs = []
         saved: dict[int, int] = {}  # storages autograd saves for batch 1's graph
@@ -395,12 +406,16 @@ class LossOperators:
 
         for i, b in enumerate(self.batches):
             with torch.enable_grad(), saved_tensors_hooks(pack, lambda t: t):
-                th = self.theta.detach().requires_grad_(True)
-                g = torch.autograd.grad(
-                    self.batch_loss(th, b), th, create_graph=True, allow_unused=True
-                )[0]
+                segs = [
+                    s.detach().requires_grad_(True) for s in self.theta.split(self.active.sizes)
+                ]
+                x, y = b
+                out = functional_call(self.module, self.active.unflatten_segments(segs), (x,))
+                gs = torch.autograd.grad(
+                    self.loss_fn(out, y), segs, create_graph=True, allow_unused=True
+                )
             if i == 0:  # measured on batch 1 (+ the gradient itself), scaled by sample count
-                per_sample = (sum(saved.values()) + th.nbytes) / samples[0]
+                per_sample = (sum(saved.values()) + self.theta.nbytes) / samples[0]
                 self.graph_bytes = per_sample * sum(samples)
                 try:
                     check_memory(
@@ -409,19 +424,28 @@ class LossOperators:
                 except MemoryLimitError:
                     self._graph_fallback = True
                     return None
-            graphs.append((th, g if g is not None and g.requires_grad else None))
+            keep = [k for k, g in enumerate(gs) if g is not None and g.requires_grad]
+            graphs.append((segs, [gs[k] for k in keep], keep) if keep else None)
         return graphs
 
-    def _hvp_cached(self, graphs: list[tuple[Tensor, Tensor | None]], u: Tensor) -> Tensor:
+    def _hvp_cached(self, graphs: list[_Graph | None], u: Tensor) -> Tensor:
         """Σ_b w_b H_b u by one reverse pass per batch through the cached graphs."""
-        total = torch.zeros_like(u)
-        for w, (th, g) in zip(self._weights, graphs):
-            if g is None:  # ∇L_b does not depend on θ: H_b = 0
+        total = None
+        parts = u.split(self.active.sizes)
+        for w, graph in zip(self._weights, graphs):
+            if graph is None:  # ∇L_b does not depend on θ: H_b = 0
                 continue
-            hu = torch.autograd.grad(g, th, grad_outputs=u, retain_graph=True, allow_unused=True)
-            if hu[0] is not None:
-                total = total + w * hu[0]
-        return total
+            segs, gs, keep = graph
+            hu = torch.autograd.grad(
+                gs, segs, [parts[k] for k in keep], retain_graph=True, allow_unused=True
+            )
+            flat = torch.cat(
+                [h if h is not None else torch.zeros_like(s) for h, s in zip(hu, segs)]
+            )
+            if w != 1.0:
+                flat.mul_(w)
+            total = flat if total is None else total.add_(flat)
+        return torch.zeros_like(u) if total is None else total
 
     def hvp(self, u: Tensor) -> Tensor:
         """H u = ∇²L(θ̄) u + λu (forward-over-reverse autodiff, or one reverse pass through the
@@ -438,7 +462,8 @@ class LossOperators:
         U = self._block(U, "U")
         graphs = None if U.requires_grad or U.shape[1] == 0 else self._cached_graphs()
         if graphs is not None:
-            HU = torch.stack([self._hvp_cached(graphs, u) for u in U.detach().unbind(1)], dim=1)
+            cols = U.detach().T.contiguous()  # contiguous columns; result (n, m) column-major
+            HU = torch.stack([self._hvp_cached(graphs, u) for u in cols]).T
             return HU + self.weight_decay * U
         # "+ 0·u" keeps the vmap batch dimension when H u does not depend on u (H = 0).
         raw = lambda u: self._hvp_raw(u) + 0.0 * u
