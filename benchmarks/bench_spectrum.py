@@ -25,15 +25,12 @@ from __future__ import annotations
 
 import argparse
 import datetime
-import os
-import platform
-import subprocess
 import sys
 import time
-from pathlib import Path
 
 import numpy as np
 import torch
+from common import RESULTS, append_results, load, machine
 
 from qcarleman.errors import format_bytes
 from qcarleman.spectral import lanczos, slq
@@ -44,18 +41,10 @@ from qcarleman.training.operators import LossOperators
 CE = torch.nn.functional.cross_entropy
 
 
-def machine() -> str:
-    try:
-        out = subprocess.run(["lscpu"], capture_output=True, text=True).stdout
-        model = next(
-            (ln.split(":", 1)[1].strip() for ln in out.splitlines() if "Model name" in ln), "?"
-        )
-    except OSError:
-        model = platform.processor() or "?"
-    load = os.getloadavg()
+def machine_line() -> str:
     return (
-        f"{model}, {os.cpu_count()} cores, torch {torch.__version__}, torch and BLAS threads "
-        f"{torch.get_num_threads()}; load average {load[0]:.2f} / {load[1]:.2f} / {load[2]:.2f} "
+        f"{machine()}, torch {torch.__version__}, torch and BLAS threads "
+        f"{torch.get_num_threads()}; load average {load()} "
         "(machine shared with other jobs: timings are noisy)"
     )
 
@@ -277,7 +266,7 @@ def main() -> None:
         lines.append(s)
 
     log(f"\n## Hessian spectra vs PyHessian / hessian-eigenthings ({datetime.date.today()})\n")
-    log(f"Machine: {machine()}.")
+    log(f"Machine: {machine_line()}.")
     log(
         f"Command: `python benchmarks/bench_spectrum.py --probes {args.probes} --iters "
         f"{args.iters} --batch {args.batch} --threads {args.threads}`"
@@ -312,10 +301,8 @@ def main() -> None:
         log,
     )
     if not args.no_append:
-        path = Path(__file__).with_name("RESULTS.md")
-        with open(path, "a") as f:
-            f.write("\n".join(lines) + "\n")
-        print(f"appended to {path}")
+        append_results("\n".join(lines))
+        print(f"appended to {RESULTS}")
 
 
 if __name__ == "__main__":

@@ -101,7 +101,7 @@ def measure_run(
     P = sum(p.numel() for p in model.parameters())
     x0 = batches[0][0]
     flops = training_flops(model, tuple(x0.shape[1:]), B, 1, mask)
-    ops = LossOperators(model, ck.loss_fn, batches, mask=mask, weight_decay=wd)
+    ops = LossOperators(model, ck.loss_fn, batches, mask=mask, weight_decay=wd, hvp_mode="cached")
     n = ops.n
     data = f"{n_batches} batch(es) of {B} from step {step} ({split})"
 
