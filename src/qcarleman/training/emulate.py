@@ -135,14 +135,7 @@ def emulation_report(
         vs_taylor[str(N)] = relative_errors(traj, taylor, n)
 
     t0 = time.perf_counter()
-    ops = gd.operators(0)
-    f0 = dis.f0_norm(ops.grad().detach().cpu().numpy(), gd.lr)
-
-    def F2(u: np.ndarray, v: np.ndarray) -> np.ndarray:
-        K = ops.third(torch.as_tensor(u), torch.as_tensor(v))
-        return -0.5 * gd.lr * K.detach().cpu().numpy().astype(float)
-
-    f2 = dis.f2_norm(F2, n, iters=f2_iters, restarts=1)
+    f0, f2 = gd.operators(0).nonlinear_norms(gd.lr, f2_iters)
     lam_min, lam_max, method = _spectrum_ends(gd, exact_max, lanczos_iters)
     rho = dis.rho(np.array([lam_min, lam_max]), gd.lr)
     rd = dis.rd_star(f0, f2, rho)

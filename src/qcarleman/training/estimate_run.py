@@ -117,13 +117,7 @@ def measure_run(
     )
 
     say("‖f0‖, ‖F2‖")
-    f0 = dis.f0_norm(ops.grad().detach().cpu().numpy(), eta)
-
-    def F2(u: np.ndarray, v: np.ndarray) -> np.ndarray:
-        K = ops.third(torch.as_tensor(u), torch.as_tensor(v))
-        return -0.5 * eta * K.detach().cpu().numpy()
-
-    f2 = dis.f2_norm(F2, n, iters=f2_iters, seed=seed, restarts=1)
+    f0, f2 = ops.nonlinear_norms(eta, f2_iters, seed)
     src_f0 = f"measured: η‖∇L(θ̄) + λθ̄‖ on {data}"
     src_f2 = (
         f"measured: power method (S-HOPM, {f2_iters} steps, 1 start) on third-order products "

@@ -529,6 +529,22 @@ class LossOperators:
             (self.n, self.n), matvec=matvec, rmatvec=matvec, matmat=matmat, dtype=np.float64
         )
 
+    def nonlinear_norms(
+        self, lr: float, f2_iters: int = 20, seed: int | None = 0
+    ) -> tuple[float, float]:
+        r"""(‖f0‖, ‖F2‖) of the GD map at η = ``lr`` (ALGORITHM.md §1, §6): f0 = −ηg and
+        F2(u, v) = −(η/2)K[·, u, v]; ‖F2‖ by the power method of
+        :func:`qcarleman.dissipation.f2_norm` on third-order products (a lower bound)."""
+        from .. import dissipation
+
+        def F2(u: np.ndarray, v: np.ndarray) -> np.ndarray:
+            K = self.third(torch.as_tensor(u), torch.as_tensor(v))
+            return -0.5 * lr * K.detach().cpu().numpy().astype(float)
+
+        f0 = dissipation.f0_norm(self.grad().detach().cpu().numpy(), lr)
+        f2 = dissipation.f2_norm(F2, self.n, iters=f2_iters, seed=seed, restarts=1)
+        return f0, f2
+
     # -- input checks ------------------------------------------------------------------------
     def _vector(self, u, name: str) -> Tensor:
         u = torch.as_tensor(u).to(self.dtype)

@@ -298,14 +298,7 @@ def model_spectrum(
     rep = analyze_operator(ops.linear_operator(), lr=lr, **kwargs)
     rep.extra.update(dtype=str(ops.dtype).removeprefix("torch."), hvp_path=ops.hvp_path)
     if nonlinear:
-        import torch
-
-        def F2(u: Array, v: Array) -> Array:
-            t = ops.third(torch.as_tensor(u), torch.as_tensor(v))
-            return -0.5 * lr * t.detach().cpu().numpy()
-
-        f0 = dis.f0_norm(ops.grad().detach().cpu().numpy(), lr)
-        f2 = dis.f2_norm(F2, ops.n, iters=f2_iters, seed=kwargs.get("seed", 0), restarts=1)
+        f0, f2 = ops.nonlinear_norms(lr, f2_iters, kwargs.get("seed", 0))
         rep.extra.update(f0_norm=f0, f2_norm=f2, rd_star=dis.rd_star(f0, f2, rep.rho))
         rep.notes.append(
             f"f2_norm is a power-method lower bound ({f2_iters} steps, 1 start); "
