@@ -63,9 +63,16 @@ def main(argv: list[str] | None = None) -> int:
     except QCarlemanError as exc:
         print(f"qcarleman: error: {exc}", file=sys.stderr)
         return 1
-    except BrokenPipeError:  # e.g. `qcarleman ... --json | head`: the reader left, not an error
-        sys.stderr.close()
-        return 0
+    except OSError as exc:  # unreadable input or unwritable output path
+        if isinstance(exc, BrokenPipeError):  # e.g. `... --json | head`: the reader left
+            sys.stderr.close()
+            return 0
+        where = f" ({exc.filename})" if exc.filename else ""
+        print(
+            f"qcarleman: error: {exc.strerror or exc}{where}; check the path and its permissions",
+            file=sys.stderr,
+        )
+        return 2
     except KeyboardInterrupt:
         print("qcarleman: interrupted; completed results and checkpoints are kept", file=sys.stderr)
         return 130

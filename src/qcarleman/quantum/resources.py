@@ -481,7 +481,7 @@ def estimate(
     (e.g. measured on a checkpoint by :func:`qcarleman.training.estimate_run.measure_run`); it
     becomes the ``source`` of the input figures, which otherwise say "user input" or "assumed".
     """
-    _check_inputs(n, T, N, epsilon, solver)
+    _check_inputs(n, T, N, epsilon, solver, P)
     p = T if p is None else int(p)
     d = 2 * n if momentum else n
     s = n if sparsity is None else int(sparsity)
@@ -737,9 +737,13 @@ def estimate_history(hist, epsilon: float = 1e-2, kappa_method: str = "bound", *
     return estimate(**kw)
 
 
-def _check_inputs(n, T, N, epsilon, solver) -> None:
+def _check_inputs(n, T, N, epsilon, solver, P=None) -> None:
     if int(n) < 1 or int(T) < 1 or int(N) < 1:
         raise UsageError(f"n = {n}, T = {T}, N = {N} must be positive integers; pass n, T, N ≥ 1")
+    if P is not None and int(P) < int(n):
+        raise UsageError(
+            f"P = {P} parameters is fewer than the n = {n} active ones; pass P ≥ n (--params)"
+        )
     if not 0 < epsilon < 1:
         raise UsageError(f"target error ε = {epsilon} is invalid; pass 0 < ε < 1")
     if solver not in SOLVERS:
