@@ -6,7 +6,7 @@ N = 1..``--order``, the per-step relative error of the emulated parameter update
 (S)GD on the real loss and against the exact cubic Taylor iteration, the first step above
 ``--threshold``, and ‖f0‖, ‖F2‖, ρ, R_d* (ALGORITHM.md §6). N = 2 uses the low-rank level 2 (any
 model size); N ≥ 3 needs the dense Carleman system (tiny models only). Writes
-``OUT/emulate_step_XXXXXXXX.json`` and a PNG of error against step per order. Thin wrapper over
+``OUT/emulate_step_<step:08d>.json`` and a PNG of error against step per order. Thin wrapper over
 :func:`qcarleman.training.emulate.emulate_checkpoint`.
 
 Examples::

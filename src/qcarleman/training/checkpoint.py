@@ -30,7 +30,7 @@ __all__ = [
 
 
 def checkpoint_name(step: int) -> str:
-    """File name of the checkpoint after ``step`` optimizer steps: ``step_XXXXXXXX.pt``."""
+    """File name of the checkpoint after ``step`` optimizer steps: ``step_<step:08d>.pt``."""
     return f"step_{step:08d}.pt"
 
 

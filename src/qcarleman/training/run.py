@@ -1,7 +1,7 @@
 r"""Reader API for training run directories (contract (2)).
 
 Layout: ``RUN_DIR/config.toml`` (resolved config), ``RUN_DIR/metrics.jsonl`` (one JSON record a
-line: ``kind`` = step | epoch | prune), ``RUN_DIR/checkpoints/step_XXXXXXXX.pt`` (weights after
+line: ``kind`` = step | epoch | prune), ``RUN_DIR/checkpoints/step_<step:08d>.pt`` (weights after
 that many optimizer steps). In a sparse-training run step 0 holds the pruned (or, in scratch mode,
 re-initialised and masked) weights before any sparse step.
 
