@@ -36,8 +36,8 @@ ROOT = Path(__file__).resolve().parent.parent
 def setup(args):
     import torch
 
+    from qcarleman.autodiff.gdmap import GDMap
     from qcarleman.training.data import load_dataset
-    from qcarleman.training.gdmap import GDMap
     from qcarleman.training.models import SmallCNN
     from qcarleman.training.pruning import prune_global
 
@@ -69,7 +69,7 @@ def single(args) -> dict:
     """One horizon T in this process: timings, memory, ranks (printed as one JSON line)."""
     import torch
 
-    from qcarleman.training.lowrank import emulate_order2
+    from qcarleman.autodiff.lowrank import emulate_order2
 
     torch.set_num_threads(args.threads)
     T = args.single

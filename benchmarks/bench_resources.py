@@ -20,9 +20,9 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 from common import append_results, machine  # noqa: E402
 
-from qcarleman.quantum import physical  # noqa: E402
-from qcarleman.quantum.breakeven import breakeven, breakeven_table  # noqa: E402
-from qcarleman.quantum.resources import estimate  # noqa: E402
+from qcarleman.quantum.cost import physical  # noqa: E402
+from qcarleman.quantum.cost.breakeven import breakeven, breakeven_table  # noqa: E402
+from qcarleman.quantum.cost.estimate import estimate  # noqa: E402
 
 
 def main() -> None:

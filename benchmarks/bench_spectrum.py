@@ -32,11 +32,11 @@ import numpy as np
 import torch
 from common import RESULTS, append_results, load, machine
 
+from qcarleman.autodiff.operators import LossOperators
 from qcarleman.errors import format_bytes
 from qcarleman.spectral import lanczos, slq
 from qcarleman.training.data import load_dataset
 from qcarleman.training.models import build_model, count_parameters
-from qcarleman.training.operators import LossOperators
 
 CE = torch.nn.functional.cross_entropy
 

@@ -11,7 +11,8 @@ import time
 import pytest
 
 from qcarleman.cli.main import main
-from qcarleman.quantum import breakeven as B
+from qcarleman.quantum.cost import breakeven as B
+from qcarleman.report.plots import plot_breakeven
 
 
 def test_crossover_interpolation():
@@ -46,7 +47,7 @@ def test_breakeven_rows_regimes_and_monotonicity(tmp_path):
     assert all(a > b for a, b in zip(with_dl, without))
     table = B.breakeven_table(r)
     assert table.count("\n") == 2 + 8 - 1
-    png = B.plot_breakeven(r, tmp_path / "be.png")
+    png = plot_breakeven(r, tmp_path / "be.png")
     with open(png, "rb") as f:
         assert f.read(8) == b"\x89PNG\r\n\x1a\n"
 

@@ -7,9 +7,10 @@ import math
 import numpy as np
 import pytest
 
-from qcarleman.burgers import burgers_experiment, burgers_problem, plot_burgers
 from qcarleman.cli.main import main
 from qcarleman.errors import UsageError
+from qcarleman.experiments.burgers import burgers_experiment, burgers_problem
+from qcarleman.report.plots import plot_burgers
 
 JSON_KEYS = {
     "R",

@@ -9,8 +9,9 @@ import pytest
 
 from qcarleman.cli.main import main
 from qcarleman.errors import UsageError
-from qcarleman.training.demo import demo_config, load_hybrid_config, run_pipeline
-from qcarleman.training.hybrid import HybridSettings
+from qcarleman.hybrid.trainer import HybridSettings
+from qcarleman.pipeline.stages import demo_config, load_hybrid_config, run_pipeline
+from qcarleman.report import build_report
 
 KEYS = (
     "dense_accuracy",
@@ -25,7 +26,7 @@ KEYS = (
 )
 
 
-def tiny_pipeline(out, report: bool = True):
+def tiny_pipeline(out, report=build_report):
     """A seconds-scale pipeline: a tiny MLP on a digits subset."""
     cfg = {
         "seed": 0,
@@ -85,14 +86,14 @@ def test_summary_keys_and_numbers(tiny):
 def test_rerun_resumes_without_retraining(tiny):
     out, s = tiny
     stamp = (out / "hybrid" / "state.pt").stat().st_mtime_ns
-    again = tiny_pipeline(out, report=False)
+    again = tiny_pipeline(out, report=None)
     assert (out / "hybrid" / "state.pt").stat().st_mtime_ns == stamp
     for k in ("hybrid_accuracy", "classical_sparse_accuracy", "window", "shots_total"):
         assert again[k] == s[k]
 
 
 def test_no_window_is_stated_honestly():
-    from qcarleman.training.demo import _window_statement
+    from qcarleman.pipeline.stages import _window_statement
 
     first = {"E": [1.0, 1.5, 2.0], "lambda_min": -3.0, "rho": 1.5, "regime": "non-dissipative"}
     text = _window_statement(first, 0, True)

@@ -12,11 +12,11 @@ import torch
 import torch.multiprocessing as mp
 
 from qcarleman import UsageError
+from qcarleman.analysis.spectrum import analyze_operator
+from qcarleman.autodiff.distributed import shard_batches
+from qcarleman.autodiff.operators import LossOperators
 from qcarleman.training.data import load_dataset
-from qcarleman.training.distributed import shard_batches
 from qcarleman.training.models import build_model
-from qcarleman.training.operators import LossOperators
-from qcarleman.training.spectrum import analyze_operator
 
 SPEC = {"name": "mlp", "in_features": 64, "classes": 10, "hidden": [12], "activation": "tanh"}
 CE = torch.nn.functional.cross_entropy
@@ -54,7 +54,7 @@ def spectra(ops, lr=0.5):
 def _worker(rank, world, init_file, out_dir):
     import torch.distributed as dist
 
-    from qcarleman.training.distributed import DistributedLossOperators
+    from qcarleman.autodiff.distributed import DistributedLossOperators
 
     torch.set_num_threads(1)
     dist.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank, world_size=world)
@@ -81,7 +81,7 @@ def test_shard_batches_and_uninitialized_group():
     assert shard_batches(list(range(5)), 1, 2) == [1, 3]
     with pytest.raises(UsageError, match="at least 3 batches"):
         shard_batches([1, 2], 0, 3)
-    from qcarleman.training.distributed import DistributedLossOperators
+    from qcarleman.autodiff.distributed import DistributedLossOperators
 
     model, mask, batches = problem()
     with pytest.raises(UsageError, match="not initialized"):
@@ -90,7 +90,7 @@ def test_shard_batches_and_uninitialized_group():
 
 @pytest.mark.slow
 def test_torchrun_cli_entry_point(tmp_path):
-    """`torchrun -m qcarleman.training.distributed RUN_DIR` writes the single-process spectra."""
+    """`torchrun -m qcarleman.cli.torchrun RUN_DIR` writes the single-process spectra."""
     torchrun = shutil.which("torchrun", path=os.path.dirname(sys.executable))
     assert torchrun is not None, "torchrun ships with torch: it must sit beside this python"
     from qcarleman.cli.main import main
@@ -119,7 +119,7 @@ def test_torchrun_cli_entry_point(tmp_path):
             "--nproc-per-node",
             "2",
             "-m",
-            "qcarleman.training.distributed",
+            "qcarleman.cli.torchrun",
             *args,
             "--out",
             str(tmp_path / "two"),

@@ -8,10 +8,11 @@ import numpy as np
 import pytest
 import torch
 
+from qcarleman.analysis.emulate import emulate_checkpoint, relative_errors
 from qcarleman.cli.main import main
+from qcarleman.report.plots import plot_emulation
 from qcarleman.training.config import TrainSettings
 from qcarleman.training.data import load_dataset
-from qcarleman.training.emulate import emulate_checkpoint, plot_report, relative_errors
 from qcarleman.training.models import build_model
 from qcarleman.training.pruning import prune_global
 from qcarleman.training.run import RunDir
@@ -61,7 +62,7 @@ def test_report_orders_and_true_gd_is_the_trainer(run_dir):
     # momentum buffer), λ and mask (the run is float32, the emulation float64).
     run = RunDir(run_dir)
     ck = run.load(2)
-    from qcarleman.training.operators import ActiveParams
+    from qcarleman.autodiff.operators import ActiveParams
 
     active = ActiveParams(ck.model, ck.mask)
     theta0 = active.flatten(ck.model).double()
@@ -93,7 +94,7 @@ def test_relative_errors_and_plot(tmp_path):
         "rho": 0.9,
         "R_d": None,
     }
-    path = plot_report(rep, tmp_path / "sub" / "e.png")
+    path = plot_emulation(rep, tmp_path / "sub" / "e.png")
     assert path.is_file() and path.read_bytes()[:4] == b"\x89PNG"
 
 

@@ -7,15 +7,15 @@ import numpy as np
 import pytest
 import torch
 
+from qcarleman.analysis.estimate_run import estimate_run, measure_run
+from qcarleman.autodiff.operators import LossOperators
 from qcarleman.cli.main import main
 from qcarleman.dissipation import regime
-from qcarleman.quantum.resources import estimate
+from qcarleman.quantum.cost.estimate import estimate
 from qcarleman.training.config import TrainSettings
 from qcarleman.training.data import load_dataset
-from qcarleman.training.estimate_run import estimate_run, measure_run
 from qcarleman.training.flops import training_flops
 from qcarleman.training.models import build_model
-from qcarleman.training.operators import LossOperators
 from qcarleman.training.pruning import prune_global
 from qcarleman.training.run import RunDir
 from qcarleman.training.trainer import Trainer

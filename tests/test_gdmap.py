@@ -7,10 +7,10 @@ import pytest
 import torch
 from torch import nn
 
+from qcarleman.autodiff.gdmap import GDMap
 from qcarleman.carleman import CarlemanSystem
 from qcarleman.dynamics import QuadraticMap
 from qcarleman.errors import UsageError
-from qcarleman.training.gdmap import GDMap
 from qcarleman.training.models import MLP
 from qcarleman.training.pruning import apply_mask, mask_gradients, prune_global
 

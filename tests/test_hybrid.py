@@ -13,8 +13,7 @@ import torch
 from qcarleman import QuadraticMap
 from qcarleman.carleman import CarlemanSystem
 from qcarleman.errors import UsageError
-from qcarleman.training.config import load_config
-from qcarleman.training.hybrid import (
+from qcarleman.hybrid.trainer import (
     HybridSettings,
     HybridTrainer,
     _carleman,
@@ -22,6 +21,7 @@ from qcarleman.training.hybrid import (
     run_baseline,
     success_probability,
 )
+from qcarleman.training.config import load_config
 from qcarleman.training.run import RunDir
 from qcarleman.training.trainer import prune_run, train_dense
 
@@ -163,7 +163,7 @@ def test_interrupted_run_resumes_identically(run_mom, tmp_path):
 
 def test_lowrank_segment_matches_dense_carleman(run_tiny):
     """The order-2 emulation used by the carleman backend equals the dense CarlemanSystem."""
-    from qcarleman.training.gdmap import GDMap
+    from qcarleman.autodiff.gdmap import GDMap
 
     run = RunDir(run_tiny)
     ck = run.load(0)

@@ -7,11 +7,11 @@ import pytest
 import torch
 from torch import nn
 
+from qcarleman.autodiff.gdmap import GDMap
+from qcarleman.autodiff.lowrank import emulate_order1, emulate_order2
 from qcarleman.carleman import CarlemanSystem
 from qcarleman.dynamics import QuadraticMap
 from qcarleman.errors import UsageError
-from qcarleman.training.gdmap import GDMap
-from qcarleman.training.lowrank import emulate_order1, emulate_order2
 from test_gdmap import digits_setup
 
 DEFAULT_DTYPE = torch.float64  # applied per test by conftest.py

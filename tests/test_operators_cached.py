@@ -7,8 +7,8 @@ import pytest
 import torch
 from torch import nn
 
+from qcarleman.autodiff.operators import LossOperators
 from qcarleman.errors import UsageError
-from qcarleman.training.operators import LossOperators
 
 DEFAULT_DTYPE = torch.float64  # applied per test by conftest.py
 CE = nn.functional.cross_entropy

@@ -8,7 +8,7 @@ import warnings
 import pytest
 
 from qcarleman.errors import UsageError
-from qcarleman.quantum import physical as ph
+from qcarleman.quantum.cost import physical as ph
 
 HAS_QSHARP = ph.qsharp_available()
 needs_qsharp = pytest.mark.skipif(

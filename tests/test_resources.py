@@ -11,7 +11,7 @@ from scipy.stats import binom
 
 from qcarleman import CarlemanSystem, QuadraticMap
 from qcarleman.errors import UsageError
-from qcarleman.quantum import resources as R
+from qcarleman.quantum.cost import estimate as R
 
 
 # -- dimensions and structure ---------------------------------------------------------------

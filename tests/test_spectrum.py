@@ -7,22 +7,22 @@ import pytest
 import torch
 
 from qcarleman import UsageError
-from qcarleman.cli.main import main
-from qcarleman.dissipation import error_curve, window
-from qcarleman.spectral import lanczos, slq
-from qcarleman.training.config import TrainSettings
-from qcarleman.training.data import load_dataset
-from qcarleman.training.models import build_model
-from qcarleman.training.operators import LossOperators
-from qcarleman.training.pruning import prune_global
-from qcarleman.training.spectrum import (
+from qcarleman.analysis.spectrum import (
     analyze_operator,
     lr_at_step,
     model_spectrum,
     parse_checkpoints,
     run_spectra,
-    save_plots,
 )
+from qcarleman.autodiff.operators import LossOperators
+from qcarleman.cli.main import main
+from qcarleman.dissipation import error_curve, window
+from qcarleman.report.plots import plot_spectra
+from qcarleman.spectral import lanczos, slq
+from qcarleman.training.config import TrainSettings
+from qcarleman.training.data import load_dataset
+from qcarleman.training.models import build_model
+from qcarleman.training.pruning import prune_global
 from qcarleman.training.trainer import Trainer
 
 torch.set_num_threads(1)
@@ -233,7 +233,7 @@ def test_run_spectra_and_plots(run_dir, tmp_path):
     np.testing.assert_allclose(reps[1].nodes, lam, atol=1e-10)
     step = run_spectra(run_dir, [1], data="step", n_batches=2, show_progress=False)[0]
     assert step.lambda_max != reps[1].lambda_max  # other batches, other Hessian
-    paths = save_plots(reps, tmp_path)
+    paths = plot_spectra(reps, tmp_path)
     assert [p.name for p in paths] == [
         "spectrum_ridge.png",
         "error_curve.png",

@@ -16,7 +16,7 @@ from typing import IO, Any
 
 import numpy as np
 
-__all__ = ["atomic_write", "atomic_write_text", "write_json", "jsonable", "save_figure"]
+__all__ = ["atomic_write", "atomic_write_text", "write_json", "jsonable"]
 
 
 def atomic_write(path: str | os.PathLike, write: Callable[[IO[bytes]], Any]) -> Path:
@@ -59,15 +59,3 @@ def jsonable(x: Any) -> Any:
 def write_json(path: str | os.PathLike, payload: Any, indent: int = 1) -> Path:
     """Write ``jsonable(payload)`` as JSON to ``path`` atomically."""
     return atomic_write_text(path, json.dumps(jsonable(payload), indent=indent))
-
-
-def save_figure(fig, path: str | os.PathLike, dpi: int = 120) -> Path:
-    """Save a matplotlib figure as PNG atomically and close it."""
-    import matplotlib.pyplot as plt
-
-    try:
-        return atomic_write(
-            path, lambda f: fig.savefig(f, format="png", dpi=dpi, bbox_inches="tight")
-        )
-    finally:
-        plt.close(fig)

@@ -51,6 +51,7 @@ import scipy.sparse as sp
 
 from ..dynamics import QuadraticMap
 from ..errors import UsageError, check_finite, check_memory
+from .history import HistorySystem
 
 __all__ = ["ContinuousCarleman", "CarlemanDiagnosticWarning"]
 
@@ -297,8 +298,6 @@ class ContinuousCarleman:
     def history(self, u0: Array, steps: int, idle: int = 0):
         """The PNAS linear system of `steps` Euler steps plus `idle` copies (PNAS), as
         the discrete :class:`~qcarleman.carleman.history.HistorySystem` (ALGORITHM.md §3)."""
-        from .history import HistorySystem
-
         self._check_steps(steps)
         return HistorySystem(self, self.lift(u0), int(steps), idle=idle)
 

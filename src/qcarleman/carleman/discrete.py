@@ -44,8 +44,10 @@ import scipy.sparse as sp
 
 from ..dynamics import QuadraticMap
 from ..errors import MemoryLimitError, UsageError, check_memory
+from .blocks import block_sums, check_overflow, compositions
+from .history import HistorySystem
 
-__all__ = ["CarlemanSystem", "compositions"]
+__all__ = ["CarlemanSystem"]
 
 Array = np.ndarray
 
@@ -55,16 +57,6 @@ _BYTES_PER_NNZ_ASSEMBLY = 40
 # Transient full-size level tensors alive during one structural apply (input, output, cores,
 # one contraction result and its transposed copy).
 _STATE_COPIES = 6
-
-
-def compositions(j: int, N: int) -> dict[int, list[tuple[int, ...]]]:
-    r"""All a ∈ {0,1,2}^j with 1 ≤ Σa ≤ N, grouped by k = Σa (the terms of B_{j,k}, §2)."""
-    out: dict[int, list[tuple[int, ...]]] = {k: [] for k in range(1, N + 1)}
-    for a in itertools.product((0, 1, 2), repeat=j):
-        k = sum(a)
-        if 1 <= k <= N:
-            out[k].append(a)
-    return out
 
 
 @dataclass(frozen=True)
@@ -275,8 +267,6 @@ class CarlemanSystem:
 
     def history(self, z0: Array, T: int, idle: int = 0):
         """The history linear system L Y = c of §3 for horizon T with p = ``idle`` idle copies."""
-        from .history import HistorySystem
-
         self.qmap.check_horizon(T)
         return HistorySystem(self, self.lift(z0), T, idle=idle)
 
@@ -430,37 +420,28 @@ class CarlemanSystem:
             self._norm_cache[i] = (float(np.linalg.norm(g0)), _norm2_bound(G1), _norm2_bound(G2))
         return self._norm_cache[i]
 
-    def _block_sums(self, values: tuple, t_combine) -> Array:
-        """M[j, k] = t_combine over a with Σa = k of Π values[a_i] (blocks of A, §2)."""
-        N = self.order
-        M = np.zeros((N, N))
-        for j in range(1, N + 1):
-            for k, comps in compositions(j, N).items():
-                M[j - 1, k - 1] = t_combine([math.prod(values[a] for a in c) for c in comps])
-        return M
-
     def norm_bound(self, t: int = 0) -> float:
         r"""Upper bound on ‖A(t)‖₂: the 2-norm of the N×N matrix of block bounds
         ‖B_{j,k}‖ ≤ Σ_a Π ‖G_{a_i}‖ (§2; ‖X⊗Y‖ = ‖X‖‖Y‖, and a block matrix's norm is at most
         the norm of its matrix of block norms). Valid for the symmetric basis too (‖VᵀAV‖ ≤
         ‖A‖)."""
-        M = self._block_sums(self._norms(t), sum)
+        M = block_sums(self._norms(t), self.order, sum)
         return float(np.linalg.norm(M, 2))
 
     def matrix_nnz(self, t: int = 0) -> int:
         """Predicted nonzeros of matrix(t): Σ over compositions of Π nnz(G_{a_i}), an upper
         bound (nnz(X⊗Y) = nnz(X)·nnz(Y); terms of one block may overlap)."""
-        return int(self._block_sums(self._stats(t).nnz, sum).sum())
+        return int(block_sums(self._stats(t).nnz, self.order, sum).sum())
 
     def row_sparsity(self, t: int = 0) -> int:
         """Upper bound on the nonzeros in any row of A(t): max_j Σ_k Σ_a Π rownnz(G_{a_i})."""
-        return int(self._block_sums(self._stats(t).row_nnz, sum).sum(axis=1).max())
+        return int(block_sums(self._stats(t).row_nnz, self.order, sum).sum(axis=1).max())
 
     def max_entry(self, t: int = 0) -> float:
         r"""Upper bound on max |A(t)_{IJ}|: max_{j,k} Σ_a Π max|G_{a_i}| (entries of different
         blocks do not add). In the symmetric basis an entry of VᵀAV is
         √(m_I/m_J)·Σ_{orbit(J)} A_{IJ'}, at most √(j!k!) times that."""
-        M = self._block_sums(self._stats(t).max_abs, sum)
+        M = block_sums(self._stats(t).max_abs, self.order, sum)
         if self.symmetric:
             N = self.order
             fact = np.sqrt(
@@ -512,14 +493,4 @@ class CarlemanSystem:
         return (
             f"CarlemanSystem(d={self.d}, N={self.order}, γ={self.scale:.6g}, {basis} basis, "
             f"D_N={self.dim})"
-        )
-
-
-def check_overflow(y: Array, t: int) -> None:
-    """Raise a one-line error if the lifted state has left the floating-point range."""
-    if not np.all(np.isfinite(y)):
-        raise UsageError(
-            f"the lifted state overflowed (non-finite) after step {t}; the map is not "
-            "dissipative at this scale: use a smaller horizon T, a smaller initial state, "
-            "or scale='auto'"
         )

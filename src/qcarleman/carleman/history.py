@@ -23,7 +23,7 @@ import scipy.sparse as sp
 import scipy.sparse.linalg as spla
 
 from ..errors import UsageError, check_finite, check_memory
-from .discrete import check_overflow
+from .blocks import check_overflow, inverse_norm_bound
 
 __all__ = ["HistorySystem", "KAPPA_METHODS"]
 
@@ -273,17 +273,10 @@ class HistorySystem:
         return float(np.sqrt(lam_max * inv_max))
 
     def _kappa_bound(self) -> float:
-        T, p = self.T, self.idle
         steps = self._time_steps()
         normA = [float(self.lifted.norm_bound(t)) for t in steps]
-        a = np.array([normA[t] if len(steps) > 1 else normA[0] for t in range(T)] + [1.0] * p)
-        # Zero norms become 1e-300 so logs stay finite; this only enlarges the bound.
-        cum = np.concatenate([[0.0], np.cumsum(np.log(np.maximum(a, 1e-300)))])
-        inv_bound = 1.0  # k = 0: the identity diagonal
-        with np.errstate(over="ignore"):
-            for k in range(1, T + p + 1):
-                inv_bound += float(np.exp((cum[k:] - cum[:-k]).max()))
-        return (1.0 + max(normA)) * inv_bound
+        per_step = [normA[t] if len(steps) > 1 else normA[0] for t in range(self.T)]
+        return (1.0 + max(normA)) * inverse_norm_bound(per_step, self.idle)
 
     # -- memory guards ---------------------------------------------------------------------
     def _check_history_memory(self, what: str) -> None:

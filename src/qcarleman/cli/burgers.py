@@ -1,10 +1,10 @@
 """``qcarleman burgers``: reproduce the viscous Burgers experiment of Liu et al., PNAS 118 (2021).
 
-Thin wrapper over :func:`qcarleman.burgers.burgers_experiment` (see its module docstring for the
-setting, the error definition and the approximations). Prints the PNAS diagnostics (R, r±, λ1)
-and, per truncation order N, the maximum over time of the ℓ2 error against the solve_ivp
-reference and against direct Euler; ``--json`` prints the same as one JSON object, ``--plot``
-writes the three-panel figure.
+Thin wrapper over :func:`qcarleman.experiments.burgers.burgers_experiment` (see its module
+docstring for the setting, the error definition and the approximations). Prints the PNAS
+diagnostics (R, r±, λ1) and, per truncation order N, the maximum over time of the ℓ2 error against
+the solve_ivp reference and against direct Euler; ``--json`` prints the same as one JSON object,
+``--plot`` writes the three-panel figure.
 """
 
 from __future__ import annotations
@@ -36,8 +36,9 @@ def run(args: argparse.Namespace) -> int:
     import sys
     import time
 
-    from ..burgers import burgers_experiment, plot_burgers
     from ..errors import UsageError, format_bytes
+    from ..experiments.burgers import burgers_experiment
+    from ..report.plots import plot_burgers
 
     if args.plot and not args.plot.lower().endswith(".png"):
         raise UsageError(f"--plot {args.plot!r} is not a .png; give a name ending in .png")

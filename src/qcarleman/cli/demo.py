@@ -4,7 +4,7 @@ On scikit-learn's digits: train a small CNN dense, prune 90%, measure the Hessia
 first steps after pruning and the dissipative window, run hybrid training (emulated quantum
 segments with tomography download and re-upload) against classical sparse training, sweep the
 shot budget, estimate the fault-tolerant cost, and write ``summary.json``, PNG figures and a
-self-contained ``report.html`` into DIR (:func:`qcarleman.training.demo.run_demo`). About two
+self-contained ``report.html`` into DIR (:func:`qcarleman.pipeline.stages.run_demo`). About two
 minutes on a 2-core CPU; ``--quick`` (used by CI) in well under one. Rerunning resumes.
 """
 
@@ -68,9 +68,10 @@ def print_summary(s: dict, out: str) -> None:
 def run(args: argparse.Namespace) -> int:
     import json
 
-    from ..training.demo import run_demo
+    from ..pipeline.stages import run_demo
+    from ..report import build_report
 
-    summary = run_demo(args.out, quick=args.quick, progress=not args.quiet)
+    summary = run_demo(args.out, quick=args.quick, progress=not args.quiet, report=build_report)
     if args.json:
         print(json.dumps(summary))
     else:

@@ -7,7 +7,7 @@ N = 1..``--order``, the per-step relative error of the emulated parameter update
 ``--threshold``, and ‖f0‖, ‖F2‖, ρ, R_d* (ALGORITHM.md §6). N = 2 uses the low-rank level 2 (any
 model size); N ≥ 3 needs the dense Carleman system (tiny models only). Writes
 ``OUT/emulate_step_<step:08d>.json`` and a PNG of error against step per order. Thin wrapper over
-:func:`qcarleman.training.emulate.emulate_checkpoint`.
+:func:`qcarleman.analysis.emulate.emulate_checkpoint`.
 
 Examples::
 
@@ -59,8 +59,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     import torch
 
+    from ..analysis.emulate import emulate_checkpoint
     from ..atomic import atomic_write_text
-    from ..training.emulate import emulate_checkpoint, plot_report
+    from ..report.plots import plot_emulation
 
     report = emulate_checkpoint(
         args.run_dir,
@@ -81,7 +82,7 @@ def run(args: argparse.Namespace) -> int:
     atomic_write_text(out / f"{stem}.json", json.dumps(report, indent=1))
     report["files"] = [str(out / f"{stem}.json")]
     if not args.no_plot:
-        report["files"].append(str(plot_report(report, out / f"{stem}.png")))
+        report["files"].append(str(plot_emulation(report, out / f"{stem}.png")))
     if args.json:
         print(json.dumps({k: report[k] for k in (*JSON_KEYS, "files", "notes")}))
         return 0

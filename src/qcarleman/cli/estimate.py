@@ -1,5 +1,5 @@
 """``qcarleman estimate``: what a fault-tolerant run of one quantum segment would cost, against
-classical sparse training (ALGORITHM.md §7; :mod:`qcarleman.quantum.resources`).
+classical sparse training (ALGORITHM.md §7; :mod:`qcarleman.quantum.cost.estimate`).
 
 From explicit numbers (fast, no torch)::
 
@@ -7,7 +7,7 @@ From explicit numbers (fast, no torch)::
 
 or from a training run directory: n, P, per-layer FLOPs, ρ = max|1 − ηλ| (Lanczos), ‖f0‖,
 ‖F2‖ (power method) and a sampled Hessian row sparsity measured on a checkpoint
-(:func:`qcarleman.training.estimate_run.estimate_run`), so κ is the §3 bound from them::
+(:func:`qcarleman.analysis.estimate_run.estimate_run`), so κ is the §3 bound from them::
 
     qcarleman estimate --run runs/digits-sparse --step 0 --steps 20 --batches 2
 
@@ -129,7 +129,7 @@ def _from_run(args, kw: dict):
     """The estimate with its inputs measured on a checkpoint of ``--run`` (explicit flags win)."""
     from tqdm import tqdm
 
-    from ..training.estimate_run import estimate_run
+    from ..analysis.estimate_run import estimate_run
 
     kw = {k: v for k, v in kw.items() if k not in ("n", "P", "T")}
     if not args.momentum:
@@ -158,7 +158,7 @@ def _from_run(args, kw: dict):
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..quantum.resources import estimate
+    from ..quantum.cost.estimate import estimate
 
     kw = _explicit(args)
     if args.run is not None:
@@ -168,7 +168,8 @@ def run(args: argparse.Namespace) -> int:
         est = estimate(**{**kw, "batch_size": kw["batch_size"] or 128})
     result = est.to_dict()
     if args.breakeven or args.plot:
-        from ..quantum.breakeven import breakeven, breakeven_table, plot_breakeven
+        from ..quantum.cost.breakeven import breakeven, breakeven_table
+        from ..report.plots import plot_breakeven
 
         be_kw = dict(
             N=args.order,

@@ -1,11 +1,11 @@
 """``qcarleman hybrid --config FILE.toml --out DIR``: the hybrid pipeline for any model and data.
 
 FILE is a training config (:mod:`qcarleman.training.config`) plus a ``[hybrid]`` table
-(:class:`qcarleman.training.hybrid.HybridSettings`) and an optional ``[pipeline]`` table
-(spectra, shot sweep, emulation backends: :func:`qcarleman.training.demo.demo_config`), or the
+(:class:`qcarleman.hybrid.trainer.HybridSettings`) and an optional ``[pipeline]`` table
+(spectra, shot sweep, emulation backends: :func:`qcarleman.pipeline.stages.demo_config`), or the
 name of a shipped example (``hybrid_digits_cpu``, ``hybrid_paper_gpu``). Runs dense training,
 pruning, spectra, hybrid vs classical sparse training, the shot sweep, the estimate and the report
-(:func:`qcarleman.training.demo.run_pipeline`); every stage resumes when rerun.
+(:func:`qcarleman.pipeline.stages.run_pipeline`); every stage resumes when rerun.
 """
 
 from __future__ import annotations
@@ -28,8 +28,9 @@ def run(args: argparse.Namespace) -> int:
     import json
     from pathlib import Path
 
+    from ..pipeline.stages import load_hybrid_config, run_pipeline
+    from ..report import build_report
     from ..training.config import example_config
-    from ..training.demo import load_hybrid_config, run_pipeline
     from .demo import print_summary
 
     path = args.config
@@ -42,6 +43,7 @@ def run(args: argparse.Namespace) -> int:
         args.out,
         options,
         progress=not args.quiet,
+        report=build_report,
         title=f"qcarleman hybrid ({Path(path).stem})",
     )
     if args.json:

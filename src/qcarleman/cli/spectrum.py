@@ -3,8 +3,8 @@
 Per checkpoint: λ_min, λ_max, trace, negative mass, E(t), window t*, ρ and the regime for the
 horizon T (ALGORITHM.md §6), written to ``OUT/spectra.json`` with three plots (ridge plot of the
 densities, E(t) with the window marked, D/G/r). ``--json`` prints the same records to stdout.
-Thin wrapper over :func:`qcarleman.training.spectrum.run_spectra`. Sharded over processes with
-``torchrun --nproc-per-node W -m qcarleman.training.distributed RUN_DIR ...`` (same options).
+Thin wrapper over :func:`qcarleman.analysis.spectrum.run_spectra`. Sharded over processes with
+``torchrun --nproc-per-node W -m qcarleman.cli.torchrun RUN_DIR ...`` (same options).
 
 Examples::
 
@@ -86,9 +86,10 @@ KEYS = (
 def run(args: argparse.Namespace) -> int:
     import torch
 
+    from ..analysis.spectrum import run_spectra
     from ..atomic import write_json
     from ..errors import UsageError
-    from ..training.spectrum import run_spectra, save_plots
+    from ..report.plots import plot_spectra
 
     if args.horizon < 1:
         raise UsageError(f"--horizon {args.horizon} is invalid; use T ≥ 1")
@@ -121,7 +122,7 @@ def run(args: argparse.Namespace) -> int:
     records = [r.to_json() for r in reports]
     out = Path(args.out) if args.out else Path(args.run_dir) / "spectrum"
     write_json(out / "spectra.json", {"run_dir": str(args.run_dir), "checkpoints": records})
-    plots = [] if args.no_plots else save_plots(reports, out)
+    plots = [] if args.no_plots else plot_spectra(reports, out)
     if args.json:
         print(json.dumps([{k: rec[k] for k in KEYS} | _extra(rec) for rec in records]))
         return 0

@@ -31,7 +31,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from ..errors import UsageError, check_memory
-from .solve import SolveResult, exact_solution, state_fidelity
+from .exact import SolveResult, exact_solution, state_fidelity
 
 __all__ = ["dilate", "hhl_filter", "hhl_scale", "hhl_circuit", "hhl_solve"]
 

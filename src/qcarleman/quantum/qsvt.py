@@ -36,7 +36,7 @@ import scipy.sparse.linalg as spla
 from numpy.polynomial import chebyshev as C
 
 from ..errors import QCarlemanError, UsageError, check_memory
-from .solve import SolveResult, exact_solution, state_fidelity
+from .exact import SolveResult, exact_solution, state_fidelity
 
 __all__ = [
     "InversePolynomial",

@@ -30,14 +30,22 @@ circuit paths, so ``exact`` (and matrix-level ``qsvt``) work without it.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-import scipy.sparse as sp
-import scipy.sparse.linalg as spla
 
-from ..errors import UsageError, check_finite
+from ..errors import UsageError
+from .exact import (
+    SolveResult,
+    as_indices,
+    as_system,
+    exact_backend,
+    exact_solution,
+    reduce_copies,
+    state_fidelity,
+)
+from .hhl import hhl_solve
+from .qsvt import qsvt_solve
 
 __all__ = [
     "SolveResult",
@@ -50,142 +58,6 @@ __all__ = [
 ]
 
 BACKENDS = ("exact", "hhl", "qsvt")
-
-
-@dataclass
-class SolveResult:
-    """Output of one emulated QLSA run (see the module docstring for each field)."""
-
-    backend: str
-    state: np.ndarray
-    success_probability: float
-    fidelity: float
-    norm_scale: float
-    flag_probability: float = 1.0
-    kappa: float | None = None
-    resources: dict[str, Any] = field(default_factory=dict)
-    measured_success_probability: float | None = None
-    shots: int | None = None
-    notes: list[str] = field(default_factory=list)
-    #: History systems only (set by :func:`solve`): the reduced output state |ŷ1(T)⟩ (length d),
-    #: the number of copies p+1 and the scale γ.
-    output_state: np.ndarray | None = None
-    copies: int = 1
-    scale: float = 1.0
-
-    @property
-    def output_probability(self) -> float:
-        """P(output set | solver flag): the history post-selection probability as realized."""
-        return self.success_probability / self.flag_probability if self.flag_probability else 0.0
-
-    @property
-    def solution_norm(self) -> float:
-        """‖x restricted to the post-selection set‖ = norm_scale·√(success probability)."""
-        return float(self.norm_scale * np.sqrt(self.success_probability))
-
-    def output_vector(self) -> np.ndarray:
-        """γ·ν·|ŷ1(T)⟩ with ν = solution_norm/√(p+1): the emulated z_T in original units
-        (ALGORITHM.md §3, §5), using the exact norm this backend implies (no shot noise)."""
-        if self.output_state is None:
-            raise UsageError("output_vector needs a history-system result; call solve(history)")
-        nu = self.solution_norm / np.sqrt(self.copies)
-        return self.scale * nu * self.output_state
-
-    def summary(self) -> dict[str, Any]:
-        """Plain JSON-able summary (no arrays)."""
-        return {
-            "backend": self.backend,
-            "fidelity": self.fidelity,
-            "success_probability": self.success_probability,
-            "flag_probability": self.flag_probability,
-            "output_probability": self.output_probability,
-            "measured_success_probability": self.measured_success_probability,
-            "shots": self.shots,
-            "kappa": self.kappa,
-            "solution_norm": self.solution_norm,
-            "resources": self.resources,
-            "notes": list(self.notes),
-        }
-
-
-def _as_system(L, c) -> tuple[sp.csr_matrix, np.ndarray]:
-    if not (sp.issparse(L) or isinstance(L, np.ndarray)):
-        raise UsageError("L must be a NumPy array or a scipy.sparse matrix")
-    L = sp.csr_matrix(L, dtype=float)
-    c = np.asarray(c, dtype=float).ravel()
-    if L.shape[0] != L.shape[1] or L.shape[0] != c.size:
-        raise UsageError(
-            f"L must be square and match c: got L {L.shape} and c of length {c.size}; "
-            "pass the history matrix and its right-hand side"
-        )
-    check_finite("L", L)
-    check_finite("c", c)
-    if not np.any(c):
-        raise UsageError("the right-hand side c is zero; the solution state is undefined")
-    return L, c
-
-
-def _as_indices(post_select, dim: int) -> np.ndarray:
-    idx = np.arange(dim) if post_select is None else np.asarray(post_select, dtype=np.int64)
-    if idx.ndim != 1 or idx.size == 0 or idx.min() < 0 or idx.max() >= dim:
-        raise UsageError(f"post_select must be a non-empty 1-D index array into 0..{dim - 1}")
-    if np.unique(idx).size != idx.size:
-        raise UsageError("post_select has repeated indices; pass each position once")
-    return idx
-
-
-def exact_solution(L, c) -> np.ndarray:
-    """x = L⁻¹c by sparse LU (forward substitution when L is lower triangular)."""
-    L, c = _as_system(L, c)
-    if sp.tril(L).nnz == L.nnz:
-        return spla.spsolve_triangular(L, c, lower=True)
-    return np.asarray(spla.spsolve(L.tocsc(), c), dtype=float)
-
-
-def state_fidelity(a: np.ndarray, b: np.ndarray) -> float:
-    """|⟨a|b⟩|² / (‖a‖²‖b‖²): overlap of two states, global phase/sign ignored."""
-    na, nb = np.linalg.norm(a), np.linalg.norm(b)
-    if na == 0 or nb == 0:
-        return 0.0
-    return float(abs(np.vdot(a, b)) ** 2 / (na * nb) ** 2)
-
-
-def reduce_copies(state: np.ndarray, copies: int) -> np.ndarray:
-    """Reduced state of the level-1 register after tracing out the time register.
-
-    ``state`` holds ``copies`` consecutive blocks (one per t = T..T+p). Tracing out t leaves
-    ρ = Σ_t b_t b_tᵀ; we return its dominant eigenvector (the top right singular vector of the
-    blocks), sign-aligned with Σ_t b_t. For an exact solve all blocks are equal and this is
-    exactly |ŷ1(T)⟩.
-    """
-    B = np.asarray(state).reshape(copies, -1)
-    _, _, vt = np.linalg.svd(B, full_matrices=False)
-    v = vt[0]
-    if np.real(np.vdot(v, B.sum(axis=0))) < 0:
-        v = -v
-    return v / np.linalg.norm(v)
-
-
-def _exact_backend(L, c, idx, kappa) -> SolveResult:
-    x = exact_solution(L, c)
-    xs = x[idx]
-    norm_y = float(np.linalg.norm(x))
-    p_out = float(xs @ xs) / norm_y**2
-    if p_out == 0:
-        raise UsageError("the exact solution vanishes on post_select; nothing to read out")
-    if kappa is None and L.shape[0] <= 1024:
-        kappa = float(np.linalg.cond(L.toarray()))
-    return SolveResult(
-        backend="exact",
-        state=xs / np.linalg.norm(xs),
-        success_probability=p_out,
-        fidelity=1.0,
-        norm_scale=norm_y,
-        flag_probability=1.0,
-        kappa=kappa,
-        resources={"dim": L.shape[0], "system_qubits": int(np.ceil(np.log2(max(L.shape[0], 2))))},
-        notes=["ideal QLSA output |L^-1 c> (exact linear algebra)"],
-    )
 
 
 def solve_linear(
@@ -203,19 +75,15 @@ def solve_linear(
     (see :func:`qcarleman.quantum.hhl.hhl_solve`); ``qsvt``: epsilon, method ("svd" |
     "chebyshev" | "circuit"), alpha, shots, seed (see :func:`qcarleman.quantum.qsvt.qsvt_solve`).
     """
-    L, c = _as_system(L, c)
-    idx = _as_indices(post_select, L.shape[0])
+    L, c = as_system(L, c)
+    idx = as_indices(post_select, L.shape[0])
     if backend == "exact":
         if options:
             raise UsageError(f"backend 'exact' takes no options; got {sorted(options)}")
-        return _exact_backend(L, c, idx, kappa)
+        return exact_backend(L, c, idx, kappa)
     if backend == "hhl":
-        from .hhl import hhl_solve
-
         return hhl_solve(L, c, idx, kappa=kappa, **options)
     if backend == "qsvt":
-        from .qsvt import qsvt_solve
-
         return qsvt_solve(L, c, idx, kappa=kappa, **options)
     raise UsageError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
 

@@ -2,7 +2,7 @@
 
 ``build_report(OUT)`` (also ``qcarleman report OUT``) regenerates ``OUT/figures/*.png``,
 ``OUT/figures/index.json`` and ``OUT/report.html`` from the results that
-:func:`qcarleman.training.demo.run_pipeline` saved; nothing is retrained.
+:func:`qcarleman.pipeline.stages.run_pipeline` saved; nothing is retrained.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 r"""Figures of a pipeline output directory (PNG, matplotlib Agg), rebuilt from its saved JSON.
 
-Each ``fig_*`` function reads the saved results of :func:`qcarleman.training.demo.run_pipeline`
+Each ``fig_*`` function reads the saved results of :func:`qcarleman.pipeline.stages.run_pipeline`
 and writes one PNG into ``figures/``; it returns a :class:`FigureInfo` (file, title, caption) or
 None when the directory holds no data for it. :func:`make_figures` runs them all and writes the
 list to ``figures/index.json``. Nothing is retrained or recomputed except plotting.
@@ -16,7 +16,8 @@ from typing import Any
 
 import numpy as np
 
-from ..atomic import save_figure, write_json
+from ..atomic import write_json
+from .plots import plot_spectra, pyplot, save_figure
 
 __all__ = ["FigureInfo", "make_figures", "load_run"]
 
@@ -54,15 +55,6 @@ def load_run(out: str | os.PathLike) -> dict[str, Any]:
     }
 
 
-def _plt():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
 def _curve(records: list[dict[str, Any]]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(steps, test accuracy, test loss) at the segment ends (the start record first)."""
     pts = [(r["start"] + r["steps"], r["test_acc"], r["test_loss"]) for r in records]
@@ -74,7 +66,7 @@ def fig_training(run: dict, out: Path) -> FigureInfo | None:
     hyb, cls = run["hybrid"], run["classical"]
     if not hyb or not cls:
         return None
-    plt = _plt()
+    plt = pyplot()
     fig, axes = plt.subplots(1, 2, figsize=(12, 4.2))
     for recs, label, style in ((cls, "classical sparse", "-o"), (hyb, "hybrid", "-s")):
         s, acc, loss = _curve(recs)
@@ -104,7 +96,7 @@ def fig_training(run: dict, out: Path) -> FigureInfo | None:
 
 
 def _spectrum_reports(spectra: list[dict[str, Any]]):
-    from ..training.spectrum import SpectrumReport
+    from ..analysis.spectrum import SpectrumReport
 
     def arr(v):
         return np.array([np.nan if x is None else x for x in v], dtype=float)
@@ -145,9 +137,8 @@ def fig_spectra(run: dict, out: Path) -> list[FigureInfo]:
     spectra = run["spectra"]
     if not spectra:
         return []
-    from ..training.spectrum import save_plots
 
-    paths = save_plots(_spectrum_reports(spectra), out / "figures")
+    paths = plot_spectra(_spectrum_reports(spectra), out / "figures")
     first = spectra[0]
     method = first["method"]
     est = "exact eigenvalues" if method == "exact" else "SLQ estimate (stochastic)"
@@ -177,7 +168,7 @@ def fig_emulation(run: dict, out: Path) -> FigureInfo | None:
     emu = run["emulation"]
     if not emu:
         return None
-    plt = _plt()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(6.5, 4.2))
     for e in emu:
         err = np.array([np.nan if v is None else v for v in e["errors"]], dtype=float)
@@ -204,7 +195,7 @@ def fig_readout(run: dict, out: Path) -> FigureInfo | None:
     sweep = [s for s in run["shots"] if s.get("readout_error_mean") is not None]
     if not sweep:
         return None
-    plt = _plt()
+    plt = pyplot()
     M = np.array([s["shots"] for s in sweep], dtype=float)
     err = np.array([s["readout_error_mean"] for s in sweep], dtype=float)
     fig, ax = plt.subplots(figsize=(6.5, 4.2))
@@ -243,7 +234,7 @@ def fig_degradation(run: dict, out: Path) -> FigureInfo | None:
     sweep = run["shots"]
     if not sweep:
         return None
-    plt = _plt()
+    plt = pyplot()
     M = np.array([s["shots"] for s in sweep], dtype=float)
     acc = 100 * np.array([s["test_acc"] for s in sweep], dtype=float)
     base = 100 * sweep[0]["classical_test_acc"]
@@ -279,7 +270,7 @@ def fig_cost(run: dict, out: Path) -> FigureInfo | None:
     q = [r for r in run["hybrid"] if r["kind"] == "quantum" and r.get("estimate")]
     if not q:
         return None
-    plt = _plt()
+    plt = pyplot()
     qs = np.array([r["estimate"]["quantum_seconds"] or np.inf for r in q], dtype=float)
     cs = np.array([r["estimate"]["classical_seconds"] for r in q], dtype=float)
     x = np.arange(len(q))
@@ -304,7 +295,7 @@ def fig_cost(run: dict, out: Path) -> FigureInfo | None:
         "Cost comparison: quantum segment vs classical steps",
         f"Estimated fault-tolerant wall-clock of each quantum segment (T-count × logical cycle; "
         f"QLSA {e['solver']}, tomography included) against the classical FLOPs of the same "
-        "steps at the stated FLOP rate (qcarleman.quantum.resources.estimate); right: the "
+        "steps at the stated FLOP rate (qcarleman.quantum.cost.estimate.estimate); right: the "
         "counts behind the first segment.",
     )
 

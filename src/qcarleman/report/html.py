@@ -179,7 +179,8 @@ def build_report(out: str | os.PathLike) -> Path:
         parts.append(
             "<h2>Resource estimate of one quantum segment</h2>"
             + _table(erows)
-            + "<p>From <code>qcarleman.quantum.resources.estimate</code>; each figure's formula "
+            + "<p>From <code>qcarleman.quantum.cost.estimate.estimate</code>; each figure's "
+            "formula "
             "and source are in its docstring, assumptions are listed below.</p>"
         )
     parts.append("<h2>Figures</h2><ul id='figure-list'>")

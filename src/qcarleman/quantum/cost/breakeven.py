@@ -5,11 +5,11 @@ Over n = 10³…10⁹ active parameters (log grid) and horizons T, for two regim
 * fully dissipative: ρ = ‖F1‖ = ``rho_fully`` < 1 (default 0.9), κ bounded in T;
 * almost dissipative: ρ = 1 + 1/T, κ ≈ linear in T;
 
-each point is a full :func:`qcarleman.quantum.resources.estimate` (Carleman order N, target
+each point is a full :func:`qcarleman.quantum.cost.estimate.estimate` (Carleman order N, target
 error ε, download by tomography included), with
 
 * quantum wall-clock = T-count (logical depth) × logical cycle time of the surface-code model
-  (:func:`qcarleman.quantum.physical.surface_code_model`, distance extended past 50 when
+  (:func:`qcarleman.quantum.cost.physical.surface_code_model`, distance extended past 50 when
   needed), or T-count / ``logical_rate`` when a logical operation rate is stated;
 * classical wall-clock = 6·n·B·T FLOPs / ``flop_rate`` (default 1e15 FLOP/s, an optimistic
   GPU peak; sparse kernels run slower, which favours the quantum side).
@@ -23,15 +23,13 @@ classical time (log-linear interpolation between grid points), or None ("none in
 from __future__ import annotations
 
 import math
-import os
 
 import numpy as np
 
-from ..atomic import save_figure
-from ..errors import UsageError
-from .resources import estimate
+from ...errors import UsageError
+from .estimate import estimate
 
-__all__ = ["breakeven", "crossover", "breakeven_table", "plot_breakeven", "DEFAULT_T"]
+__all__ = ["breakeven", "crossover", "breakeven_table", "DEFAULT_T"]
 
 DEFAULT_T = (10, 20, 50, 100)
 
@@ -164,48 +162,3 @@ def breakeven_table(result: dict) -> str:
             f"{'none in range' if cn is None else f'{cn:.3g}'} |"
         )
     return "\n".join(lines)
-
-
-def plot_breakeven(result: dict, path: str) -> str:
-    """Two panels (fully / almost dissipative): quantum (solid: with download, dotted: one
-    sample) and classical (dashed) wall-clock over n, one colour per T. Written atomically."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(1, 2, figsize=(12, 4.8), sharey=True)
-    rows = result["rows"]
-    Ts = sorted({r["T"] for r in rows})
-    colors = plt.cm.viridis(np.linspace(0, 0.85, len(Ts)))
-    for ax, regime in zip(axes, ("fully dissipative", "almost dissipative")):
-        for T, col in zip(Ts, colors):
-            for download, style in ((True, "-"), (False, ":")):
-                sel = [
-                    r
-                    for r in rows
-                    if r["regime"] == regime and r["T"] == T and r["download"] == download
-                ]
-                n = [r["n"] for r in sel]
-                ax.loglog(n, [r["quantum_s"] for r in sel], style, color=col)
-            ax.loglog(n, [r["classical_s"] for r in sel], "--", color=col, label=f"T = {T}")
-        for c in result["crossovers"]:
-            if c["regime"] == regime and c["crossover_n"] is not None:
-                ax.axvline(c["crossover_n"], color="red", lw=0.8, alpha=0.6)
-        ax.set_title(
-            f"{regime}\nquantum: — with download, ··· 1 sample; classical: - -", fontsize=9
-        )
-        ax.set_xlabel("active parameters n")
-        ax.grid(True, which="major", alpha=0.3)
-    axes[0].set_ylabel("wall-clock seconds")
-    axes[0].legend(title="horizon", fontsize=8)
-    s = result["settings"]
-    fig.suptitle(
-        f"Break-even (N = {s['N']}, ε = {s['epsilon']}, classical {s['flop_rate']:.0e} FLOP/s, "
-        f"quantum clock: {s['quantum_clock']})",
-        fontsize=9,
-    )
-    fig.tight_layout()
-    path = os.fspath(path)
-    save_figure(fig, path, dpi=110)
-    return path

@@ -1,6 +1,6 @@
 r"""Emulation report: emulated quantum output vs training (ALGORITHM.md §1, §2, §6).
 
-For a :class:`~qcarleman.training.gdmap.GDMap` at θ̄ and a horizon T, :func:`emulation_report`
+For a :class:`~qcarleman.autodiff.gdmap.GDMap` at θ̄ and a horizon T, :func:`emulation_report`
 computes the per-step relative error of the emulated parameter update x̂_t (Carleman order N)
 
     e_N(t) = ‖x̂_t − x_t‖ / ‖x_t‖,  t = 1..T  (e(0) = 0; x = θ_S − θ̄_S, the active coordinates)
@@ -8,7 +8,7 @@ computes the per-step relative error of the emulated parameter update x̂_t (Car
 against (a) **true GD**: masked (S)GD on the real loss with the same batches
 (:meth:`GDMap.true_trajectory`, the trainer's update) and (b) **Taylor**: exact iteration of the
 cubic Taylor map (:meth:`QuadraticMap.iterate`). Orders: N = 1 (linearized GD, HVPs only) and
-N = 2 (low-rank level 2, :mod:`qcarleman.training.lowrank`) at any size; N ≥ 3 only through the
+N = 2 (low-rank level 2, :mod:`qcarleman.autodiff.lowrank`) at any size; N ≥ 3 only through the
 dense :class:`~qcarleman.carleman.CarlemanSystem` on tiny models (memory predicted first). The
 first step where e_N(t) exceeds a user threshold is reported.
 
@@ -29,19 +29,17 @@ from __future__ import annotations
 import math
 import os
 import time
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
 from .. import dissipation as dis
-from ..atomic import save_figure
+from ..autodiff.gdmap import GDMap
+from ..autodiff.lowrank import emulate_order1, emulate_order2
 from ..errors import UsageError
-from .gdmap import GDMap
-from .lowrank import emulate_order1, emulate_order2
 
-__all__ = ["emulation_report", "emulate_checkpoint", "plot_report", "relative_errors"]
+__all__ = ["emulation_report", "emulate_checkpoint", "relative_errors"]
 
 
 def relative_errors(emulated: np.ndarray, reference: np.ndarray, n: int) -> list[float]:
@@ -219,7 +217,7 @@ def emulate_checkpoint(
     momentum buffer, and the T batches the trainer uses from that step on (SGD), or the full
     batch (``optimizer = "gd"``). ``chunk_size`` bounds the columns per vmapped product call
     (memory O(P·chunk) instead of O(P·rank) for large models)."""
-    from .run import RunDir
+    from ..training.run import RunDir
     from .spectrum import lr_at_step
 
     if int(T) != T or T < 1:
@@ -254,54 +252,3 @@ def emulate_checkpoint(
     )
     report.update(run_dir=str(run.path), checkpoint=ck.step, P=gd.active.P, dtype=str(dtype))
     return report
-
-
-def plot_report(report: dict[str, Any], path: str | os.PathLike) -> Path:
-    """PNG of e_N(t) against step t per order N (solid: vs true GD, dashed: vs Taylor), with the
-    threshold; written atomically (temp file + os.replace)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    path = Path(path)
-    fig, ax = plt.subplots(figsize=(6.4, 4.2))
-    steps = np.arange(report["steps"] + 1)
-    floor = 1e-17
-    for i, N in enumerate(report["rel_error_vs_gd"]):
-        color = f"C{i}"
-        ax.semilogy(
-            steps[1:],
-            np.maximum(report["rel_error_vs_gd"][N][1:], floor),
-            "-o",
-            color=color,
-            ms=3,
-            label=f"N = {N} vs true GD",
-        )
-        ax.semilogy(
-            steps[1:],
-            np.maximum(report["rel_error_vs_taylor"][N][1:], floor),
-            "--",
-            color=color,
-            label=f"N = {N} vs Taylor",
-        )
-    ax.semilogy(
-        steps[1:],
-        np.maximum(report["taylor_vs_gd"][1:], floor),
-        ":",
-        color="k",
-        label="Taylor vs true GD",
-    )
-    ax.axhline(report["threshold"], color="grey", lw=0.8, label="threshold")
-    ax.set_xlabel("step t")
-    ax.set_ylabel("relative error ‖x̂_t − x_t‖ / ‖x_t‖")
-    rd = report["R_d"]
-    ax.set_title(
-        f"Carleman emulation, η = {report['lr']:.3g}, ρ = {report['rho']:.4g}, "
-        f"R_d* = {'n/a' if rd is None else f'{rd:.3g}'}",
-        fontsize=9,
-    )
-    ax.legend(fontsize=7)
-    fig.tight_layout()
-    save_figure(fig, path)
-    return path

@@ -11,14 +11,14 @@ gradient descent on the cubic Taylor model of the loss at θ̄:
   G0 = (−ηg, g),  G1 (x, v) = ((I − ηH)x − ημv, Hx + μv),  G2 = (−(η/2)K[x, x'], ½K[x, x'])
 
 with g = ∇L(θ̄) + λθ̄, H = ∇²L(θ̄) + λI, K = ∇³L(θ̄) (weight decay λ/2‖θ_S‖²) from
-:class:`~qcarleman.training.operators.LossOperators`. The velocity v is PyTorch's momentum buffer
+:class:`~qcarleman.autodiff.operators.LossOperators`. The velocity v is PyTorch's momentum buffer
 (zero before the first step; a checkpoint's buffer can be passed as the initial velocity).
 Dampening 0, no Nesterov (the trainer's optimizer).
 
 Batches: with ``per_step=False`` (full-batch GD) all batches define one loss and the map is
 time-independent; with ``per_step=True`` (SGD) step t uses batch t, so G0(t), G1(t), G2(t) depend
 on t, all expanded at the same θ̄. Batch norm uses batch statistics without running-stat updates
-(see :mod:`qcarleman.training.operators`).
+(see :mod:`qcarleman.autodiff.operators`).
 
 A ``GDMap`` *is* a :class:`~qcarleman.dynamics.QuadraticMap` in operator form (NumPy float64 at
 its boundary), so Carleman lifting and history systems apply unchanged. Torch-native
@@ -57,7 +57,7 @@ class GDMap(QuadraticMap):
     lr:
         Learning rate η > 0.
     mask, include_pruned:
-        The active set (:class:`~qcarleman.training.operators.ActiveParams`).
+        The active set (:class:`~qcarleman.autodiff.operators.ActiveParams`).
     weight_decay, momentum:
         λ ≥ 0 and μ ∈ [0, 1).
     theta:

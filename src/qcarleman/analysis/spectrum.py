@@ -1,8 +1,8 @@
 r"""Hessian spectra and dissipation diagnostics of models, checkpoints and runs (ALGORITHM.md §6).
 
 The Hessian H = ∇²L(θ̄) + λI of the active coordinates (pruned ones only with
-``include_pruned``) is an operator from :class:`~qcarleman.training.operators.LossOperators`
-(or its sharded twin :class:`~qcarleman.training.distributed.DistributedLossOperators`); the
+``include_pruned``) is an operator from :class:`~qcarleman.autodiff.operators.LossOperators`
+(or its sharded twin :class:`~qcarleman.autodiff.distributed.DistributedLossOperators`); the
 spectral work is :mod:`qcarleman.spectral` and the metrics are :mod:`qcarleman.dissipation`.
 
 Per spectrum (:func:`analyze_operator`):
@@ -41,13 +41,12 @@ import os
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from .. import dissipation as dis
-from ..atomic import jsonable, save_figure
+from ..atomic import jsonable
 from ..errors import UsageError
 from ..spectral import (
     as_linear_operator,
@@ -64,7 +63,6 @@ __all__ = [
     "run_spectra",
     "parse_checkpoints",
     "lr_at_step",
-    "save_plots",
 ]
 
 Array = np.ndarray
@@ -277,7 +275,7 @@ def model_spectrum(
     r"""Spectrum of the loss Hessian of ``model`` on ``batches`` (active set of ``mask``).
 
     ``distributed`` shards the batches over the processes of the initialized
-    ``torch.distributed`` group (:mod:`qcarleman.training.distributed`); the result equals one
+    ``torch.distributed`` group (:mod:`qcarleman.autodiff.distributed`); the result equals one
     process's. ``nonlinear`` adds ‖f0‖ = η‖g‖, ‖F2‖ = (η/2)‖K‖ (power method on third-order
     products, ``f2_iters`` steps) and R_d* (ALGORITHM.md §6). ``dtype`` ("float64", "float32"
     or a torch dtype) is the autodiff precision; ``hvp_mode`` "cached" or "functional" (module
@@ -332,11 +330,11 @@ def _operators(
     memory_limit,
 ):
     if distributed:
-        from .distributed import DistributedLossOperators
+        from ..autodiff.distributed import DistributedLossOperators
 
         cls = DistributedLossOperators
     else:
-        from .operators import LossOperators
+        from ..autodiff.operators import LossOperators
 
         cls = LossOperators
     return cls(
@@ -355,7 +353,7 @@ def _operators(
 def lr_at_step(meta: dict[str, Any], step: int) -> float:
     """η of the optimizer step taken from checkpoint ``step``: the run's step schedule
     lr·gamma^(#milestones ≤ epoch) with epoch = step // steps_per_epoch (ALGORITHM.md §9)."""
-    from .config import TrainSettings
+    from ..training.config import TrainSettings
 
     if "lr" not in meta:
         raise UsageError("the checkpoint meta has no learning rate; pass --lr")
@@ -432,7 +430,7 @@ def run_spectra(
     import torch
     from tqdm import tqdm
 
-    from .run import RunDir
+    from ..training.run import RunDir
 
     run = RunDir(run_dir)
     steps = (
@@ -472,75 +470,3 @@ def run_spectra(
         rep.extra.update(momentum=float(ck.meta.get("momentum", 0.0)), phase=ck.meta.get("phase"))
         reports.append(rep)
     return reports
-
-
-def save_plots(reports: Sequence[SpectrumReport], out_dir: str | os.PathLike) -> list[Path]:
-    """Three PNGs in ``out_dir``: ``spectrum_ridge.png`` (smoothed density per step, offset),
-    ``error_curve.png`` (E(t) per step, the line E = 1 and each window t* marked) and
-    ``dissipative_split.png`` (D, G and r per step)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    if not reports:
-        raise UsageError("no spectra to plot")
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    cmap = plt.get_cmap("viridis")
-    colors = [cmap(i / max(1, len(reports) - 1)) for i in range(len(reports))]
-    label = [f"step {r.step}" if r.step is not None else f"#{i}" for i, r in enumerate(reports)]
-    paths = []
-
-    # ridge plot: log10 density on a common grid, offset per step
-    lo = min(r.lambda_min for r in reports)
-    hi = max(r.lambda_max for r in reports)
-    pad = 0.05 * (hi - lo or 1.0)
-    grid = np.linspace(lo - pad, hi + pad, 800)
-    sigma = 0.01 * (hi - lo or 1.0)
-    fig, ax = plt.subplots(figsize=(7, 1.0 + 0.45 * len(reports)))
-    for i, (rep, c) in enumerate(zip(reports, colors)):
-        _, dens = rep.density(grid, sigma)
-        y = np.log10(dens + 1e-8)
-        y = (y - y.min()) / (np.ptp(y) or 1.0)
-        ax.fill_between(grid, i, i + 0.9 * y, color=c, alpha=0.6, lw=0)
-        ax.plot(grid, i + 0.9 * y, color="k", lw=0.5)
-    ax.axvline(0.0, color="grey", lw=0.7, ls=":")
-    ax.set_yticks(range(len(reports)), label)
-    ax.set_xlabel("Hessian eigenvalue λ")
-    methods = sorted({r.method for r in reports})
-    ax.set_title(
-        f"spectral density per checkpoint (log scale, σ = {sigma:.2g}; {'/'.join(methods)})"
-    )
-    paths.append(save_figure(fig, out / "spectrum_ridge.png"))
-
-    # E(t) with windows
-    fig, ax = plt.subplots(figsize=(7, 4.5))
-    for rep, c, lab in zip(reports, colors, label):
-        t = np.arange(rep.E.size)
-        ax.plot(t, rep.E, color=c, lw=1.2, label=f"{lab} (t* = {rep.window})")
-        ax.plot(rep.window, rep.E[rep.window], "o", color=c, ms=4)
-    ax.axhline(1.0, color="k", lw=0.8, ls="--")
-    ax.set_yscale("log")
-    ax.set_xlabel("t (steps)")
-    ax.set_ylabel("E(t) = mean |1 − ηλ|^t")
-    ax.set_title("error-bound curve; dots: end of the window E ≤ 1")
-    if len(reports) <= 12:
-        ax.legend(fontsize=7)
-    paths.append(save_figure(fig, out / "error_curve.png"))
-
-    # D, G, r
-    fig, axes = plt.subplots(1, 3, figsize=(13, 4))
-    for rep, c in zip(reports, colors):
-        t = np.arange(rep.E.size)
-        axes[0].plot(t, rep.D, color=c, lw=1)
-        axes[1].plot(t, rep.G, color=c, lw=1)
-        rr = np.where(np.isfinite(rep.r), rep.r, np.nan)
-        axes[2].plot(t, rr, color=c, lw=1)
-    for a, name in zip(axes, ("D(t): dissipative part", "G(t): divergent part", "r(t) = D/G")):
-        a.set_yscale("log")
-        a.set_xlabel("t (steps)")
-        a.set_title(name)
-    axes[2].axhline(1.0, color="k", lw=0.8, ls="--")
-    paths.append(save_figure(fig, out / "dissipative_split.png"))
-    return paths

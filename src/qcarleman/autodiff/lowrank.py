@@ -26,7 +26,7 @@ largest |λ| (and those above ``rtol``·max|λ|) are kept; the discarded weight
 
 Order 1 (linearized GD, ALGORITHM.md §2): ŷ1' = G0 + G1 ŷ1, one G1 product per step.
 
-Maps: a :class:`~qcarleman.training.gdmap.GDMap` is used through its torch-native coefficients;
+Maps: a :class:`~qcarleman.autodiff.gdmap.GDMap` is used through its torch-native coefficients;
 any other :class:`~qcarleman.dynamics.QuadraticMap` through its NumPy ones.
 """
 

@@ -9,9 +9,9 @@ resumable (a finished stage is skipped when its output exists):
 2. global magnitude pruning and ``spectrum_steps`` classical sparse steps with a checkpoint after
    every step (:func:`~qcarleman.training.trainer.sparse_train`) → ``OUT/sparse``;
 3. Hessian spectra of the first checkpoints after pruning
-   (:func:`qcarleman.training.spectrum.run_spectra`), E(t), the window t*, ρ and the regime
+   (:func:`qcarleman.analysis.spectrum.run_spectra`), E(t), the window t*, ρ and the regime
    (ALGORITHM.md §6) → ``OUT/spectra.json``;
-4. the hybrid run (:class:`~qcarleman.training.hybrid.HybridTrainer`) with quantum segments over
+4. the hybrid run (:class:`~qcarleman.hybrid.trainer.HybridTrainer`) with quantum segments over
    the measured window (``quantum_steps = t*`` unless the config fixes it) and the classical
    baseline with the same steps and data order → ``OUT/hybrid``, ``OUT/classical``;
 5. the degradation sweep: the quantum phase of the hybrid run at each shot budget M (``true-gd``
@@ -19,7 +19,7 @@ resumable (a finished stage is skipped when its output exists):
    ``OUT/shots/M_<M>``, ``OUT/shots.json``;
 6. the emulation error of each backend against true GD over the first segment after pruning
    (``OUT/emulation.json``);
-7. the resource estimate of one quantum segment (:func:`qcarleman.quantum.resources.estimate`);
+7. the resource estimate of one quantum segment (:func:`qcarleman.quantum.cost.estimate.estimate`);
 8. ``OUT/summary.json`` and the HTML report (:func:`qcarleman.report.build_report`).
 
 If E(t) exceeds 1 already at t = 1 there is no window: the summary says so with the numbers,
@@ -32,13 +32,14 @@ import json
 import math
 import os
 import time
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from ..atomic import write_json
 from ..errors import UsageError
-from .hybrid import HybridSettings, HybridTrainer, load_records, run_baseline
+from ..hybrid.trainer import HybridSettings, HybridTrainer, load_records, run_baseline
 
 __all__ = ["run_demo", "run_pipeline", "demo_config", "load_hybrid_config"]
 
@@ -125,17 +126,21 @@ def run_pipeline(
     options: dict[str, Any] | None = None,
     *,
     progress: bool = True,
-    report: bool = True,
+    report: Callable[[Path], object] | None = None,
     title: str = "qcarleman hybrid run",
 ) -> dict[str, Any]:
-    """Run the whole pipeline (module docstring) into ``out`` and return the summary dict."""
+    """Run the whole pipeline (module docstring) into ``out`` and return the summary dict.
+
+    ``report`` builds the HTML report from the finished directory (the CLI passes
+    :func:`qcarleman.report.build_report`; the pipeline layer does not import the report layer).
+    """
     import torch
     from tqdm.auto import tqdm
 
-    from .config import load_config
-    from .run import RunDir
-    from .spectrum import run_spectra
-    from .trainer import evaluate, sparse_train, train_dense
+    from ..analysis.spectrum import run_spectra
+    from ..training.config import load_config
+    from ..training.run import RunDir
+    from ..training.trainer import evaluate, sparse_train, train_dense
 
     t_start = time.perf_counter()
     _, _, defaults = demo_config()
@@ -325,10 +330,8 @@ def run_pipeline(
     summary["seconds"] = time.perf_counter() - t_start
     write_json(out / "summary.json", summary)
     stages.close()
-    if report:
-        from ..report import build_report
-
-        build_report(out)
+    if report is not None:
+        report(out)
     summary["seconds"] = time.perf_counter() - t_start
     write_json(out / "summary.json", summary)
     return summary
@@ -356,8 +359,13 @@ def _window_statement(first: dict[str, Any], window: int, closed: bool) -> str:
     )
 
 
-def run_demo(out: str | os.PathLike = "demo-out", quick: bool = False, progress: bool = True):
+def run_demo(
+    out: str | os.PathLike = "demo-out",
+    quick: bool = False,
+    progress: bool = True,
+    report: Callable[[Path], object] | None = None,
+):
     """The embedded default demo (:func:`demo_config`) into ``out``; returns the summary."""
     cfg, hybrid, options = demo_config(quick)
     title = "qcarleman demo (quick)" if quick else "qcarleman demo"
-    return run_pipeline(cfg, hybrid, out, options, progress=progress, title=title)
+    return run_pipeline(cfg, hybrid, out, options, progress=progress, report=report, title=title)

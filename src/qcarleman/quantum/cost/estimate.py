@@ -7,7 +7,7 @@ an emulated :class:`~qcarleman.HistorySystem`. The formulas, one function each:
 
 * dimensions (§2–§3): D_N = Σ_j d^j (or Σ_j C(d+j−1, j)), dim Y = (T+p+1)·D_N, system qubits
   ⌈log2 dim Y⌉ (:func:`carleman_dim`, :func:`history_dim`, :func:`qubits_for`);
-* structure of A and L (§2, reusing :func:`qcarleman.carleman.compositions`): block bounds
+* structure of A and L (§2, reusing :func:`qcarleman.carleman.blocks.block_sums`): block bounds
   Σ_a Π v_{a_i} give ‖A‖ (:func:`norm_A_bound`), row/column sparsity (:func:`sparsity_L`) and the
   LCU block-encoding normalization α (:func:`alpha_lcu`); sparse access: α = √(s_r s_c)·max|L_ij|
   (Gilyén, Su, Low, Wiebe, STOC 2019, arXiv:1806.01838, Lemma 48) (:func:`alpha_sparse`);
@@ -33,8 +33,8 @@ from typing import Any
 
 import numpy as np
 
-from ..carleman.discrete import compositions
-from ..errors import UsageError
+from ...carleman.blocks import block_sums, inverse_norm_bound
+from ...errors import UsageError
 from . import physical as _phys
 
 __all__ = [
@@ -45,13 +45,11 @@ __all__ = [
     "carleman_dim",
     "history_dim",
     "qubits_for",
-    "block_bounds",
     "norm_A_bound",
     "sparsity_L",
     "alpha_lcu",
     "alpha_sparse",
     "kappa_bound",
-    "inverse_norm_bound",
     "queries_hhl",
     "queries_cks",
     "cks_parameters",
@@ -140,21 +138,10 @@ def qubits_for(dim: int) -> int:
     return max(1, (int(dim) - 1).bit_length())
 
 
-def block_bounds(values: tuple[float, float, float], N: int) -> np.ndarray:
-    """M[j−1, k−1] = Σ_{a ∈ {0,1,2}^j, Σa = k} Π_i values[a_i]: the per-block sum of a
-    multiplicative quantity over the terms G_{a_1}⊗…⊗G_{a_j} of B_{j,k} (ALGORITHM.md §2;
-    the same sums as :meth:`CarlemanSystem.norm_bound`)."""
-    M = np.zeros((N, N))
-    for j in range(1, N + 1):
-        for k, comps in compositions(j, N).items():
-            M[j - 1, k - 1] = sum(math.prod(values[a] for a in c) for c in comps)
-    return M
-
-
 def norm_A_bound(rho: float, N: int, f0_norm: float = 0.0, F2_norm: float = 0.0, gamma=1.0):
     """‖A‖₂ ≤ ‖(Σ_a Π‖G_{a_i}‖)_{j,k}‖₂ with ‖G0‖ = ‖f0‖/γ, ‖G1‖ = ρ, ‖G2‖ = γ‖F2‖ (§2 scaling;
     the bound of :meth:`CarlemanSystem.norm_bound`)."""
-    return float(np.linalg.norm(block_bounds((f0_norm / gamma, rho, gamma * F2_norm), N), 2))
+    return float(np.linalg.norm(block_sums((f0_norm / gamma, rho, gamma * F2_norm), N), 2))
 
 
 def sparsity_L(N: int, s: int, s2: int, nnz_f0: int) -> tuple[int, int]:
@@ -162,8 +149,8 @@ def sparsity_L(N: int, s: int, s2: int, nnz_f0: int) -> tuple[int, int]:
     per row and s per column, and G0 with ``nnz_f0`` nonzeros (one column): 1 (identity) +
     max over block rows (columns) of Σ_a Π nnz (upper bounds; ALGORITHM.md §2–§3, as
     :meth:`CarlemanSystem.row_sparsity`)."""
-    rows = block_bounds((1, s, s2), N).sum(axis=1).max()
-    cols = block_bounds((nnz_f0, s, s), N).sum(axis=0).max()
+    rows = block_sums((1, s, s2), N).sum(axis=1).max()
+    cols = block_sums((nnz_f0, s, s), N).sum(axis=0).max()
     return 1 + int(rows), 1 + int(cols)
 
 
@@ -173,7 +160,7 @@ def alpha_lcu(N: int, a0: float, a1: float, a2: float) -> float:
     α = 1 + Σ_{j,k} Σ_a Π α_{a_i} (LCU, Childs & Wiebe, QIC 12, 901 (2012); products of
     block-encodings multiply normalizations, Gilyén et al. 2019 Lemma 30), where α0 = ‖f0‖/γ
     (state-preparation encoding of the column G0), α1, α2 the normalizations of G1, γG2."""
-    return 1.0 + float(block_bounds((a0, a1, a2), N).sum())
+    return 1.0 + float(block_sums((a0, a1, a2), N).sum())
 
 
 def alpha_sparse(s_row: int, s_col: int, max_entry: float) -> float:
@@ -182,20 +169,9 @@ def alpha_sparse(s_row: int, s_col: int, max_entry: float) -> float:
     return math.sqrt(s_row * s_col) * max_entry
 
 
-def inverse_norm_bound(norm_A: float, T: int, p: int = 0) -> float:
-    """‖L⁻¹‖ ≤ Σ_{k=0}^{T+p} max_s Π_{i=s}^{s+k−1} ‖A(i)‖ with ‖A(t)‖ = a for t < T and idle blocks
-    I (ALGORITHM.md §3; :meth:`HistorySystem.kappa` ``"bound"``). For a ≥ 1 a window holds at most
-    min(k, T) factors a; for a < 1 at least max(0, k − p)."""
-    a = float(norm_A)
-    k = np.arange(T + p + 1)
-    expo = np.minimum(k, T) if a >= 1 else np.maximum(0, k - p)
-    with np.errstate(over="ignore"):
-        return float(np.sum(np.exp(expo * math.log(max(a, 1e-300)))))
-
-
 def kappa_bound(norm_A: float, T: int, p: int = 0) -> float:
     """κ(L) ≤ (1 + ‖A‖)·‖L⁻¹‖-bound (ALGORITHM.md §3)."""
-    return (1.0 + norm_A) * inverse_norm_bound(norm_A, T, p)
+    return (1.0 + norm_A) * inverse_norm_bound(norm_A, p, steps=T)
 
 
 # ------------------------------------------------------------------------------------------
@@ -478,7 +454,7 @@ def estimate(
     Wall-clock: quantum = logical depth (= T-count) × logical cycle time of the surface-code
     estimate (or / ``logical_rate`` if given); classical = FLOPs / ``flop_rate``.
     ``provenance`` maps input names (rho, f0_norm, F2_norm, sparsity) to how they were obtained
-    (e.g. measured on a checkpoint by :func:`qcarleman.training.estimate_run.measure_run`); it
+    (e.g. measured on a checkpoint by :func:`qcarleman.analysis.estimate_run.measure_run`); it
     becomes the ``source`` of the input figures, which otherwise say "user input" or "assumed".
     """
     _check_inputs(n, T, N, epsilon, solver, P)
@@ -511,7 +487,7 @@ def estimate(
             rho_v = 1.0 + 1.0 / T
             approx["kappa"] = "ρ = 1 + 1/T assumed (almost-dissipative boundary); pass rho or kappa"
         nA = norm_A_bound(rho_v, N, f0_norm or 0.0, F2_norm or 0.0, g)
-        inv = inverse_norm_bound(nA, T, p)
+        inv = inverse_norm_bound(nA, p, steps=T)
         kap = (1 + nA) * inv
         if not have_nl:
             approx["kappa"] = (

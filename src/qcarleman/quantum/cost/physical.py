@@ -42,7 +42,7 @@ import itertools
 import math
 from dataclasses import asdict, dataclass
 
-from ..errors import UsageError
+from ...errors import UsageError
 
 __all__ = [
     "QubitModel",

@@ -1,7 +1,7 @@
 r"""Hessian operators over a dataset sharded across processes (``torch.distributed``).
 
 The loss of B batches is the size-weighted mean L = Σ_b |B_b| L_b / Σ_b |B_b| (as in
-:class:`~qcarleman.training.operators.LossOperators`). Rank r of W processes owns batches
+:class:`~qcarleman.autodiff.operators.LossOperators`). Rank r of W processes owns batches
 r, r+W, r+2W, … and builds an ordinary ``LossOperators`` on them (no second HVP
 implementation); every product is the local one scaled by N_r/N (N_r its samples, N all) and
 summed with ``all_reduce``. Weight decay λ is added once, after the sum. Sharding is by whole
@@ -13,7 +13,7 @@ the same spectrum; rank 0 writes the output. Backend: NCCL when CUDA is availabl
 
 Launch (one command per machine, e.g. 2 processes here)::
 
-    torchrun --nproc-per-node 2 -m qcarleman.training.distributed RUN_DIR \
+    torchrun --nproc-per-node 2 -m qcarleman.cli.torchrun RUN_DIR \
         --checkpoints 0:20 --batches 8 --out spectra.json
 
 which takes the options of ``qcarleman spectrum`` (run ``... --help``).
@@ -22,7 +22,6 @@ which takes the options of ``qcarleman spectrum`` (run ``... --help``).
 from __future__ import annotations
 
 import os
-import sys
 from collections.abc import Sequence
 
 import numpy as np
@@ -33,7 +32,7 @@ from scipy.sparse.linalg import LinearOperator
 from ..errors import UsageError
 from .operators import LossOperators, as_batches
 
-__all__ = ["init_distributed", "shard_batches", "DistributedLossOperators", "main"]
+__all__ = ["init_distributed", "shard_batches", "DistributedLossOperators"]
 
 Tensor = torch.Tensor
 
@@ -66,7 +65,7 @@ def shard_batches(batches: Sequence, rank: int, world: int) -> list:
 class DistributedLossOperators:
     r"""g, H·u, K[·,u,v] of the loss of all batches, computed by the processes of a group.
 
-    Same constructor and methods as :class:`~qcarleman.training.operators.LossOperators`
+    Same constructor and methods as :class:`~qcarleman.autodiff.operators.LossOperators`
     (``grad``, ``hvp``, ``hvp_batch``, ``third``, ``loss``, ``linear_operator``); ``batches``
     is the full list, identical on every rank — each rank keeps its shard. Collective: every
     rank must call the same methods in the same order.
@@ -178,31 +177,3 @@ class DistributedLossOperators:
 
     def __repr__(self) -> str:
         return f"DistributedLossOperators(n={self.n}, rank={self.rank}/{self.world})"
-
-
-def main(argv: list[str] | None = None) -> int:
-    """torchrun entry point: ``qcarleman spectrum`` with the batches sharded over the ranks."""
-    from ..cli.main import _Parser
-    from ..cli.spectrum import add_arguments, run
-
-    rank, world = init_distributed()
-    parser = _Parser(
-        prog="torchrun ... -m qcarleman.training.distributed",
-        description="Hessian spectra of a run with the data sharded across torchrun processes.",
-    )
-    add_arguments(parser)
-    args = parser.parse_args(argv)
-    args.distributed = world > 1
-    try:
-        code = run(args)
-    except UsageError as exc:
-        if rank == 0:
-            print(f"qcarleman: error: {exc}", file=sys.stderr)
-        code = 2
-    if dist.is_initialized():
-        dist.destroy_process_group()
-    return int(code or 0)
-
-
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())

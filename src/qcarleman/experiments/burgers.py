@@ -29,18 +29,16 @@ truncation at N, and the reference itself (tolerance 1e-10). No value is taken f
 from __future__ import annotations
 
 import math
-import os
 import time
 from dataclasses import dataclass
 
 import numpy as np
 import scipy.sparse as sp
 
-from .atomic import save_figure
-from .carleman.continuous import ContinuousCarleman
-from .errors import UsageError, check_memory
+from ..carleman.continuous import ContinuousCarleman
+from ..errors import UsageError, check_memory
 
-__all__ = ["BurgersProblem", "burgers_problem", "burgers_experiment", "plot_burgers"]
+__all__ = ["BurgersProblem", "burgers_problem", "burgers_experiment"]
 
 Array = np.ndarray
 
@@ -268,48 +266,3 @@ def _progress(enabled: bool, total: int):
     from tqdm import tqdm
 
     return tqdm(total=total, desc="reference + Euler", unit="solve", leave=False)
-
-
-def plot_burgers(result: dict, path: str | os.PathLike) -> str:
-    """Write the three-panel PNG of a :func:`burgers_experiment` result (atomically).
-
-    (a) u(x) at t ≈ T_nl/3 for N = 1 and N = N_max with the reference; (b) ℓ2 error against the
-    reference vs time per N (log scale); (c) max-over-time error vs N (log scale)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    path = os.fspath(path)
-    if not path.lower().endswith(".png"):
-        raise UsageError(f"plot file {path!r} is not a .png; give a name ending in .png")
-    arr, orders = result["arrays"], result["orders"]
-    k = arr["snapshot"]
-    fig, ax = plt.subplots(1, 3, figsize=(15, 4.2))
-    ax[0].plot(arr["x"], arr["reference"][k], "k-", lw=2, label="reference (solve_ivp)")
-    for N, style in zip(sorted({orders[0], orders[-1]}), ("C0--", "C3:")):
-        ax[0].plot(
-            arr["x"], arr["carleman"][N][k], style, marker="o", ms=3, label=f"Carleman N={N}"
-        )
-    ax[0].set(xlabel="x", ylabel="u", title=f"t = {arr['t'][k]:.3f} ≈ T_nl/3")
-    ax[0].legend(fontsize=8)
-    for N in orders:
-        e = arr["error_vs_reference"][N]
-        ax[1].semilogy(arr["t"][1:], np.where(np.isfinite(e[1:]), e[1:], np.nan), label=f"N={N}")
-    ax[1].set(xlabel="t", ylabel="‖u_N(t) − u_ref(t)‖₂", title="error vs reference")
-    ax[1].legend(fontsize=8)
-    errs = [np.nan if e is None else e for e in result["max_error_vs_reference"]]
-    ax[2].semilogy(orders, errs, "o-", label="Carleman-Euler vs reference")
-    ax[2].axhline(result["euler_vs_reference"], color="gray", ls="--", label="direct Euler")
-    ax[2].set(xlabel="N", ylabel="max_t ℓ2 error", title="max error vs truncation order")
-    ax[2].set_xticks(orders)
-    ax[2].legend(fontsize=8)
-    s = result["setting"]
-    fig.suptitle(
-        f"Forced viscous Burgers (PNAS 2021 setting): nx={s['nx']}, nt={s['nt']}, "
-        f"Re0={s['Re0']:g}, T={s['T']:g}, R={result['R']:.3g}",
-        fontsize=10,
-    )
-    fig.tight_layout()
-    save_figure(fig, path, dpi=110)
-    return path

@@ -16,7 +16,8 @@ step 0 of a pruned run) in *segments*. A **quantum segment** of K steps starting
 3. *QLSA*: the history system (ALGORITHM.md §3) is solved by an **ideal** QLSA (the ``exact``
    backend semantics: its output is the normalized emulated state). A gate-level solver cannot run
    at the size of a real network, so κ is the §3 bound (from ρ = ‖F1‖ when a spectrum was
-   measured, else the almost-dissipative assumption of :func:`qcarleman.quantum.resources.estimate`)
+   measured, else the almost-dissipative assumption of
+   :func:`qcarleman.quantum.cost.estimate.estimate`)
    and P_succ = (p+1)‖ŷ1(T)‖²/‖Y‖² from the emulated levels where known; each is labelled.
    On tiny maps ``qlsa = "exact" | "qsvt" | "hhl"`` solves the dense history system with that
    solver (:func:`qcarleman.quantum.solve.solve`) and downloads its output instead;
@@ -67,11 +68,11 @@ import torch
 
 from ..atomic import atomic_write_text, jsonable
 from ..errors import UsageError
-from .checkpoint import load_checkpoint, save_checkpoint
-from .config import TrainSettings
-from .data import batch_for_step
-from .run import RunDir
-from .trainer import Trainer, evaluate
+from ..training.checkpoint import load_checkpoint, save_checkpoint
+from ..training.config import TrainSettings
+from ..training.data import batch_for_step
+from ..training.run import RunDir
+from ..training.trainer import Trainer, evaluate
 
 __all__ = [
     "BACKENDS",
@@ -102,7 +103,7 @@ class HybridSettings:
         (sampled up to ``readout_max_dim`` coordinates).
     idle: idle steps p of the history system (−1 = p = K, the paper's choice).
     epsilon: target ℓ2 error ε of the resource estimate.
-    solver: QLSA query model of the estimate (:data:`qcarleman.quantum.resources.SOLVERS`).
+    solver: QLSA query model of the estimate (:data:`qcarleman.quantum.cost.estimate.SOLVERS`).
     dtype: float64 | float32 of the derivative operators.
     spectrum_probes, spectrum_iters: SLQ settings of the auto-K spectrum.
     rho: ρ = ‖F1‖ for the κ bound when no spectrum is measured in the run (0 = unknown).
@@ -197,7 +198,7 @@ class SegmentRecord:
     total_error: ‖θ̂_K − θ_K‖/‖θ_K − θ̄‖, the written-back parameters against true GD.
     kappa, kappa_source: κ of the history system and how it was obtained.
     success_probability, p_succ_source: P_succ and how it was obtained.
-    estimate: a summary of :func:`qcarleman.quantum.resources.estimate` for this segment.
+    estimate: a summary of :func:`qcarleman.quantum.cost.estimate.estimate` for this segment.
     """
 
     segment: int
@@ -317,10 +318,10 @@ class HybridTrainer:
         self.trainer.step = ck.step
         self.start_step = ck.step
         self.end_step = ck.step + int(self.settings.total_steps)
-        from .operators import ActiveParams
+        from ..autodiff.operators import ActiveParams
 
         self.active = ActiveParams(self.trainer.model, self.trainer.mask)
-        from .flops import training_flops
+        from ..training.flops import training_flops
 
         x0 = self.data.train[0]
         self.flops_per_step = training_flops(
@@ -445,7 +446,7 @@ class HybridTrainer:
         s = self.settings
         info: dict[str, Any] = {}
         if s.segment_steps == "auto" and self.quantum_open:
-            from .spectrum import model_spectrum
+            from ..analysis.spectrum import model_spectrum
 
             rep = model_spectrum(
                 self.trainer.model,
@@ -715,7 +716,7 @@ def _emulate(
 ) -> dict[str, Any]:
     """The emulated trajectory of one segment: ``x`` (x̂_t, t = 0..K), ``v`` (v̂_t or None),
     ``order`` (N of the Carleman system that is costed), optional ``levels`` (‖ŷ_j(t)‖ per t),
-    ``notes``. The map is :class:`~qcarleman.training.gdmap.GDMap` (SGD: batch t at step t)."""
+    ``notes``. The map is :class:`~qcarleman.autodiff.gdmap.GDMap` (SGD: batch t at step t)."""
     s = h.settings
     if s.backend == "true-gd":
         return {
@@ -724,7 +725,7 @@ def _emulate(
             "order": int(s.order),
             "notes": ["true-gd backend: the emulated state is true masked SGD (no emulation)"],
         }
-    from .gdmap import GDMap
+    from ..autodiff.gdmap import GDMap
 
     K = len(batches)
     gmap = GDMap(
@@ -746,7 +747,7 @@ def _emulate(
         Z, order = gmap.iterate(z0, K), int(s.order)
         notes.append("taylor backend: exact iteration of the cubic Taylor map (no truncation)")
     elif s.backend == "linear":
-        from .lowrank import emulate_order1
+        from ..autodiff.lowrank import emulate_order1
 
         Z, order = emulate_order1(gmap, z0, K).trajectory.cpu().numpy(), 1
     else:
@@ -769,13 +770,13 @@ def _emulate(
 def _carleman(gmap, z0: np.ndarray, K: int, order: int, max_rank: int):
     """Order-N truncated Carleman trajectory (level 1, original units), the level norms
     ‖ŷ_j(t)‖ when computed, and notes: the low-rank order-2 emulation
-    (:func:`qcarleman.training.lowrank.emulate_order2`, ALGORITHM.md §2) for N = 2, the dense
+    (:func:`qcarleman.autodiff.lowrank.emulate_order2`, ALGORITHM.md §2) for N = 2, the dense
     :class:`~qcarleman.carleman.CarlemanSystem` for other orders on small maps."""
     from ..carleman import CarlemanSystem
 
     d = gmap.dim
     if order == 2:
-        from .lowrank import emulate_order2
+        from ..autodiff.lowrank import emulate_order2
 
         res = emulate_order2(gmap, z0, K, max_rank=max_rank or None)
         note = f"low-rank order-2 Carleman, final rank {res.ranks[-1]}"
@@ -887,7 +888,7 @@ def _costs(
 ):
     """κ, P_succ (with their sources) and the resource-estimate summary of a segment; with a
     real solver (``qlsa``) its κ and P_succ are used."""
-    from ..quantum.resources import estimate, tomography_shots
+    from ..quantum.cost.estimate import estimate, tomography_shots
 
     s = h.settings
     N = int(emu["order"])

@@ -5,10 +5,10 @@ r"""Inputs of the resource estimate measured on a training checkpoint (ALGORITHM
 
 * n (active parameters), P (all parameters), per-step classical FLOPs by layer
   (:mod:`qcarleman.training.flops`);
-* η: the run's schedule at ``step`` (:func:`~qcarleman.training.spectrum.lr_at_step`) or ``lr``;
+* η: the run's schedule at ``step`` (:func:`~qcarleman.analysis.spectrum.lr_at_step`) or ``lr``;
 * the Hessian H = ∇²L(θ̄) + λI of the mean loss over ``n_batches`` batches of the trainer's data
   order starting at ``step`` (the batches of the first steps of the segment), as a
-  :class:`~qcarleman.training.operators.LossOperators` (float64);
+  :class:`~qcarleman.autodiff.operators.LossOperators` (float64);
 * λ_min, λ_max by Lanczos with full reorthogonalization (:func:`qcarleman.spectral.lanczos`,
   k = 1 at each end), hence ρ = ‖F1‖ = max|1 − ηλ| = max(|1 − ηλ_min|, |1 − ηλ_max|)
   (:func:`qcarleman.dissipation.rho`; ALGORITHM.md §6; |1 − ηλ| is convex in λ, so the ends
@@ -16,7 +16,7 @@ r"""Inputs of the resource estimate measured on a training checkpoint (ALGORITHM
 * ‖f0‖ = η‖g‖ with g = ∇L(θ̄) + λθ̄ (:func:`qcarleman.dissipation.f0_norm`) and
   ‖F2‖ = sup ‖F2(u,u)‖, F2(u,v) = −(η/2)K[·,u,v], by the power method on third-order products
   (:func:`qcarleman.dissipation.f2_norm`; a lower bound, tight at convergence), as in
-  :func:`~qcarleman.training.spectrum.model_spectrum` with ``nonlinear=True``;
+  :func:`~qcarleman.analysis.spectrum.model_spectrum` with ``nonlinear=True``;
 * the Hessian row sparsity s, **sampled**: the nonzeros of H·e_i (|H_ji| > ``rtol``·max_j|H_ji|)
   for ``sparsity_samples`` random rows i (all rows when that is ≥ n, then exact); s = the
   maximum over the sample, a lower bound on the true maximum row count.
@@ -24,7 +24,7 @@ r"""Inputs of the resource estimate measured on a training checkpoint (ALGORITHM
 Caveat stated in every ``source``: ρ, ‖F2‖ and s are those of the Hessian of these batches,
 not a bound over the different per-step maps F1(t) of SGD (ALGORITHM.md §1).
 
-:func:`estimate_run` feeds the measurements into :func:`qcarleman.quantum.resources.estimate`,
+:func:`estimate_run` feeds the measurements into :func:`qcarleman.quantum.cost.estimate.estimate`,
 so κ is the §3 bound from the measured ρ, ‖f0‖ and ‖F2‖; each measured input's figure has a
 ``source`` that says how it was measured. Explicit keywords (e.g. ``rho=``, ``kappa=``,
 ``sparsity=``) override the measurement.
@@ -67,13 +67,13 @@ def measure_run(
     """Measure the estimate's inputs on checkpoint ``step`` (default: the first) of a run.
 
     Returns ``{"inputs": {...}, "provenance": {...}, "details": {...}}``: keyword arguments for
-    :func:`~qcarleman.quantum.resources.estimate` (n, P, batch_size, flops_per_step, rho,
+    :func:`~qcarleman.quantum.cost.estimate.estimate` (n, P, batch_size, flops_per_step, rho,
     f0_norm, F2_norm, sparsity, momentum), how each was measured, and the raw numbers (η, λ_min,
     λ_max, regime, Lanczos iterations, sampled row counts, seconds). See the module docstring.
     """
-    from .flops import training_flops
-    from .operators import LossOperators
-    from .run import RunDir
+    from ..autodiff.operators import LossOperators
+    from ..training.flops import training_flops
+    from ..training.run import RunDir
     from .spectrum import lr_at_step
 
     if int(n_batches) != n_batches or n_batches < 1:
@@ -189,10 +189,10 @@ def estimate_run(
     progress: Callable[[str], None] | None = None,
     **kwargs: Any,
 ):
-    """:func:`~qcarleman.quantum.resources.estimate` with n, P, FLOPs, ρ, ‖f0‖, ‖F2‖ and s
+    """:func:`~qcarleman.quantum.cost.estimate.estimate` with n, P, FLOPs, ρ, ‖f0‖, ‖F2‖ and s
     measured on a checkpoint (:func:`measure_run`); keywords given here (other than None)
     override the measured values. The result's ``inputs["measured"]`` holds the raw numbers."""
-    from ..quantum.resources import estimate
+    from ..quantum.cost.estimate import estimate
 
     m = measure_run(
         run_dir,
