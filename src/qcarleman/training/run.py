@@ -15,7 +15,6 @@ Example::
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -25,6 +24,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from ..atomic import read_jsonl
 from ..errors import UsageError
 from .checkpoint import checkpoint_name, load_checkpoint
 from .data import Dataset, batch_for_step, load_dataset
@@ -145,7 +145,4 @@ class RunDir:
 
     def metrics(self) -> list[dict[str, Any]]:
         """All records of ``metrics.jsonl``."""
-        path = self.path / "metrics.jsonl"
-        if not path.is_file():
-            return []
-        return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+        return read_jsonl(self.path / "metrics.jsonl")
