@@ -9,7 +9,7 @@ import pytest
 
 from qcarleman.cli.main import main
 from qcarleman.errors import UsageError
-from qcarleman.hybrid.trainer import HybridSettings
+from qcarleman.hybrid.settings import HybridSettings
 from qcarleman.pipeline.stages import demo_config, load_hybrid_config, run_pipeline
 from qcarleman.report import build_report
 

@@ -39,7 +39,9 @@ from typing import Any
 
 from ..atomic import write_json
 from ..errors import UsageError
-from ..hybrid.trainer import HybridSettings, HybridTrainer, load_records, run_baseline
+from ..hybrid.settings import HybridSettings
+from ..hybrid.store import load_records
+from ..hybrid.trainer import HybridTrainer, run_baseline
 
 __all__ = ["run_demo", "run_pipeline", "demo_config", "load_hybrid_config"]
 
