@@ -93,10 +93,10 @@ def test_rerun_resumes_without_retraining(tiny):
 
 
 def test_no_window_is_stated_honestly():
-    from qcarleman.pipeline.stages import _window_statement
+    from qcarleman.pipeline.stages import window_statement
 
     first = {"E": [1.0, 1.5, 2.0], "lambda_min": -3.0, "rho": 1.5, "regime": "non-dissipative"}
-    text = _window_statement(first, 0, True)
+    text = window_statement(first, 0, True)
     assert text.startswith("no dissipative window") and "E(1) = 1.5" in text
 
 

@@ -12,8 +12,8 @@ import torch
 
 from qcarleman import QuadraticMap
 from qcarleman.carleman import CarlemanSystem
-from qcarleman.errors import UsageError
 from qcarleman.carleman.history import success_probability
+from qcarleman.errors import UsageError
 from qcarleman.hybrid.settings import HybridSettings
 from qcarleman.hybrid.stages import carleman_trajectory
 from qcarleman.hybrid.store import load_records

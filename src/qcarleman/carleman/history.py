@@ -218,9 +218,7 @@ class HistorySystem:
         D, T = self.block_dim, self.T
         blocks = self.solve()[: (T + 1) * D].reshape(T + 1, D)
         out = self._output_block()
-        return success_probability(
-            [float(b @ b) for b in blocks], float(out @ out), self.idle
-        )
+        return success_probability([float(b @ b) for b in blocks], float(out @ out), self.idle)
 
     # -- structure for resource estimates --------------------------------------------------
     def row_sparsity(self) -> int:

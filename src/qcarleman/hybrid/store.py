@@ -1,9 +1,9 @@
 """The files of a hybrid output directory (ALGORITHM.md §8), all written atomically::
 
-    OUT/hybrid.json       settings, source run, active-set size n, model P (written once)
-    OUT/segments.jsonl    one :class:`~qcarleman.hybrid.records.SegmentRecord` per segment, plus a
-                          ``kind = "start"`` record with the evaluation at the first step
-    OUT/state.pt          the hybrid state after the last finished segment (resume)
+OUT/hybrid.json       settings, source run, active-set size n, model P (written once)
+OUT/segments.jsonl    one :class:`~qcarleman.hybrid.records.SegmentRecord` per segment, plus a
+                      ``kind = "start"`` record with the evaluation at the first step
+OUT/state.pt          the hybrid state after the last finished segment (resume)
 """
 
 from __future__ import annotations
@@ -14,7 +14,6 @@ from typing import Any
 
 from ..atomic import jsonable, read_json, read_jsonl, write_json, write_jsonl
 from ..errors import UsageError
-from ..training.checkpoint import load_checkpoint, save_checkpoint
 
 __all__ = ["HybridStore", "load_records", "HEADER", "SEGMENTS", "STATE"]
 
@@ -63,7 +62,11 @@ class HybridStore:
 
     def load_state(self) -> dict[str, Any] | None:
         """The saved state dict (``weights_only`` load), or None before the first segment."""
+        from ..training.checkpoint import load_checkpoint
+
         return load_checkpoint(self.state_path) if self.state_path.is_file() else None
 
     def save_state(self, state: dict[str, Any]) -> None:
+        from ..training.checkpoint import save_checkpoint
+
         save_checkpoint(self.state_path, state)
