@@ -176,6 +176,38 @@ def test_lowrank_segment_matches_dense_carleman(run_tiny):
     assert np.linalg.norm(traj[-1] - taylor[-1]) < 0.05 * np.linalg.norm(taylor[-1])
 
 
+def test_dense_carleman_segment_levels_and_p_succ(run_tiny):
+    """Order N = 3 (dense CarlemanSystem): the level-1 trajectory equals CarlemanSystem.iterate,
+    and P_succ from the emulated level norms equals the history system's (ALGORITHM.md §3)."""
+    from qcarleman.autodiff.gdmap import GDMap
+    from qcarleman.hybrid.stages import Emulation, emulated_success_probability
+
+    run = RunDir(run_tiny)
+    ck = run.load(0)
+    mask, left = {}, 12  # keep the last 12 active entries: d = 12, dim of level 3 = 1728
+    for k, m in reversed(ck.mask.items()):
+        flat = m.flatten().clone()
+        idx = torch.nonzero(flat).flatten()
+        flat[idx[: max(0, len(idx) - left)]] = False
+        left = max(0, left - len(idx))
+        mask[k] = flat.reshape(m.shape)
+    gmap = GDMap(ck.model, ck.loss_fn, run.batches(3), 0.05, mask=mask, per_step=True)
+    assert gmap.dim == 12
+    z0 = gmap.initial_state()
+    traj, levels, notes = carleman_trajectory(gmap, z0, 3, 3, 0)
+    cs = CarlemanSystem(gmap.dense_map(), 3)
+    dense = cs.iterate(z0, 3)
+    np.testing.assert_allclose(traj, dense, rtol=0, atol=1e-12 * np.abs(dense).max())
+    assert len(levels) == 4 and "dense Carleman N = 3" in notes[0]
+    x = [torch.from_numpy(t) for t in traj]
+    emu = Emulation(x, None, 3, levels=levels)
+    for p in (0, 3):
+        p_succ, source = emulated_success_probability(emu, p)
+        assert "levels" in source
+        hist = cs.history(z0, 3, idle=p)
+        assert p_succ == pytest.approx(hist.success_probability, rel=1e-10)
+
+
 def test_success_probability_matches_history_system():
     rng = np.random.default_rng(0)
     d, T, p = 5, 4, 3

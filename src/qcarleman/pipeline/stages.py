@@ -192,22 +192,18 @@ def run_pipeline(
     qrecs = [r for r in load_records(layout.hybrid) if r["kind"] == "quantum"]
     estimate = qrecs[0]["estimate"] if qrecs else None
     stage("estimate")
-    summary = {
-        "title": title,
-        **_training_summary(training, base, hyb),
-        **_window_summary(first),
-        **_hybrid_summary(phase, hyb),
-        "n_active": training.n_active,
-        "parameters": training.parameters,
-        "total_steps": phase.settings.total_steps,
-        **_sweep_summary(sweep, emulation),
-        "estimate": estimate,
-        "qlsa": "ideal (exact-backend semantics); κ from the §3 bound, P_succ from the emulated "
-        "levels — labelled in each segment record",
-        "config": cfg.to_dict(),
-        "hybrid_settings": phase.settings.to_dict(),
-        "timings_s": timings,
-    }
+    summary = _summary(
+        title=title,
+        training=training,
+        first=first,
+        phase=phase,
+        runs=(hyb, base),
+        sweep=sweep,
+        emulation=emulation,
+        estimate=estimate,
+        config=cfg.to_dict(),
+        timings=timings,
+    )
     summary["seconds"] = time.perf_counter() - t_start
     write_json(layout.summary, summary)
     stages.close()
@@ -377,6 +373,39 @@ def emulation_errors(
 
 
 # -- the summary --------------------------------------------------------------------------------
+def _summary(
+    *,
+    title: str,
+    training: Training,
+    first: dict[str, Any],
+    phase: QuantumPhase,
+    runs: tuple[dict[str, Any], dict[str, Any]],
+    sweep: list[dict[str, Any]],
+    emulation: list[dict[str, Any]],
+    estimate: dict[str, Any] | None,
+    config: dict[str, Any],
+    timings: dict[str, float],
+) -> dict[str, Any]:
+    """``summary.json`` (``runs``: the hybrid and the baseline summaries)."""
+    hyb, base = runs
+    return {
+        "title": title,
+        **_training_summary(training, base, hyb),
+        **_window_summary(first),
+        **_hybrid_summary(phase, hyb),
+        "n_active": training.n_active,
+        "parameters": training.parameters,
+        "total_steps": phase.settings.total_steps,
+        **_sweep_summary(sweep, emulation),
+        "estimate": estimate,
+        "qlsa": "ideal (exact-backend semantics); κ from the §3 bound, P_succ from the emulated "
+        "levels — labelled in each segment record",
+        "config": config,
+        "hybrid_settings": phase.settings.to_dict(),
+        "timings_s": timings,
+    }
+
+
 def _training_summary(t: Training, base: dict, hyb: dict) -> dict[str, Any]:
     return {
         "dense_accuracy": t.dense_accuracy,
