@@ -26,7 +26,7 @@ from torch import nn
 
 from ..atomic import read_jsonl
 from ..errors import UsageError
-from .checkpoint import checkpoint_name, load_checkpoint
+from .checkpoint import CHECKPOINT_GLOB, checkpoint_name, checkpoint_step, load_checkpoint
 from .data import Dataset, batch_for_step, load_dataset
 from .models import build_model
 
@@ -71,9 +71,8 @@ class RunDir:
 
     def steps(self) -> list[int]:
         """Sorted steps that have a checkpoint."""
-        return sorted(
-            int(p.stem[5:]) for p in self.checkpoint_dir.glob("step_*.pt") if p.stem[5:].isdigit()
-        )
+        found = (checkpoint_step(p) for p in self.checkpoint_dir.glob(CHECKPOINT_GLOB))
+        return sorted(s for s in found if s is not None)
 
     def latest_step(self) -> int:
         steps = self.steps()
