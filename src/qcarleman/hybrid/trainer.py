@@ -888,7 +888,10 @@ def _costs(
 ):
     """κ, P_succ (with their sources) and the resource-estimate summary of a segment; with a
     real solver (``qlsa``) its κ and P_succ are used."""
-    from ..quantum.cost.estimate import estimate, tomography_shots
+    from ..quantity import Quantity
+    from ..quantum.cost.estimate import estimate
+    from ..quantum.cost.inputs import Conditioning, CostModel, Problem, StepFlops
+    from ..training.flops import training_flops
 
     s = h.settings
     N = int(emu["order"])
@@ -912,54 +915,78 @@ def _costs(
         if info.get("rho")
         else "user input (HybridSettings.rho)"
     )
+    shape = tuple(h.data.train[0].shape[1:])
+    flops_src = "per-layer count on the model: 3·B·forward FLOPs (qcarleman.training.flops)"
+    dense = training_flops(h.trainer.model, shape, h.trainer.batch_size, 1, None)
     est = estimate(
-        n=h.active.n,
-        P=h.active.P,
-        T=K,
-        N=N,
-        p=p,
-        epsilon=s.epsilon,
-        rho=rho,
-        kappa=qlsa.get("kappa"),
-        momentum=h.momentum > 0,
-        p_succ=p_succ if p_succ > 0 else None,
-        shots=s.shots or None,
-        solver=s.solver,
-        batch_size=h.trainer.batch_size,
-        flops_per_step=h.flops_per_step,
-        use_qsharp=False,
-        provenance={"rho": rho_src} if rho else None,
+        problem=Problem(
+            n=h.active.n,
+            P=h.active.P,
+            T=K,
+            N=N,
+            p=p,
+            epsilon=s.epsilon,
+            momentum=h.momentum > 0,
+            batch_size=h.trainer.batch_size,
+            flops_per_step=StepFlops(
+                sparse=Quantity(h.flops_per_step, "measured", source=flops_src + ", active"),
+                dense=Quantity(dense, "measured", source=flops_src + ", every weight"),
+            ),
+        ),
+        conditioning=Conditioning(
+            rho=Quantity(rho, "measured" if info.get("rho") else "assumed", source=rho_src)
+            if rho
+            else None,
+            kappa=Quantity(
+                qlsa["kappa"],
+                "exact" if qlsa["kappa_method"] == "κ exact" else "measured",
+                source=f"history system, {qlsa['kappa_method']} (ALGORITHM.md §3)",
+            )
+            if qlsa
+            else None,
+            p_succ=Quantity(p_succ, "exact" if qlsa else "measured", source=p_src)
+            if p_succ > 0
+            else None,
+        ),
+        model=CostModel(solver=s.solver, shots=s.shots or None, use_qsharp=False),
     )
     fig = est.figures
-    kappa = float(est["kappa"])
+    kappa = float(est.kappa.value)
     if qlsa:
         k_src = f"history system, {qlsa['kappa_method']} (ALGORITHM.md §3)"
     elif rho:
         k_src = f"§3 bound from ρ = {rho:.6g}"
     else:
         k_src = f"§3 bound, {fig['kappa'].approx or 'given'}"
-    d = 2 * h.active.n if h.momentum > 0 else h.active.n
-    wall = est.wall_clock
+    wall, tomo = est.wall_clock, est.tomography
     summary = {
         "n": h.active.n,
         "T": K,
         "N": N,
         "p": p,
-        "logical_qubits": est["logical_qubits"],
-        "kappa": kappa,
-        "kappa_eff": est["kappa_eff"],
-        "p_succ": est["p_succ"],
-        "aa_rounds": est["aa_rounds"],
-        "shots": est["shots"],
-        "shots_for_epsilon": tomography_shots(d, s.epsilon / 2),
-        "queries": est[f"queries_{s.solver}"],
+        "logical_qubits": est.logical_qubits,
+        "kappa": est.kappa.to_json(),
+        "kappa_eff": est.kappa_eff.to_json(),
+        "p_succ": float(est.p_succ.value),
+        "aa_rounds": est.aa_rounds,
+        "epsilon": tomo.epsilon,
+        "shots": tomo.shots,
+        "shots_for_epsilon": tomo.for_epsilon,
+        "shots_given": tomo.given,
+        "epsilon_at_shots_given": None
+        if tomo.epsilon_at_given is None
+        else tomo.epsilon_at_given.to_json(),
+        "queries": est.queries[s.solver],
         "solver": s.solver,
-        "block_encoding_calls": est["block_encoding_calls"],
-        "t_count": est["t_count"],
-        "classical_flops": est["classical_flops"],
-        "quantum_seconds": wall.get("quantum_s"),
-        "classical_seconds": wall.get("classical_s"),
-        "winner": wall.get("winner"),
+        "block_encoding_calls": est.block_encoding_calls,
+        "t_count": est.t_count,
+        "classical_flops": est.classical_flops.value,
+        "classical_flops_kind": est.classical_flops.kind,
+        "classical_flops_dense": est.classical_flops_dense.value,
+        "flop_rate": wall.flop_rate,
+        "quantum_seconds": wall.quantum_s,
+        "classical_seconds": wall.classical_s,
+        "winner": wall.winner,
         "assumptions": {k: f.approx for k, f in fig.items() if f.approx},
     }
     return kappa, k_src, p_succ, p_src, summary
