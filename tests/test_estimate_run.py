@@ -15,7 +15,7 @@ from qcarleman.quantum.cost.estimate import estimate
 from qcarleman.quantum.cost.inputs import Conditioning, CostModel, Problem
 from qcarleman.training.config import TrainSettings
 from qcarleman.training.data import load_dataset
-from qcarleman.training.flops import step_flops, training_flops
+from qcarleman.training.flops import training_flops
 from qcarleman.training.models import build_model
 from qcarleman.training.pruning import prune_global
 from qcarleman.training.run import RunDir

@@ -77,18 +77,15 @@ def _conditioning(pb: Problem, c: Conditioning, fig: dict[str, Figure]) -> _Cond
         g = float(c.gamma)
     else:
         g = math.sqrt(f0 / F2) if not linear_only and f0 > 0 and F2 > 0 else 1.0
-    rho = c.rho
+    rho, note = c.rho, ""
     if rho is None and c.kappa is None:
         rho = Quantity(1 + 1 / pb.T, "assumed", source="ρ = 1 + 1/T (almost-dissipative edge, §6)")
+        note = "almost-dissipative"
     elif rho is None:
         rho = Quantity(1.0, "assumed", source="ρ = 1 with a given κ (α1 of the LCU)")
-    fig["rho"] = Figure(
-        float(rho.value),
-        "ρ = ‖F1‖₂ (map actually trained: ‖A_lin‖₂, §6.1)",
-        rho.source or rho.kind,
-        "ρ assumed" if rho.kind == "assumed" else "",
-        rho.kind,
-    )
+        note = "ρ = 1 assumed with given κ"
+    form = "ρ = ‖F1‖₂ (map actually trained: ‖A_lin‖₂, §6.1)"
+    fig["rho"] = Figure(float(rho.value), form, rho.source or rho.kind, note, rho.kind)
     for name, q, form in (
         ("f0_norm", c.f0_norm, "‖f0‖ = η‖g‖"),
         ("F2_norm", c.F2_norm, "‖F2‖ = sup_{‖u‖=1} ‖F2(u, u)‖"),
