@@ -296,8 +296,8 @@ def fig_cost(run: dict, out: Path) -> FigureInfo | None:
         "Cost comparison: quantum segment vs classical steps",
         f"Estimated fault-tolerant wall-clock of each quantum segment (T-count × logical cycle; "
         f"QLSA {e['solver']}, tomography priced for the target ε) against the classical FLOPs of "
-        "the same steps at the stated FLOP rate (qcarleman.quantum.cost.estimate.estimate); right: the "
-        "counts behind the first segment.",
+        "the same steps at the stated FLOP rate (qcarleman.quantum.cost.estimate.estimate); "
+        "right: the counts behind the first segment.",
     )
 
 
