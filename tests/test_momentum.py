@@ -261,6 +261,8 @@ def test_measured_kappa_matrix_free_against_dense_svd(sgd, sgd_map):
         p,
         includes_weight_decay=True,
     ).value >= exact * (1 - 1e-12)
+    bound = op.kappa_bound()
+    assert bound.kind == "bound" and bound.value >= exact * (1 - 1e-12)
     # P_succ of the order-1 system, exact from the forward solve
     z0 = gm.initial_state()
     G0s = [gm.g0(t if per_step else 0) for t in range(T)]

@@ -17,7 +17,8 @@ of size n² is formed, so it scales to the models the spectra are taken on.
 full reorthogonalization). Ritz values approach the extremes from inside, so the measurement is
 ≤ the exact κ up to the Lanczos tolerance; it is labelled ``measured``.
 :meth:`HistoryOperator.success_probability` is the exact P_succ = (p+1)‖z(T)‖²/‖Y‖² of the
-order-1 system from a forward solve.
+order-1 system from a forward solve; :meth:`HistoryOperator.kappa_bound` the §3 bound from the
+norm of the trained map's linear part over the Lanczos spectral interval of each step.
 """
 
 from __future__ import annotations
@@ -28,6 +29,8 @@ import numpy as np
 import torch
 from scipy.sparse.linalg import LinearOperator
 
+from ..carleman.kappa import kappa_bound
+from ..dissipation import TrainedMap
 from ..errors import UsageError
 from ..quantity import Quantity
 from ..spectral import lanczos
@@ -189,6 +192,33 @@ class HistoryOperator:
                 f"matrix-free, {self.hvps - start} HVPs, tol {tol:g}, {conv}; "
                 "order-1 history system (ALGORITHM.md §3, §6.1)"
             ),
+        )
+
+    def intervals(self, *, tol: float = 1e-8, seed: int = 0) -> list[tuple[float, float]]:
+        """(λ_min, λ_max) of H(t) for each step t < T (one pair for a time-independent map) by
+        Lanczos, each end widened by its Ritz residual (H includes weight decay)."""
+        steps = range(self.T) if self.gmap.per_step else range(1)
+        out = []
+        for t in steps:
+            ops = self.gmap.operators(t)
+            ext = lanczos(ops.linear_operator(), k=1, tol=tol, seed=seed + t)
+            self.hvps += ext.matvecs
+            lo = float(ext.smallest[0] - ext.residual_smallest[0])
+            hi = float(ext.largest[0] + ext.residual_largest[0])
+            out.append((lo, hi))
+        return out
+
+    def kappa_bound(self, *, tol: float = 1e-8, seed: int = 0) -> Quantity:
+        """The §3 bound on κ(L) from ‖G1(t)‖₂ of the map trained over the Lanczos intervals of
+        :meth:`intervals` (:func:`qcarleman.carleman.kappa.kappa_bound`, order 1)."""
+        g = self.gmap
+        tmap = TrainedMap(g.lr, g.momentum, g.weight_decay)
+        return kappa_bound(
+            tmap,
+            self.intervals(tol=tol, seed=seed),
+            self.T,
+            self.idle,
+            includes_weight_decay=True,
         )
 
     def __repr__(self) -> str:
