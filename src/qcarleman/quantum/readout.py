@@ -15,8 +15,8 @@ point method for LPs and SDPs", ACM TQC 1, 5 (2020), arXiv:1808.09266, Algorithm
    shots, P̂ = Binomial(M_norm, P_succ)/M_norm (relative error ≈ 1/(2√(M_norm P_succ))).
 
 :func:`tomography` samples every shot count exactly (NumPy's multinomial, i.e. sequential
-conditional binomials, over the n and 2n outcomes): n = 10⁶, M = 10⁹ takes about a second and
-n = 10⁷, M = 10¹⁰ seconds (benchmarks/RESULTS.md); its memory, ≈ 8 words per coordinate
+conditional binomials, over the n and 2n outcomes): n = 10⁶, M = 10⁹ takes about 1 s and
+n = 10⁷, M = 10¹⁰ about 12 s on a loaded 2-core machine (benchmarks/RESULTS.md); its memory, ≈ 8 words per coordinate
 (:func:`tomography_memory`), is checked before it starts. Zero amplitudes are read as exactly 0,
 so pruned coordinates (not part of the state) stay 0 in :func:`download`.
 
