@@ -236,7 +236,7 @@ def read_state(
 ) -> Readout:
     """ℓ2 tomography of ψ with ``model`` "sampled" (:func:`tomography`), "noise"
     (:func:`equivalent_noise`) or "auto": sampled whenever :func:`tomography_memory` fits the
-    memory limit, else the noise model (the choice is recorded in ``notes``)."""
+    memory limit, else the noise model (an automatic choice is recorded in ``notes``)."""
     if model not in MODELS:
         raise UsageError(f"model must be one of {', '.join(MODELS)}; got {model!r}")
     if model == "auto":
@@ -250,12 +250,13 @@ def read_state(
             f"limit {format_bytes(cap)})"
         )
     else:
-        why = f"readout model {model!r} requested"
+        why = None
     if model == "sampled":
         ro = tomography(psi, shots, seed=seed, sign_shots=sign_shots)
     else:
         ro = equivalent_noise(psi, shots, seed=seed, sign_shots=sign_shots)
-    ro.notes.append(why)
+    if why:
+        ro.notes.append(why)
     return ro
 
 
