@@ -32,6 +32,7 @@ test-all: setup
 
 lint: setup
 	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/mypy src
 
 bench: setup
 	$(BIN)/python benchmarks/run_all.py

@@ -107,7 +107,8 @@ class _Bilinear:
             m = U.shape[1]
             kron = (U[:, None, :] * V[None, :, :]).reshape(self.d * self.d, m)
             return np.asarray(self.matrix @ kron)
-        return np.asarray(self.func(U, V), dtype=float).reshape(U.shape)
+        assert self.func is not None  # exactly one of tensor / matrix / func is set
+        return np.asarray(self.func(U, V), dtype=np.float64).reshape(U.shape)
 
     def contract(self, W: Array) -> Array:
         d = self.d
@@ -306,11 +307,13 @@ class QuadraticMap:
         check_memory(8.0 * (d**3 + d**2 + d), f"dense coefficients of a d = {d} map", memory_limit)
         i = self._index(t)
         G1 = self._g1[i]
-        G1d = (
-            G1.matrix.toarray()
-            if sp.issparse(G1.matrix)
-            else (G1.matrix if G1.matrix is not None else G1(np.eye(d)))
-        )
+        M = G1.matrix
+        if M is None:
+            G1d = G1(np.eye(d))
+        elif isinstance(M, np.ndarray):
+            G1d = M
+        else:
+            G1d = M.toarray()
         B = self._g2[i]
         if B.tensor is not None:
             G2d = B.tensor

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeAlias
 
 import numpy as np
 import scipy.sparse as sp
@@ -53,7 +53,7 @@ __all__ = [
 ]
 
 Array = np.ndarray
-Operator = Array | sp.spmatrix | LinearOperator | Callable[[Array], Array]
+Operator: TypeAlias = Array | sp.spmatrix | LinearOperator | Callable[[Array], Array]
 
 # β ≤ _BREAKDOWN · ‖T‖ means the Krylov space is invariant (Lanczos breakdown).
 _DGKS = 0.717  # reorthogonalize again while ‖w‖ drops below this fraction

@@ -114,7 +114,7 @@ def measure_run(
     say("lanczos")
     ext = lanczos(ops.linear_operator(), k=1, tol=lanczos_tol, maxiter=lanczos_maxiter, seed=seed)
     lam_min, lam_max = float(ext.smallest[0]), float(ext.largest[0])
-    rho = dis.rho([lam_min, lam_max], eta)
+    rho = dis.rho(np.array([lam_min, lam_max]), eta)
     conv = "converged" if ext.converged else f"NOT converged to tol {lanczos_tol}"
     src_rho = (
         f"measured: max|1 − ηλ| at η = {eta:.6g}, λ_min/λ_max by Lanczos (full reorth., "

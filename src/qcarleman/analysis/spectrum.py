@@ -242,6 +242,7 @@ def analyze_operator(
             ok_b = ext.residual_smallest <= 1e-6 * scale
             vals = np.r_[top[ok_t], bottom[ok_b]]
             if vals.size:
+                assert ext.vectors_largest is not None and ext.vectors_smallest is not None
                 vecs = np.hstack([ext.vectors_largest[:, ok_t], ext.vectors_smallest[:, ok_b]])
                 defl = (vals, vecs)
         if progress:

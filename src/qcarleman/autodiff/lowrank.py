@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from typing import Protocol, runtime_checkable
 
 import numpy as np
 import torch
@@ -71,6 +72,17 @@ class LowRankResult:
         return self.trajectory[-1]
 
 
+@runtime_checkable
+class _TorchNative(Protocol):
+    """A map with torch-native coefficients (a GDMap): tg0(t), tg1(t, U), tg2(t, U, V)."""
+
+    def tg0(self, t: int) -> Tensor: ...
+
+    def tg1(self, t: int, U: Tensor) -> Tensor: ...
+
+    def tg2(self, t: int, U: Tensor, V: Tensor) -> Tensor: ...
+
+
 class _TorchCoefficients:
     """G0(t), G1(t)·U, G2(t)(U, V) as torch tensors: a GDMap's native ones, or a NumPy map's."""
 
@@ -81,22 +93,23 @@ class _TorchCoefficients:
             )
         self.qmap = qmap
         self.d = qmap.dim
-        self.native = all(hasattr(qmap, k) for k in ("tg0", "tg1", "tg2"))
+        self._tmap = qmap if isinstance(qmap, _TorchNative) else None
+        self.native = self._tmap is not None
         self.dtype = getattr(qmap, "dtype", torch.float64) if self.native else torch.float64
 
     def g0(self, t: int) -> Tensor:
-        if self.native:
-            return self.qmap.tg0(t)
+        if self._tmap is not None:
+            return self._tmap.tg0(t)
         return torch.as_tensor(self.qmap.g0(t))
 
     def g1(self, t: int, U: Tensor) -> Tensor:
-        if self.native:
-            return self.qmap.tg1(t, U)
+        if self._tmap is not None:
+            return self._tmap.tg1(t, U)
         return torch.as_tensor(self.qmap.g1(t, U.numpy()))
 
     def g2(self, t: int, U: Tensor, V: Tensor) -> Tensor:
-        if self.native:
-            return self.qmap.tg2(t, U, V)
+        if self._tmap is not None:
+            return self._tmap.tg2(t, U, V)
         return torch.as_tensor(self.qmap.g2(t, U.numpy(), V.numpy()))
 
 

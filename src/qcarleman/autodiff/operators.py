@@ -123,7 +123,7 @@ class ActiveParams:
             self.names.append(name)
             self.shapes.append(p.shape)
             self.mask[name] = torch.ones_like(p, dtype=torch.bool) if m is None else m
-            idx = None if full else m.reshape(-1).nonzero().reshape(-1)
+            idx = None if full or m is None else m.reshape(-1).nonzero().reshape(-1)
             self._index.append(idx)
             if idx is not None:  # position in the active segment, or the zero slot if pruned
                 gather = torch.full((p.numel(),), idx.numel(), dtype=torch.long, device=p.device)
@@ -233,7 +233,7 @@ class BatchStatNorm(nn.Module):
         var = ((x - mean) ** 2).mean(dim=axes, keepdim=True)
         y = (x - mean) / torch.sqrt(var + self.eps)
         shape = [1, -1] + [1] * (x.ndim - 2)
-        if self.weight is not None:
+        if self.weight is not None and self.bias is not None:  # both set iff affine
             y = y * self.weight.reshape(shape) + self.bias.reshape(shape)
         return y
 
@@ -327,7 +327,7 @@ class LossOperators:
         sizes = np.array([x.shape[0] for x, _ in self.batches], dtype=float)
         self._weights = (sizes / sizes.sum()).tolist()
         self._grad: Tensor | None = None
-        self._graphs: list[tuple[Tensor, Tensor | None]] | None = None
+        self._graphs: list[_Graph | None] | None = None
         #: Predicted bytes of the cached gradient graphs (None until built or in functional mode).
         self.graph_bytes: float | None = None
         self._graph_fallback = False
@@ -350,6 +350,7 @@ class LossOperators:
         for w, b in zip(self._weights, self.batches):
             term = w * fn(b)
             total = term if total is None else total + term
+        assert total is not None  # _set_batches rejects an empty batch list
         return total
 
     def loss_at(self, theta: Tensor) -> Tensor:

@@ -181,7 +181,8 @@ class ContinuousCarleman:
         """F0(t) in original units, shape (d,)."""
         if self._f0_const is not None:
             return self._f0_const
-        v = np.asarray(self._f0_fn(t), dtype=float).reshape(-1)  # type: ignore[misc]
+        assert self._f0_fn is not None  # set whenever F0 is not a constant
+        v = np.asarray(self._f0_fn(t), dtype=np.float64).reshape(-1)
         return self._check_f0(v, f"F0({t:g})")
 
     def vector_field(self, t: float, u: Array) -> Array:

@@ -306,13 +306,15 @@ class CarlemanSystem:
         has_g0 = bool(np.any(g0))
         out: list[Array] = [np.empty(0)] * N
         for j in range(N, 0, -1):  # descending: level j reuses cores[j] after levels > j used it
-            acc = np.zeros(d**j) if cores[j] is None else cores[j]
+            core_j = cores[j]
+            acc = np.zeros(d**j) if core_j is None else core_j
             for s in range(1, j if has_g0 else 0):
-                if cores[s] is None:
+                core_s = cores[s]
+                if core_s is None:
                     continue
                 for slots in itertools.combinations(range(j), s):
                     pattern = tuple(i in slots for i in range(j))
-                    acc += _insert_g0(cores[s], g0, pattern, d)
+                    acc += _insert_g0(core_s, g0, pattern, d)
             out[j - 1] = acc
         return out
 
@@ -372,8 +374,11 @@ class CarlemanSystem:
                 G1, G2 = sp.csr_matrix(G1d), sp.csr_matrix(G2d.reshape(d, d * d))
             else:
                 G1 = sp.csr_matrix(lin.matrix)
-                G2 = bil.matrix if bil.matrix is not None else bil.tensor.reshape(d, d * d)
-                G2 = sp.csr_matrix(G2)
+                if bil.matrix is not None:
+                    G2 = sp.csr_matrix(bil.matrix)
+                else:
+                    assert bil.tensor is not None  # the branch above took maps with neither
+                    G2 = sp.csr_matrix(bil.tensor.reshape(d, d * d))
             G1.eliminate_zeros()
             G2.eliminate_zeros()
             self._explicit_cache[key] = (qm.g0(t), G1, G2)

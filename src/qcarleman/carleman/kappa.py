@@ -81,7 +81,7 @@ def kappa_bound(
         )
     norms = []
     for lo, hi in pairs:
-        g1 = linear_norm([lo, hi], tmap, includes_weight_decay=includes_weight_decay)
+        g1 = linear_norm(np.array([lo, hi]), tmap, includes_weight_decay=includes_weight_decay)
         if order == 1:
             norms.append(g1)
         else:

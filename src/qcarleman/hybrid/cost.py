@@ -103,10 +103,10 @@ def segment_cost(
 def _segment_kappa(solver: SolverOutput | None, gmap: Any, shape: SegmentShape, p: int):
     """κ of the segment's history system as a :class:`~qcarleman.quantity.Quantity`, or None
     (the estimate then bounds it from ‖A‖)."""
-    from ..quantity import Quantity
+    from ..quantity import Kind, Quantity
 
     if solver:
-        kind = "exact" if solver.kappa_method == "κ exact" else "measured"
+        kind: Kind = "exact" if solver.kappa_method == "κ exact" else "measured"
         src = f"history system, {solver.kappa_method} (ALGORITHM.md §3)"
         return Quantity(solver.kappa, kind, source=src)
     if gmap is None:

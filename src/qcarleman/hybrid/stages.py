@@ -205,6 +205,11 @@ def solve_history(settings: HybridSettings, emu: Emulation, K: int) -> SolverOut
     from ..carleman import CarlemanSystem
     from ..quantum.solve import solve
 
+    if emu.gmap is None or emu.z0 is None:
+        raise UsageError(
+            "this emulation carries no map and z0 to build the history system from; "
+            "pass the Emulation returned by the emulate stage"
+        )
     s = settings
     N, p, d = int(emu.order), s.idle_steps(K), emu.gmap.dim
     dim = (K + p + 1) * sum(d**j for j in range(1, N + 1))

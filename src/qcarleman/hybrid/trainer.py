@@ -394,7 +394,8 @@ class HybridTrainer:
         tr.model.load_state_dict(snap_model)
         tr.optimizer.load_state_dict(snap_opt)
         x = [t - theta_bar for t in theta]
-        return Reference(x, vel if self.momentum else None, losses, theta[-1])
+        v = [b for b in vel if b is not None] if self.momentum else None  # all set with momentum
+        return Reference(x, v, losses, theta[-1])
 
     def _map_source(self) -> MapSource:
         tr = self.trainer

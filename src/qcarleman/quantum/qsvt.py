@@ -109,7 +109,8 @@ def inverse_polynomial(kappa: float, epsilon: float = 1e-2) -> InversePolynomial
     xs = np.concatenate([xs, [1.0 / kappa]])
 
     def fit(deg: int) -> tuple[np.ndarray, float]:
-        coef = C.chebinterpolate(lambda x: _f_b(x, b), deg)
+        # numpy's stub types func as scalar -> scalar; chebinterpolate calls it on node arrays.
+        coef = C.chebinterpolate(lambda x: _f_b(x, b), deg)  # type: ignore[type-var]
         coef[0::2] = 0.0
         rel = xs * C.chebval(xs, coef)
         err = float(np.max(np.abs(rel / np.median(rel) - 1.0)))  # best constant P·x ≈ 1/K
@@ -432,6 +433,7 @@ def qsvt_solve(
         notes=notes,
     )
     if measured is not None:
+        assert shots is not None  # a measured P_succ exists only when shots were taken
         res.measured_success_probability, res.shots = measured, int(shots)
     return res
 

@@ -227,9 +227,10 @@ def _train_settings(section: str, table: dict[str, Any], base: TrainSettings) ->
                 f"{section}.preset = {preset!r} is unknown; use one of {sorted(PRESETS)}"
             )
         base = replace(base, **PRESETS[preset])
-    ts = replace(
-        base, **{k: (float(v) if _TRAIN_TYPES[k] == "float" else v) for k, v in table.items()}
-    )
+    updates: dict[str, Any] = {
+        k: (float(v) if _TRAIN_TYPES[k] == "float" else v) for k, v in table.items()
+    }
+    ts = replace(base, **updates)
     checks = [
         (ts.optimizer in ("sgd", "gd"), "optimizer", "use sgd or gd"),
         (ts.lr > 0, "lr", "use a positive learning rate"),

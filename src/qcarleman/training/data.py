@@ -110,7 +110,7 @@ def load_dataset(spec: dict[str, Any]) -> Dataset:
     else:
         train, test = load_cifar(name, spec.get("root") or "")
         val_f = float(spec.get("val_fraction", 0.0))
-        train, val, _ = _split(*train, val_f, 0.0, split_seed)
+        train, val, _ = _split(train[0], train[1], val_f, 0.0, split_seed)
         classes = 10 if name == "cifar10" else 100
         augment = bool(spec.get("augment", True))
     if subset:
@@ -251,6 +251,11 @@ def make_batch(
     x, y = data.split(split)
     xb, yb = x[idx], y[idx]
     if split == "train" and data.augment:
+        if data.pad_value is None:
+            raise UsageError(
+                f"dataset {data.name!r} is marked augment=True without a pad_value; "
+                "give the per-channel value of a black pixel"
+            )
         xb = augment_batch(xb, data.pad_value, _epoch_generator(seed, epoch, batch))
     return xb, yb
 

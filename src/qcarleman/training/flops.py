@@ -31,8 +31,10 @@ from ..quantum.cost.inputs import StepFlops
 
 __all__ = ["layer_flops", "model_flops", "training_flops", "step_flops"]
 
-_ELEMENTWISE = (nn.ReLU, nn.GELU, nn.SiLU, nn.Tanh, nn.Sigmoid, nn.AvgPool2d, nn.MaxPool2d)
-_ELEMENTWISE += (nn.AdaptiveAvgPool2d, nn.AdaptiveMaxPool2d)
+_ELEMENTWISE: tuple[type[nn.Module], ...] = (
+    nn.ReLU, nn.GELU, nn.SiLU, nn.Tanh, nn.Sigmoid, nn.AvgPool2d, nn.MaxPool2d,
+    nn.AdaptiveAvgPool2d, nn.AdaptiveMaxPool2d,
+)
 
 
 def _active_fraction(module: nn.Module, prefix: str, mask: dict | None) -> float:

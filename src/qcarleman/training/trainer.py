@@ -386,6 +386,7 @@ def sparse_train(
         )
     data, _ = _setup(cfg)
     if not _has_checkpoint(out, 0):
+        assert source is not None  # checked above
         prune_run(cfg, source, out, progress=progress, data=data)
     ck = RunDir(out).load(0)
     trainer = Trainer(

@@ -25,7 +25,7 @@ import math
 from dataclasses import dataclass
 
 from ...carleman.blocks import inverse_norm_bound
-from ...quantity import Quantity
+from ...quantity import Kind, Quantity
 from . import formulas as F
 from . import physical as _phys
 from .bill import Figure, ResourceEstimate, Tomography, WallClock
@@ -68,17 +68,25 @@ def _dimensions(pb: Problem, fig: dict[str, Figure]) -> int:
     return m
 
 
+def _q(x: Quantity | float | None) -> Quantity | None:
+    """A number field of Conditioning or Problem as stored: their ``__post_init__`` makes every
+    number a Quantity."""
+    assert x is None or isinstance(x, Quantity)
+    return x
+
+
 def _conditioning(pb: Problem, c: Conditioning, fig: dict[str, Figure]) -> _Cond:
     """κ given (with ‖L‖ if known), or the §3 bound from ρ, ‖f0‖, ‖F2‖ and γ."""
-    linear_only = c.f0_norm is None or c.F2_norm is None
-    f0 = 0.0 if c.f0_norm is None else float(c.f0_norm.value)
-    F2 = 0.0 if c.F2_norm is None else float(c.F2_norm.value)
+    rho_in, f0_q, F2_q, kappa_in, norm_L = map(_q, (c.rho, c.f0_norm, c.F2_norm, c.kappa, c.norm_L))
+    linear_only = f0_q is None or F2_q is None
+    f0 = 0.0 if f0_q is None else float(f0_q.value)
+    F2 = 0.0 if F2_q is None else float(F2_q.value)
     if c.gamma is not None:
         g = float(c.gamma)
     else:
         g = math.sqrt(f0 / F2) if not linear_only and f0 > 0 and F2 > 0 else 1.0
-    rho, note = c.rho, ""
-    if rho is None and c.kappa is None:
+    rho, note = rho_in, ""
+    if rho is None and kappa_in is None:
         rho = Quantity(1 + 1 / pb.T, "assumed", source="ρ = 1 + 1/T (almost-dissipative edge, §6)")
         note = "almost-dissipative"
     elif rho is None:
@@ -87,27 +95,27 @@ def _conditioning(pb: Problem, c: Conditioning, fig: dict[str, Figure]) -> _Cond
     form = "ρ = ‖F1‖₂ (map actually trained: ‖A_lin‖₂, §6.1)"
     fig["rho"] = Figure(float(rho.value), form, rho.source or rho.kind, note, rho.kind)
     for name, q, form in (
-        ("f0_norm", c.f0_norm, "‖f0‖ = η‖g‖"),
-        ("F2_norm", c.F2_norm, "‖F2‖ = sup_{‖u‖=1} ‖F2(u, u)‖"),
+        ("f0_norm", f0_q, "‖f0‖ = η‖g‖"),
+        ("F2_norm", F2_q, "‖F2‖ = sup_{‖u‖=1} ‖F2(u, u)‖"),
     ):
         if q is not None:
             fig[name] = Figure(float(q.value), form, q.source or q.kind, "", q.kind)
-    if c.kappa is not None:
-        inv = c.kappa.value / (1.0 if c.norm_L is None else c.norm_L.value)
+    if kappa_in is not None:
+        inv = kappa_in.value / (1.0 if norm_L is None else norm_L.value)
         fig["kappa"] = Figure(
-            float(c.kappa.value),
+            float(kappa_in.value),
             "given",
-            c.kappa.source or "user input",
-            "" if c.norm_L is not None else "‖L‖ not given: ‖L⁻¹‖ ≤ κ used (‖L‖ ≥ 1)",
-            c.kappa.kind,
+            kappa_in.source or "user input",
+            "" if norm_L is not None else "‖L‖ not given: ‖L⁻¹‖ ≤ κ used (‖L‖ ≥ 1)",
+            kappa_in.kind,
         )
-        return _Cond(c.kappa, inv, float(rho.value), f0 / g, g * F2, g, linear_only)
+        return _Cond(kappa_in, inv, float(rho.value), f0 / g, g * F2, g, linear_only)
     nA = F.norm_A_bound(float(rho.value), pb.N, f0, F2, g)
     inv = inverse_norm_bound(nA, pb.idle, steps=pb.T)
-    notes = ["ρ = 1 + 1/T assumed; pass ρ or κ"] if c.rho is None else []
+    notes = ["ρ = 1 + 1/T assumed; pass ρ or κ"] if rho_in is None else []
     if linear_only:
         notes.append("‖f0‖, ‖F2‖ not given: linear part only")
-    used = [c.rho, c.f0_norm, c.F2_norm]
+    used = [rho_in, f0_q, F2_q]
     measured = [
         n
         for n, q in zip(("rho", "f0_norm", "F2_norm"), used)
@@ -155,7 +163,7 @@ def _block_encoding(pb: Problem, cond: _Cond, s: int, fig: dict[str, Figure]) ->
 
 
 def _sparsity(pb: Problem, fig: dict[str, Figure]) -> int:
-    q = pb.sparsity
+    q = _q(pb.sparsity)
     s = pb.n if q is None else max(1, min(int(q.value), pb.n))
     fig["sparsity_H"] = Figure(
         s,
@@ -170,6 +178,7 @@ def _sparsity(pb: Problem, fig: dict[str, Figure]) -> int:
 def _kappa_eff(cond: _Cond, c: Conditioning, alpha: float, access: str, fig) -> Quantity:
     """κ_eff = α‖L⁻¹‖: the singular values of L/α lie in [1/κ_eff, 1] (GSLW 2019)."""
     k = cond.kappa.kind
+    kind: Kind
     if k == "assumed" or access == "lcu":
         kind = "assumed"  # the LCU's α1 = ‖F1‖ is an assumption
     elif k == "exact" and c.norm_L is None:
@@ -196,7 +205,7 @@ def _queries(k_eff: float, eps_q: float, fig: dict[str, Figure]) -> dict[str, fl
 
 
 def _p_succ(pb: Problem, c: Conditioning, fig: dict[str, Figure]) -> tuple[Quantity, int]:
-    q = c.p_succ
+    q = _q(c.p_succ)
     if q is None:
         p = pb.idle
         q = Quantity(
@@ -243,13 +252,20 @@ def _tomography(pb: Problem, model: CostModel, fig: dict[str, Figure]) -> Tomogr
     )
 
 
-def _gates(pb, model, m, s, Q, R, shots, k_eff, eps_q, fig) -> tuple[float, float, int]:
-    """Block-encoding calls, T-count and logical qubits (stated oracle and ancilla models)."""
+def _n_data(pb: Problem, s: int) -> int:
+    """Entries of the QROM table: n(1 + s + min(s², d²))."""
+    return pb.n * (1 + s + min(s * s, pb.d * pb.d))
+
+
+def _t_count(
+    pb: Problem, model: CostModel, m: int, s: int, Q: float, R: int, shots: float, fig
+) -> tuple[float, float]:
+    """Block-encoding calls and T-count (stated oracle model)."""
     calls = float(shots) * (2 * R + 1) * Q
     fig["block_encoding_calls"] = Figure(
         calls, f"shots·(2m+1)·Q[{model.solver}]", "ALGORITHM.md §7 (tomography × AA × QLSA)"
     )
-    n_data = pb.n * (1 + s + min(s * s, pb.d * pb.d))
+    n_data = _n_data(pb, s)
     tc, tform = F.t_per_call(m, model.bits, pb.N, model.oracle, model.entry_mults, n_data)
     fig["t_per_call"] = Figure(
         tc,
@@ -267,6 +283,14 @@ def _gates(pb, model, m, s, Q, R, shots, k_eff, eps_q, fig) -> tuple[float, floa
     fig["t_count"] = Figure(
         t_total, "calls·T_call + shots·(2m+1)·preps·T_prep", "ALGORITHM.md §7", model.oracle
     )
+    return calls, t_total
+
+
+def _logical_qubits(
+    pb: Problem, model: CostModel, m: int, s: int, k_eff: float, eps_q: float, fig
+) -> int:
+    """Logical qubits (stated ancilla model), and the upload figures."""
+    n_data = _n_data(pb, s)
     anc_be = m + 3 + m + pb.N * model.bits + model.bits
     if model.oracle == "qrom":
         anc_be += model.bits * int(max(1, math.sqrt(n_data / model.bits)))
@@ -288,7 +312,7 @@ def _gates(pb, model, m, s, Q, R, shots, k_eff, eps_q, fig) -> tuple[float, floa
     )
     if pb.P is not None:
         fig["upload_qram_depth"] = Figure(F.qubits_for(pb.P), "⌈log2 P⌉", "ALGORITHM.md §5 (QRAM)")
-    return calls, t_total, lq
+    return lq
 
 
 def _classical(pb: Problem, fig: dict[str, Figure]) -> tuple[Quantity, Quantity | None]:
@@ -333,7 +357,8 @@ def estimate(
     the LCU of tensor terms with α1 = ρ (assumed: s·max|F1_ij| = ‖F1‖). The Hessian sparsity s
     (default n) sets the structure of L and the QROM table size n(1 + s + s²).
     """
-    pb, fig = problem, {}
+    pb = problem
+    fig: dict[str, Figure] = {}
     m = _dimensions(pb, fig)
     cond = _conditioning(pb, conditioning, fig)
     s = _sparsity(pb, fig)
@@ -343,9 +368,8 @@ def estimate(
     queries = _queries(k_eff.value, eps_q, fig)
     p_succ, R = _p_succ(pb, conditioning, fig)
     tomo = _tomography(pb, model, fig)
-    calls, t_total, lq = _gates(
-        pb, model, m, s, queries[model.solver], R, tomo.shots, k_eff.value, eps_q, fig
-    )
+    calls, t_total = _t_count(pb, model, m, s, queries[model.solver], R, tomo.shots, fig)
+    lq = _logical_qubits(pb, model, m, s, k_eff.value, eps_q, fig)
     sparse, dense = _classical(pb, fig)
     qs = (
         _phys.qsharp_estimate(lq, t_total, 0, model.qubit, model.error_budget)
@@ -397,6 +421,7 @@ def wall_clock(
                 logical_qubits, t_count, 0, model.qubit, model.error_budget, max_distance=199
             )
         if phys.feasible:
+            assert phys.runtime_s is not None  # a feasible estimate has its runtime
             q_s, src = phys.runtime_s, f"{phys.producer} (d = {phys.code_distance})"
         else:
             q_s, src = math.inf, "no surface-code distance ≤ 199 suffices"
@@ -408,7 +433,7 @@ def wall_clock(
     )
 
 
-_KAPPA_KIND = {"exact": "exact", "estimate": "measured", "bound": "bound"}
+_KAPPA_KIND: dict[str, Kind] = {"exact": "exact", "estimate": "measured", "bound": "bound"}
 
 
 def estimate_history(
