@@ -82,6 +82,16 @@ def bench_model(name, spec, batch, probes, iters, log, caveat=None):
     def cached32():
         return LossOperators(model, CE, [(x, y)], dtype=torch.float32, hvp_mode="cached")
 
+    sys_mods = _import_refs()
+    m = _bench_hvp(model, spec, batch, probes, log, cached32, sys_mods)
+    _bench_top(model, m, batch, log, cached32, sys_mods)
+    _bench_density(m, batch, probes, iters, log, cached32, sys_mods)
+
+
+def _bench_hvp(model, spec, batch, probes, log, cached32, sys_mods):
+    """HVP vs gradient cost; returns the reference packages' copy of the model (or None)."""
+    x, y = batch
+    m = None
     fun32 = LossOperators(model, CE, [(x, y)], dtype=torch.float32)
     ops32 = cached32()
     # warm-up (functorch first-call overhead) for every method below
@@ -113,9 +123,8 @@ def bench_model(name, spec, batch, probes, iters, log, caveat=None):
         ("HVP cached mode, one vector", tc / reps),
         (f"HVP cached mode, block of {probes}, per vector", tb / probes),
     ]
-    sys_mods = _import_refs()
     if sys_mods:
-        pyh, he = sys_mods
+        _, he = sys_mods
         m = build_model(spec).float()
         m.load_state_dict(model.state_dict())
         op = he.HessianOperator(m, [(x, y)], he.supervised_loss(CE))
@@ -133,7 +142,12 @@ def bench_model(name, spec, batch, probes, iters, log, caveat=None):
         f"\nHVP cost target (≤ 3× a gradient; cached HVP / the faster gradient): "
         f"{hvp_ratio:.2f}× — **{'met' if hvp_ratio <= 3 else 'not met'}**"
     )
+    return m
 
+
+def _bench_top(model, m, batch, log, cached32, sys_mods):
+    """λ_max: qcarleman Lanczos at several tolerances against the references' solvers."""
+    x, y = batch
     # reference λ_max in float64, tight tolerance
     ops64 = LossOperators(model, CE, [(x, y)], dtype=torch.float64, hvp_mode="cached")
     ref = lanczos(ops64.linear_operator(), k=1, which="largest", tol=1e-10, maxiter=300)
@@ -152,6 +166,7 @@ def bench_model(name, spec, batch, probes, iters, log, caveat=None):
         results.append((f"qcarleman Lanczos (tol {tol:g})", lam, t, ours.matvecs))
 
     if sys_mods:
+        pyh, he = sys_mods
         torch.manual_seed(0)
 
         def pyhessian_top():
@@ -184,10 +199,15 @@ def bench_model(name, spec, batch, probes, iters, log, caveat=None):
             f"**{'met' if ok else 'not met'}**"
         )
 
-    # SLQ density: same probes × steps everywhere
+
+
+def _bench_density(m, batch, probes, iters, log, cached32, sys_mods):
+    """SLQ density: same probes × steps everywhere."""
+    x, y = batch
     out, t = timed(lambda: slq(cached32().linear_operator(), probes=probes, iters=iters, seed=0))
     dens = [("qcarleman SLQ (batched probes, full reorth)", out.moment(1), out.moment(2), t)]
     if sys_mods:
+        pyh, he = sys_mods
         torch.manual_seed(0)
         torch.eig = _torch_eig_shim  # PyHessian shim for current torch (see docstring)
         (eig, w), t = timed(
@@ -202,6 +222,7 @@ def bench_model(name, spec, batch, probes, iters, log, caveat=None):
                 t,
             )
         )
+        op = he.HessianOperator(m, [(x, y)], he.supervised_loss(CE))
         r, t = timed(lambda: he.spectral_density(op, num_runs=probes, lanczos_steps=iters, seed=0))
         nodes, wts = r.raw_eigenvalues.double().numpy(), r.raw_weights.double().numpy()
         wts = wts / wts.sum(axis=-1, keepdims=True)

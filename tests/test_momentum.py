@@ -12,7 +12,7 @@ from torch import nn
 from qcarleman.autodiff.gdmap import GDMap
 from qcarleman.autodiff.history_operator import HistoryOperator
 from qcarleman.carleman import CarlemanSystem
-from qcarleman.carleman.kappa import kappa_bound, kappa_modes, kappa_of_history
+from qcarleman.carleman.kappa import NonlinearNorms, kappa_bound, kappa_modes, kappa_of_history
 from qcarleman.dissipation import (
     TrainedMap,
     diagnose,
@@ -216,8 +216,10 @@ def test_kappa_bound_order2_never_below_exact():
             p,
             includes_weight_decay=True,
             order=2,
-            g0_norm=float(np.linalg.norm(G0)),
-            g2_norm=float(np.linalg.norm(G2.reshape(2 * n, -1), 2)),
+            nonlinear=NonlinearNorms(
+                g0_norm=float(np.linalg.norm(G0)),
+                g2_norm=float(np.linalg.norm(G2.reshape(2 * n, -1), 2)),
+            ),
         )
         assert bound.value >= exact * (1 - 1e-12)
 

@@ -133,6 +133,51 @@ class LanczosResult:
     vectors_smallest: Array | None = None
 
 
+def _reorthogonalize(V: Array, j: int, w: Array) -> float:
+    """Full reorthogonalization of w against V[:j+1] by classical Gram–Schmidt, repeated while a
+    sweep removes more than 1 − η of the norm (η = 0.717, the DGKS test of ARPACK dsaitr; "twice
+    is enough", Kahan–Parlett); w is updated in place, its final norm returned. After the
+    three-term recurrence one sweep usually suffices."""
+    prev = float(np.linalg.norm(w))
+    for _ in range(2):
+        w -= (V[: j + 1] @ w) @ V[: j + 1]
+        b = float(np.linalg.norm(w))
+        if b > _DGKS * prev:
+            break
+        prev = b
+    return b
+
+
+def _ritz(
+    alpha: Array, beta: Array, m: int, b: float, breakdown: bool, k: int, which: str, tol: float
+) -> tuple:
+    """Ritz values θ, vectors S and residuals β_m|s_{m,i}| of the m-step tridiagonal matrix, and
+    whether the requested ends have converged: (θ, S, res, m, done)."""
+    theta, S = eigh_tridiagonal(alpha[:m], beta[: m - 1])
+    res = (0.0 if breakdown else b) * np.abs(S[-1])
+    kk = min(k, m)
+    scale = max(float(np.max(np.abs(theta))), 0.0)
+    want = []
+    if which in ("both", "smallest"):
+        want.append(res[:kk])
+    if which in ("both", "largest"):
+        want.append(res[m - kk :])
+    done = kk == k and all(np.all(r <= tol * scale) for r in want)
+    return theta, S, res, m, done
+
+
+def _restart_vector(rng: np.random.Generator, V: Array, m: int) -> Array | None:
+    """A random unit vector orthogonal to V[:m] (after breakdown), or None if V[:m] spans R^n."""
+    n = V.shape[1]
+    v = rng.standard_normal(n)
+    for _ in range(2):
+        v -= V[:m].T @ (V[:m] @ v)
+    nv = np.linalg.norm(v)
+    if nv <= 1e-8 * np.sqrt(n):  # basis already spans R^n
+        return None
+    return v / nv
+
+
 def lanczos(
     A: Operator,
     k: int = 1,
@@ -142,7 +187,6 @@ def lanczos(
     maxiter: int | None = None,
     tol: float = 1e-10,
     seed: int | None = 0,
-    v0: Array | None = None,
     return_vectors: bool = False,
     memory_limit: int | str | None = None,
 ) -> LanczosResult:
@@ -168,9 +212,7 @@ def lanczos(
     check_memory(8.0 * n * (m_max + 1), f"the Lanczos basis (n = {n}, {m_max} steps)", memory_limit)
     rng = np.random.default_rng(seed)
     V = np.empty((m_max + 1, n))
-    v = rng.standard_normal(n) if v0 is None else np.asarray(v0, dtype=float).reshape(-1).copy()
-    if v.shape != (n,) or not np.linalg.norm(v) > 0:
-        raise UsageError(f"v0 must be a nonzero vector of length {n}")
+    v = rng.standard_normal(n)
     V[0] = v / np.linalg.norm(v)
     alpha = np.zeros(m_max)
     beta = np.zeros(m_max)  # beta[j] couples basis vectors j and j+1
@@ -184,44 +226,22 @@ def lanczos(
         w -= alpha[j] * V[j]
         if j > 0:
             w -= beta[j - 1] * V[j - 1]
-        # Full reorthogonalization by classical Gram–Schmidt, repeated while a sweep removes
-        # more than 1 − η of the norm (η = 0.717, the DGKS test of ARPACK dsaitr; "twice is
-        # enough", Kahan–Parlett). After the three-term recurrence one sweep usually suffices.
-        prev = float(np.linalg.norm(w))
-        for _ in range(2):
-            w -= (V[: j + 1] @ w) @ V[: j + 1]
-            b = float(np.linalg.norm(w))
-            if b > _DGKS * prev:
-                break
-            prev = b
+        b = _reorthogonalize(V, j, w)
         anorm = max(anorm, abs(alpha[j]), b)
         breakdown = b <= _BREAKDOWN * anorm
         m = j + 1
         last = m == m_max
         if breakdown or last or m < 100 or m % max(1, m // 10) == 0:
-            theta, S = eigh_tridiagonal(alpha[:m], beta[: m - 1])
-            res = (0.0 if breakdown else b) * np.abs(S[-1])
-            kk = min(k, m)
-            scale = max(float(np.max(np.abs(theta))), 0.0)
-            want = []
-            if which in ("both", "smallest"):
-                want.append(res[:kk])
-            if which in ("both", "largest"):
-                want.append(res[m - kk :])
-            done = kk == k and all(np.all(r <= tol * scale) for r in want)
-            state = (theta, S, res, m, done)
-            if done or last:
+            state = _ritz(alpha, beta, m, b, breakdown, k, which, tol)
+            if state[-1] or last:
                 break
         if breakdown:
             # Invariant subspace: restart orthogonally to the basis (fewer than k values found).
-            v = rng.standard_normal(n)
-            for _ in range(2):
-                v -= V[:m].T @ (V[:m] @ v)
-            nv = np.linalg.norm(v)
-            if nv <= 1e-8 * np.sqrt(n):  # basis already spans R^n
+            restart = _restart_vector(rng, V, m)
+            if restart is None:
                 break
             beta[j] = 0.0
-            V[m] = v / nv
+            V[m] = restart
         else:
             beta[j] = b
             V[m] = w / b

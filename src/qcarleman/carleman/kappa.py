@@ -21,6 +21,7 @@ The matrix-free *measured* κ of a real model's order-1 system is
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -29,7 +30,22 @@ from ..errors import UsageError
 from ..quantity import Quantity
 from .blocks import block_sums, history_norm_bound, inverse_norm_bound
 
-__all__ = ["kappa_bound", "kappa_modes", "kappa_of_history"]
+__all__ = ["NonlinearNorms", "kappa_bound", "kappa_modes", "kappa_of_history"]
+
+
+@dataclass(frozen=True, kw_only=True)
+class NonlinearNorms:
+    """‖G0‖ (``g0_norm``), ‖G2‖ as a d×d² matrix (``g2_norm``) and the §2 scale γ (``gamma``) of
+    a map, for the order-N > 1 κ bound: the scaled system has ‖G0‖/γ and γ‖G2‖ (ALGORITHM.md §2).
+    """
+
+    g0_norm: float = 0.0
+    g2_norm: float = 0.0
+    gamma: float = 1.0
+
+    def __post_init__(self) -> None:
+        if min(self.g0_norm, self.g2_norm) < 0 or not self.gamma > 0:
+            raise UsageError("‖G0‖, ‖G2‖ must be ≥ 0 and the scale γ > 0")
 
 Array = np.ndarray
 
@@ -52,9 +68,7 @@ def kappa_bound(
     *,
     includes_weight_decay: bool | None,
     order: int = 1,
-    g0_norm: float = 0.0,
-    g2_norm: float = 0.0,
-    gamma: float = 1.0,
+    nonlinear: NonlinearNorms = NonlinearNorms(),
 ) -> Quantity:
     r"""Upper bound on κ(L) of the order-N history system of the trained map (ALGORITHM.md §3,
     §6.1).
@@ -62,15 +76,13 @@ def kappa_bound(
     ``intervals``: (λ_min, λ_max) of H for a time-independent map, or one pair per step t < T
     (per-step SGD batches). ‖G1(t)‖₂ = max over the interval of ‖B(λ)‖₂
     (:func:`qcarleman.dissipation.linear_norm`); for N > 1, ‖A(t)‖₂ ≤ ‖(Σ_a Π‖G_{a_i}‖)_{jk}‖₂
-    with ‖G0‖ = ``g0_norm``/γ, ‖G2‖ = γ·``g2_norm`` (‖G2‖ as a d×d² matrix; §2 scaling γ).
+    with ‖G0‖/γ and γ‖G2‖ from ``nonlinear`` (:class:`NonlinearNorms`; §2 scaling γ).
     Then κ ≤ ‖L‖ ‖L⁻¹‖ with ‖L‖ ≤ :func:`~qcarleman.carleman.blocks.history_norm_bound` and
     ‖L⁻¹‖ ≤ Σ_{k ≤ T+p} max_s Π‖A‖ (:func:`qcarleman.carleman.blocks.inverse_norm_bound`).
     """
     _check_T_p(T, idle)
     if int(order) != order or order < 1:
         raise UsageError(f"order N = {order} is invalid; use an integer N ≥ 1")
-    if min(g0_norm, g2_norm) < 0 or not gamma > 0:
-        raise UsageError("‖G0‖, ‖G2‖ must be ≥ 0 and the scale γ > 0")
     pairs = np.asarray(intervals, dtype=float)
     if pairs.shape == (2,):
         pairs = pairs[None, :]
@@ -85,7 +97,8 @@ def kappa_bound(
         if order == 1:
             norms.append(g1)
         else:
-            M = block_sums((g0_norm / gamma, g1, gamma * g2_norm), int(order))
+            nl = nonlinear
+            M = block_sums((nl.g0_norm / nl.gamma, g1, nl.gamma * nl.g2_norm), int(order))
             norms.append(float(np.linalg.norm(M, 2)))
     per_step = norms * int(T) if len(norms) == 1 else norms
     value = history_norm_bound(per_step, idle) * inverse_norm_bound(per_step, int(idle))
