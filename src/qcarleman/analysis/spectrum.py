@@ -171,7 +171,7 @@ class SpectrumReport:
         return jsonable(out)
 
 
-def analyze_operator(
+def analyze_operator(  # noqa: PLR0913 — predates the rule (docs/DEVELOPING.md, Lint)
     A: Any,
     *,
     n: int | None = None,
@@ -324,7 +324,7 @@ def analyze_operator(
     )
 
 
-def model_spectrum(
+def model_spectrum(  # noqa: PLR0913 — predates the rule (docs/DEVELOPING.md, Lint)
     model,
     loss_fn,
     batches,
@@ -355,13 +355,13 @@ def model_spectrum(
         model,
         loss_fn,
         batches,
-        mask,
-        weight_decay,
-        include_pruned,
-        distributed,
-        _torch_dtype(dtype),
-        hvp_mode,
-        kwargs.get("memory_limit"),
+        distributed=distributed,
+        mask=mask,
+        weight_decay=weight_decay,
+        include_pruned=include_pruned,
+        dtype=_torch_dtype(dtype),
+        hvp_mode=hvp_mode,
+        memory_limit=kwargs.get("memory_limit"),
     )
     rep = analyze_operator(
         ops.linear_operator(),
@@ -396,37 +396,16 @@ def _torch_dtype(dtype: Any):
     return dtype
 
 
-def _operators(
-    model,
-    loss_fn,
-    batches,
-    mask,
-    weight_decay,
-    include_pruned,
-    distributed,
-    dtype,
-    hvp_mode,
-    memory_limit,
-):
+def _operators(model, loss_fn, batches, *, distributed: bool, **options: Any):
+    """LossOperators (or DistributedLossOperators) of the model; ``options`` are their keywords
+    (mask, weight_decay, include_pruned, dtype, hvp_mode, memory_limit)."""
     if distributed:
         from ..autodiff.distributed import DistributedLossOperators
 
-        cls = DistributedLossOperators
-    else:
-        from ..autodiff.operators import LossOperators
+        return DistributedLossOperators(model, loss_fn, batches, **options)
+    from ..autodiff.operators import LossOperators
 
-        cls = LossOperators
-    return cls(
-        model,
-        loss_fn,
-        batches,
-        mask=mask,
-        weight_decay=weight_decay,
-        include_pruned=include_pruned,
-        dtype=dtype,
-        hvp_mode=hvp_mode,
-        memory_limit=memory_limit,
-    )
+    return LossOperators(model, loss_fn, batches, **options)
 
 
 def parse_checkpoints(spec: str, available: Sequence[int]) -> list[int]:
@@ -471,7 +450,7 @@ def _brief(steps: Sequence[int]) -> str:
     return str(s) if len(s) <= 12 else f"[{s[0]}, {s[1]}, ..., {s[-1]}] ({len(s)} in all)"
 
 
-def run_spectra(
+def run_spectra(  # noqa: PLR0913 — predates the rule (docs/DEVELOPING.md, Lint)
     run_dir: str | os.PathLike,
     checkpoints: str | Sequence[int] = "0:20",
     *,

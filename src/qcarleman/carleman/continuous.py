@@ -113,7 +113,7 @@ class ContinuousCarleman:
     ``level_dims``.
     """
 
-    def __init__(
+    def __init__(  # noqa: PLR0913 — predates the rule (docs/DEVELOPING.md, Lint)
         self,
         F0: Any,
         F1: Any,

@@ -452,9 +452,9 @@ class HybridTrainer:
         theta_hat, bn_notes = self._write_back(theta_bar, dl.z_hat, batches, emu.v is not None)
         self.trainer.step += K
         notes = list(solver.notes if solver else ()) + list(dl.notes) + bn_notes
+        head = dict(segment=self.segment, start=start, steps=K, lr=lr, backend=s.backend)
         return _quantum_record(
-            dict(segment=self.segment, start=start, steps=K, lr=lr, backend=s.backend),
-            settings=s,
+            head | {"qlsa": s.qlsa, "shots": int(s.shots)},
             ref=ref,
             emu=emu,
             solver=solver,
@@ -510,7 +510,6 @@ class HybridTrainer:
 def _quantum_record(
     head: dict[str, Any],
     *,
-    settings: HybridSettings,
     ref: Reference,
     emu: Emulation,
     solver: SolverOutput | None,
@@ -519,7 +518,8 @@ def _quantum_record(
     theta_hat: torch.Tensor,
     notes: list[str],
 ) -> SegmentRecord:
-    """The record of a quantum segment (``head``: segment, start, steps, lr, backend) with its
+    """The record of a quantum segment (``head``: segment, start, steps, lr, backend, qlsa, shots
+    as SegmentRecord fields) with its
     errors (ALGORITHM.md §8): emulation against true GD, the solver's output against the
     emulation, the download, and θ̂ against true GD; κ, P_succ and the estimate from ``cost``."""
     errs = emu.errors(ref)
@@ -541,13 +541,11 @@ def _quantum_record(
         emulation_error=errs[-1] if errs else 0.0,
         emulation_errors=errs,
         readout_error=dl.error,
-        qlsa=settings.qlsa,
         qlsa_error=q_err,
         qlsa_fidelity=solver.fidelity if solver else None,
         parameter_readout_error=float(torch.linalg.norm(x_hat - x_emu) / xn) if xn > 0 else 0.0,
         total_error=float(torch.linalg.norm(theta_hat - ref.theta) / xr) if xr > 0 else 0.0,
         update_norm=xr,
-        shots=int(settings.shots),
         shots_used=dl.shots_used,
         readout=dl.mode,
         kappa=cost.kappa,

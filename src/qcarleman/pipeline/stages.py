@@ -198,12 +198,11 @@ def run_pipeline(
         first=first,
         phase=phase,
         runs=(hyb, base),
-        sweep=sweep,
-        emulation=emulation,
+        sweeps=_sweep_summary(sweep, emulation),
         estimate=estimate,
         config=cfg.to_dict(),
-        timings=timings,
     )
+    summary["timings_s"] = timings
     summary["seconds"] = time.perf_counter() - t_start
     write_json(layout.summary, summary)
     stages.close()
@@ -382,13 +381,12 @@ def _summary(
     first: dict[str, Any],
     phase: QuantumPhase,
     runs: tuple[dict[str, Any], dict[str, Any]],
-    sweep: list[dict[str, Any]],
-    emulation: list[dict[str, Any]],
+    sweeps: dict[str, Any],
     estimate: dict[str, Any] | None,
     config: dict[str, Any],
-    timings: dict[str, float],
 ) -> dict[str, Any]:
-    """``summary.json`` (``runs``: the hybrid and the baseline summaries)."""
+    """``summary.json`` but its timings (``runs``: the hybrid and the baseline summaries;
+    ``sweeps``: :func:`_sweep_summary` of the sweep and emulation records)."""
     hyb, base = runs
     return {
         "title": title,
@@ -398,13 +396,12 @@ def _summary(
         "n_active": training.n_active,
         "parameters": training.parameters,
         "total_steps": phase.settings.total_steps,
-        **_sweep_summary(sweep, emulation),
+        **sweeps,
         "estimate": estimate,
         "qlsa": "ideal (exact-backend semantics); κ from the §3 bound, P_succ from the emulated "
         "levels — labelled in each segment record",
         "config": config,
         "hybrid_settings": phase.settings.to_dict(),
-        "timings_s": timings,
     }
 
 

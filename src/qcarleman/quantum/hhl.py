@@ -186,7 +186,7 @@ def hhl_circuit(H: np.ndarray, b: np.ndarray, clock: int, s: float):
     return qfunc, {"clock": clk, "system": sysw, "ancilla": anc}
 
 
-def hhl_solve(
+def hhl_solve(  # noqa: PLR0913 — predates the rule (docs/DEVELOPING.md, Lint)
     L,
     c: np.ndarray,
     post_select: np.ndarray,
