@@ -1,7 +1,9 @@
 """Atomic file output: every result, figure and checkpoint is written to a temp file in the same
 folder, flushed, and moved into place with :func:`os.replace`, so an interrupted run never leaves
-a truncated file. Also the JSON conversion used by every ``--json`` output (non-finite floats
-become ``null``, NumPy scalars and arrays become Python values).
+a truncated file. Files get the mode a plain ``open(path, "w")`` would give (0o666 less the
+user's umask), not :func:`tempfile.mkstemp`'s private 0o600. Also the JSON conversion used by
+every ``--json`` output (non-finite floats become ``null``, NumPy scalars and arrays become
+Python values).
 """
 
 from __future__ import annotations
@@ -19,6 +21,13 @@ import numpy as np
 __all__ = ["atomic_write", "atomic_write_text", "write_json", "jsonable"]
 
 
+def _umask() -> int:
+    """The process umask (read by setting and restoring it; there is no getter)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 def atomic_write(path: str | os.PathLike, write: Callable[[IO[bytes]], Any]) -> Path:
     """Call ``write(f)`` on a binary temp file beside ``path``, then rename it to ``path``."""
     path = Path(path)
@@ -29,6 +38,7 @@ def atomic_write(path: str | os.PathLike, write: Callable[[IO[bytes]], Any]) -> 
             write(f)
             f.flush()
             os.fsync(f.fileno())
+        os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):

@@ -97,7 +97,7 @@ def load_hybrid_config(path: str | os.PathLike) -> tuple[dict[str, Any], HybridS
 
     p = Path(path)
     if not p.is_file():
-        raise UsageError(f"config file {p} not found; see src/qcarleman/configs/hybrid_*.toml")
+        raise UsageError(f"config file {p} not found; `qcarleman configs` lists the shipped ones")
     try:
         raw = tomllib.loads(p.read_text())
     except tomllib.TOMLDecodeError as exc:

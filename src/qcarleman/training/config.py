@@ -67,6 +67,7 @@ __all__ = [
     "load_config",
     "dump_config",
     "example_config",
+    "example_configs",
 ]
 
 #: ALGORITHM.md §9 (dense training of the paper) and a plain full-batch GD preset.
@@ -246,6 +247,8 @@ def load_config(source: str | os.PathLike | dict[str, Any]) -> Config:
         "train": dict,
         "prune": dict,
         "sparse": dict,
+        "hybrid": dict,  # read by `qcarleman hybrid` (qcarleman.pipeline.stages.load_hybrid_config)
+        "pipeline": dict,
     }
     _check_keys("config", raw, top)
     cfg = Config(
@@ -315,10 +318,25 @@ def dump_config(cfg: Config | dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
+_CONFIGS = Path(__file__).resolve().parent.parent / "configs"
+
+
 def example_config(name: str) -> Path:
-    """Path of a shipped example config (``qcarleman/configs/<name>.toml``)."""
-    path = Path(__file__).resolve().parent.parent / "configs" / f"{name}.toml"
+    """Path of a shipped example config (``qcarleman/configs/<name>.toml``). Names use ``-``; the
+    older ``_`` spellings (``hybrid_digits_cpu``) are aliases."""
+    path = _CONFIGS / f"{name.removesuffix('.toml').replace('_', '-')}.toml"
     if not path.is_file():
-        names = sorted(p.stem for p in path.parent.glob("*.toml"))
-        raise UsageError(f"no example config {name!r}; available: {', '.join(names)}")
+        raise UsageError(
+            f"no example config {name!r}; available: {', '.join(example_configs())} "
+            "(`qcarleman configs` describes them)"
+        )
     return path
+
+
+def example_configs() -> dict[str, str]:
+    """Shipped example configs: ``{name: one-line description}`` (each file's first comment)."""
+    out = {}
+    for path in sorted(_CONFIGS.glob("*.toml")):
+        first = path.read_text().splitlines()[0] if path.stat().st_size else ""
+        out[path.stem] = first.removeprefix("#").strip()
+    return out
