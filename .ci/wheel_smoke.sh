@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Build the wheel and sdist with `python -m build`, install each into a clean venv (no system
-# site-packages), and run the installed CLI from outside the source tree.
+# site-packages; torch from TORCH_SPEC, the rest from the package's own requirements), and run
+# the installed CLI from an empty folder outside the source tree.
 # Usage: .ci/wheel_smoke.sh [PYTHON]   (default: python3.11, else python3; must be >= 3.11)
 # TORCH_SPEC overrides the torch requirement (default torch==2.13.0, the local CPU wheel).
 set -euo pipefail
@@ -26,8 +27,8 @@ unzip -l "$WHEEL" | grep -q "qcarleman/py.typed" || { echo "py.typed missing fro
 unzip -l "$WHEEL" | grep -q "qcarleman/configs/digits-cnn.toml" || { echo "configs missing" >&2; exit 1; }
 
 smoke() {  # $1: venv; run the installed CLI from an empty folder (never the source tree)
-    local bin=$1/bin run=$WORK/run-$(basename "$1")
-    mkdir -p "$run" && cd "$run"
+    local bin=$1/bin run
+    run=$(mktemp -d "$WORK/run.XXXX") && cd "$run"
     "$bin/qcarleman" --help > /dev/null
     "$bin/qcarleman" configs > /dev/null
     "$bin/qcarleman" estimate --params 100000 --active 10000 --steps 5 --order 2 --epsilon 1e-2 \
@@ -45,13 +46,15 @@ assert (pathlib.Path(qcarleman.__file__).parent / "py.typed").exists()
     cd - > /dev/null
 }
 
-for kind in wheel sdist; do
-    env=$WORK/venv-$kind
-    "$PY" -m venv "$env"
-    "$env/bin/python" -m pip install -q "$TORCH_SPEC"
-    if [ $kind = wheel ]; then pkg=$WHEEL; else pkg=$SDIST; fi
-    "$env/bin/python" -m pip install -q "$pkg"
-    smoke "$env"
-    echo "wheel_smoke: $kind $(basename "$pkg") installs and runs"
-done
+# One clean venv: torch first (the local CPU wheel), then the wheel with its dependencies; then the
+# sdist built from source over it (--no-deps: the same dependencies are already there).
+env=$WORK/venv
+"$PY" -m venv "$env"
+"$env/bin/python" -m pip install -q "$TORCH_SPEC"
+"$env/bin/python" -m pip install -q "$WHEEL"
+smoke "$env"
+echo "wheel_smoke: wheel $(basename "$WHEEL") installs and runs ($(( $(date +%s) - start )) s)"
+"$env/bin/python" -m pip install -q --force-reinstall --no-deps "$SDIST"
+smoke "$env"
+echo "wheel_smoke: sdist $(basename "$SDIST") installs and runs"
 echo "wheel_smoke: ok in $(( $(date +%s) - start )) s"

@@ -95,7 +95,7 @@ def emulation_report(
         raise UsageError(f"threshold = {threshold} is invalid; use a relative error > 0")
     gd.check_horizon(T)
     z0 = gd.initial_state() if z0 is None else gd._check_state(z0)
-    n, seconds, notes = gd.n, {}, []
+    n, seconds, notes = gd.n, {}, [gd.evaluation]
 
     t0 = time.perf_counter()
     true = gd.true_trajectory(T, z0)

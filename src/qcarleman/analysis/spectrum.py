@@ -270,6 +270,7 @@ def model_spectrum(
     f2_iters: int = 20,
     dtype: Any = "float64",
     hvp_mode: str = "cached",
+    params: Any = None,
     **kwargs: Any,
 ) -> SpectrumReport:
     r"""Spectrum of the loss Hessian of ``model`` on ``batches`` (active set of ``mask``).
@@ -279,8 +280,15 @@ def model_spectrum(
     process's. ``nonlinear`` adds ‖f0‖ = η‖g‖, ‖F2‖ = (η/2)‖K‖ (power method on third-order
     products, ``f2_iters`` steps) and R_d* (ALGORITHM.md §6). ``dtype`` ("float64", "float32"
     or a torch dtype) is the autodiff precision; ``hvp_mode`` "cached" or "functional" (module
-    docstring). Other keywords go to :func:`analyze_operator`.
+    docstring). ``params`` (names or regular expressions) restricts the Hessian to those
+    parameter tensors (:mod:`qcarleman.autodiff.evaluation`). The first note says how the model
+    was evaluated (dropout off, batch-norm batch statistics). Other keywords go to
+    :func:`analyze_operator`.
     """
+    if params is not None and distributed:
+        raise UsageError("params= is not supported with distributed=True; select on one process")
+    from ..autodiff.evaluation import evaluation_note
+
     ops = _operators(
         model,
         loss_fn,
@@ -292,8 +300,10 @@ def model_spectrum(
         _torch_dtype(dtype),
         hvp_mode,
         kwargs.get("memory_limit"),
+        params,
     )
     rep = analyze_operator(ops.linear_operator(), lr=lr, **kwargs)
+    rep.notes.insert(0, evaluation_note(model))
     rep.extra.update(dtype=str(ops.dtype).removeprefix("torch."), hvp_path=ops.hvp_path)
     if nonlinear:
         f0, f2 = ops.nonlinear_norms(lr, f2_iters, kwargs.get("seed", 0))
@@ -328,6 +338,7 @@ def _operators(
     dtype,
     hvp_mode,
     memory_limit,
+    params=None,
 ):
     if distributed:
         from ..autodiff.distributed import DistributedLossOperators
@@ -347,6 +358,7 @@ def _operators(
         dtype=dtype,
         hvp_mode=hvp_mode,
         memory_limit=memory_limit,
+        **({} if params is None else {"params": params}),
     )
 
 
