@@ -79,6 +79,7 @@ def test_prune_spectrum_emulate_estimate(name):
     res = qc.emulate_order2(gd, np.zeros(gd.dim), T)
     traj = res.trajectory.numpy()
     assert np.isfinite(traj).all() and np.linalg.norm(traj[-1]) > 0
+    assert res.notes == [gd.evaluation]
     # the order-2 emulation tracks the exact cubic-Taylor iteration over a few small steps
     err = np.linalg.norm(traj[-1] - taylor[-1]) / np.linalg.norm(taylor[-1])
     assert err < 0.2
