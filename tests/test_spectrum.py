@@ -9,7 +9,6 @@ import torch
 from qcarleman import UsageError
 from qcarleman.analysis.spectrum import (
     analyze_operator,
-    lr_at_step,
     model_spectrum,
     parse_checkpoints,
     run_spectra,
@@ -19,7 +18,7 @@ from qcarleman.cli.main import main
 from qcarleman.dissipation import error_curve, window
 from qcarleman.report.plots import plot_spectra
 from qcarleman.spectral import lanczos, slq
-from qcarleman.training.config import TrainSettings
+from qcarleman.training.config import TrainSettings, lr_at_step
 from qcarleman.training.data import load_dataset
 from qcarleman.training.models import build_model
 from qcarleman.training.pruning import prune_global

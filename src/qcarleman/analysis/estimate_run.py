@@ -5,7 +5,7 @@ r"""Inputs of the resource estimate measured on a training checkpoint (ALGORITHM
 
 * n (active parameters), P (all parameters), per-step classical FLOPs by layer
   (:mod:`qcarleman.training.flops`);
-* η: the run's schedule at ``step`` (:func:`~qcarleman.analysis.spectrum.lr_at_step`) or ``lr``;
+* η: the run's schedule at ``step`` (:func:`~qcarleman.training.config.lr_at_step`) or ``lr``;
 * the Hessian H = ∇²L(θ̄) + λI of the mean loss over ``n_batches`` batches of the trainer's data
   order starting at ``step`` (the batches of the first steps of the segment), as a
   :class:`~qcarleman.autodiff.operators.LossOperators` (float64);
@@ -72,9 +72,9 @@ def measure_run(
     λ_max, regime, Lanczos iterations, sampled row counts, seconds). See the module docstring.
     """
     from ..autodiff.operators import LossOperators
+    from ..training.config import lr_at_step
     from ..training.flops import training_flops
     from ..training.run import RunDir
-    from .spectrum import lr_at_step
 
     if int(n_batches) != n_batches or n_batches < 1:
         raise UsageError(f"--batches {n_batches} is invalid; use at least 1 batch")

@@ -55,6 +55,7 @@ from ..spectral import (
     slq,
     smoothed_density,
 )
+from ..training.config import lr_at_step
 
 __all__ = [
     "SpectrumReport",
@@ -62,7 +63,6 @@ __all__ = [
     "model_spectrum",
     "run_spectra",
     "parse_checkpoints",
-    "lr_at_step",
 ]
 
 Array = np.ndarray
@@ -360,22 +360,6 @@ def _operators(
         memory_limit=memory_limit,
         **({} if params is None else {"params": params}),
     )
-
-
-def lr_at_step(meta: dict[str, Any], step: int) -> float:
-    """η of the optimizer step taken from checkpoint ``step``: the run's step schedule
-    lr·gamma^(#milestones ≤ epoch) with epoch = step // steps_per_epoch (ALGORITHM.md §9)."""
-    from ..training.config import TrainSettings
-
-    if "lr" not in meta:
-        raise UsageError("the checkpoint meta has no learning rate; pass --lr")
-    spe = max(1, int(meta.get("steps_per_epoch", 1)))
-    sched = TrainSettings(
-        lr=float(meta["lr"]),
-        milestones=list(meta.get("milestones", [])),
-        gamma=float(meta.get("gamma", 0.1)),
-    )
-    return sched.lr_at(int(step) // spe)
 
 
 def parse_checkpoints(spec: str, available: Sequence[int]) -> list[int]:
