@@ -81,7 +81,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     cost.add_argument("--logical-rate", type=float, help="logical ops/s (default: surface code)")
     cost.add_argument("--qubit", default="qubit_gate_ns_e3", help="physical qubit model")
     cost.add_argument("--error-budget", type=float, default=1e-3, help="physical error budget")
-    cost.add_argument("--no-qsharp", action="store_true", help="skip the qsharp estimator")
+    cost.add_argument(
+        "--no-qsharp",
+        action="store_true",
+        help="skip Microsoft's resource estimator (qdk; the surface-code model only)",
+    )
     out = p.add_argument_group("output")
     out.add_argument("--json", action="store_true", help="print JSON instead of text")
     out.add_argument("--breakeven", action="store_true", help="add the break-even table")
