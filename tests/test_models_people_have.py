@@ -84,9 +84,13 @@ def test_prune_spectrum_emulate_estimate(name):
     err = np.linalg.norm(traj[-1] - taylor[-1]) / np.linalg.norm(taylor[-1])
     assert err < 0.2
     P = sum(p.numel() for p in model.parameters())
-    bill = qc.estimate(n=gd.n, P=P, T=T, N=2, epsilon=1e-2, rho=spec.rho)
+    bill = qc.estimate(
+        problem=qc.Problem(n=gd.n, P=P, T=T, N=2, epsilon=1e-2),
+        conditioning=qc.Conditioning(rho=qc.Quantity(spec.rho, "measured", source="spectrum")),
+    )
     d = bill.to_dict()
-    assert all(math.isfinite(d[k]) and d[k] > 0 for k in ("logical_qubits", "t_count", "shots"))
+    for k in ("logical_qubits", "t_count", "shots", "quantum_seconds", "classical_seconds"):
+        assert math.isfinite(d[k]) and d[k] > 0, k
 
 
 def test_transformer_hessian_matches_dense_autograd():
