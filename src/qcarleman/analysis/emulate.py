@@ -226,7 +226,7 @@ def emulate_checkpoint(
     ck = run.load(step)
     meta = ck.meta
     eta = lr_at_step(meta, ck.step) if lr is None else float(lr)
-    sgd = str(meta.get("optimizer", "sgd")) != "gd"
+    sgd = meta.optimizer != "gd"
     batches = run.batches(int(T) if sgd else 1, batch_size=batch_size, start_step=ck.step)
     gd = GDMap(
         ck.model,
@@ -234,8 +234,8 @@ def emulate_checkpoint(
         batches,
         eta,
         mask=ck.mask,
-        weight_decay=float(meta.get("weight_decay", 0.0)),
-        momentum=float(meta.get("momentum", 0.0)),
+        weight_decay=meta.weight_decay,
+        momentum=meta.momentum,
         per_step=sgd,
         dtype=dtype,
         chunk_size=chunk_size,

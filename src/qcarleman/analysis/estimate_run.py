@@ -94,8 +94,8 @@ def measure_run(
     ck = run.load(step)
     model, mask, meta = ck.model, ck.mask, ck.meta
     eta = float(lr) if lr is not None else lr_at_step(meta, step)
-    wd = float(meta.get("weight_decay", 0.0))
-    B = int(batch_size or meta.get("batch_size", 128))
+    wd = meta.weight_decay
+    B = int(batch_size or meta.batch_size)
     batches = run.batches(int(n_batches), B, split, start_step=step)
     B = int(batches[0][0].shape[0])
     P = sum(p.numel() for p in model.parameters())
@@ -132,7 +132,7 @@ def measure_run(
         rho=rho,
         f0_norm=f0,
         F2_norm=f2,
-        momentum=bool(meta.get("momentum", 0)),
+        momentum=bool(meta.momentum),
     )
     provenance = {"rho": src_rho, "f0_norm": src_f0, "F2_norm": src_f2}
     details: dict[str, Any] = dict(

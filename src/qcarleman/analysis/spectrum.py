@@ -41,7 +41,7 @@ import os
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -55,6 +55,9 @@ from ..spectral import (
     slq,
     smoothed_density,
 )
+
+if TYPE_CHECKING:
+    from ..training.checkpoint import CheckpointMeta
 
 __all__ = [
     "SpectrumReport",
@@ -350,20 +353,10 @@ def _operators(
     )
 
 
-def lr_at_step(meta: dict[str, Any], step: int) -> float:
+def lr_at_step(meta: CheckpointMeta, step: int) -> float:
     """η of the optimizer step taken from checkpoint ``step``: the run's step schedule
     lr·gamma^(#milestones ≤ epoch) with epoch = step // steps_per_epoch (ALGORITHM.md §9)."""
-    from ..training.config import TrainSettings
-
-    if "lr" not in meta:
-        raise UsageError("the checkpoint meta has no learning rate; pass --lr")
-    spe = max(1, int(meta.get("steps_per_epoch", 1)))
-    sched = TrainSettings(
-        lr=float(meta["lr"]),
-        milestones=list(meta.get("milestones", [])),
-        gamma=float(meta.get("gamma", 0.1)),
-    )
-    return sched.lr_at(int(step) // spe)
+    return meta.lr_at(step)
 
 
 def parse_checkpoints(spec: str, available: Sequence[int]) -> list[int]:
@@ -458,7 +451,7 @@ def run_spectra(
             batches,
             lr=eta,
             mask=ck.mask,
-            weight_decay=float(ck.meta.get("weight_decay", 0.0)),
+            weight_decay=ck.meta.weight_decay,
             include_pruned=include_pruned,
             distributed=distributed,
             nonlinear=nonlinear,
@@ -467,6 +460,6 @@ def run_spectra(
             **kwargs,
         )
         rep.step = int(step)
-        rep.extra.update(momentum=float(ck.meta.get("momentum", 0.0)), phase=ck.meta.get("phase"))
+        rep.extra.update(momentum=ck.meta.momentum, phase=ck.meta.phase)
         reports.append(rep)
     return reports
