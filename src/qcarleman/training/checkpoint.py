@@ -26,6 +26,7 @@ import torch
 
 from ..atomic import atomic_write
 from ..errors import UsageError
+from .config import check_data_spec
 
 __all__ = [
     "CheckpointMeta",
@@ -127,6 +128,10 @@ class CheckpointMeta(Mapping):
             if not check(value):
                 raise _bad(where, key, value, want)
             kw[key] = value
+        try:
+            kw["data"] = check_data_spec(kw["data"], "meta data")
+        except UsageError as exc:
+            raise UsageError(f"{where}: {exc}") from None
         kw["milestones"] = tuple(kw["milestones"])
         for key in ("lr", "momentum", "weight_decay", "gamma"):
             kw[key] = float(kw[key])
@@ -190,7 +195,16 @@ def load_checkpoint(path: str | os.PathLike, map_location: str | None = "cpu") -
             f"{path} is corrupted or not a checkpoint ({str(exc).splitlines()[0][:80]}); "
             "delete it and resume from an earlier checkpoint"
         ) from None
-    except (RuntimeError, EOFError, ValueError, zipfile.BadZipFile, UnicodeDecodeError) as exc:
+    except (
+        RuntimeError,
+        EOFError,
+        ValueError,
+        zipfile.BadZipFile,
+        UnicodeDecodeError,
+        OSError,
+    ) as exc:
+        if isinstance(exc, PermissionError):
+            raise
         msg = (str(exc).splitlines() or [type(exc).__name__])[0][:80]
         raise UsageError(
             f"{path} is truncated or corrupted ({msg}); "
