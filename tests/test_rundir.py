@@ -407,3 +407,19 @@ def test_relative_data_root_resolves_against_the_run(dense, tmp_path):
     for p in (run / "checkpoints").glob("*.pt"):
         _rewrite(p, lambda ck: ck["meta"].update(data={"name": "cifar10", "root": "../d"}))
     assert RunDir(run).data_spec()["root"] == str((tmp_path / "d").resolve())
+
+
+def test_two_sparse_runs_write_identical_checkpoints(dense, tmp_path):
+    import filecmp
+    import random
+
+    import numpy as np
+
+    cfg = load_config(_raw())
+    for name in ("a", "b"):
+        np.random.rand(), random.random(), torch.rand(1)  # whatever ran before in the process
+        sparse_train(cfg, tmp_path / name, dense, progress=False)
+    a = sorted((tmp_path / "a" / "checkpoints").iterdir())
+    b = sorted((tmp_path / "b" / "checkpoints").iterdir())
+    assert [p.name for p in a] == [p.name for p in b]
+    assert all(filecmp.cmp(x, y, shallow=False) for x, y in zip(a, b, strict=True))

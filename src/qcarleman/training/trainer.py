@@ -19,6 +19,7 @@ Pipelines used by the CLI: :func:`train_dense`, :func:`prune_run`, :func:`sparse
 
 from __future__ import annotations
 
+import math
 import os
 import time
 from collections.abc import Callable
@@ -221,8 +222,11 @@ class Trainer:
         append_jsonl(self.run_dir / "metrics.jsonl", record)
 
     def _check_finite(self, what: str, tensors: list[torch.Tensor], value: Any = None) -> None:
-        """Raise :class:`DivergenceError` if any tensor holds NaN/inf (one sync per call)."""
-        if not tensors or bool(torch.stack([torch.isfinite(t).all() for t in tensors]).all()):
+        """Raise :class:`DivergenceError` if any tensor holds NaN/inf: one fused max-|x| per
+        tensor (NaN propagates through max), one sync per call."""
+        if not tensors or bool(
+            torch.stack(torch._foreach_norm(tensors, math.inf)).isfinite().all()
+        ):
             return
         shown = f" is {value}" if value is not None else " holds NaN or inf"
         raise DivergenceError(
