@@ -9,7 +9,7 @@ import pytest
 
 from qcarleman.cli.main import main
 from qcarleman.errors import UsageError
-from qcarleman.hybrid.trainer import HybridSettings
+from qcarleman.hybrid.settings import HybridSettings
 from qcarleman.pipeline.stages import demo_config, load_hybrid_config, run_pipeline
 from qcarleman.report import build_report
 
@@ -93,10 +93,10 @@ def test_rerun_resumes_without_retraining(tiny):
 
 
 def test_no_window_is_stated_honestly():
-    from qcarleman.pipeline.stages import _window_statement
+    from qcarleman.pipeline.stages import window_statement
 
     first = {"E": [1.0, 1.5, 2.0], "lambda_min": -3.0, "rho": 1.5, "regime": "non-dissipative"}
-    text = _window_statement(first, 0, True)
+    text = window_statement(first, 0, True)
     assert text.startswith("no dissipative window") and "E(1) = 1.5" in text
 
 

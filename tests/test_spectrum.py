@@ -9,7 +9,6 @@ import torch
 from qcarleman import UsageError
 from qcarleman.analysis.spectrum import (
     analyze_operator,
-    lr_at_step,
     model_spectrum,
     parse_checkpoints,
     run_spectra,
@@ -19,8 +18,7 @@ from qcarleman.cli.main import main
 from qcarleman.dissipation import error_curve, window
 from qcarleman.report.plots import plot_spectra
 from qcarleman.spectral import lanczos, slq
-from qcarleman.training.checkpoint import CheckpointMeta
-from qcarleman.training.config import TrainSettings
+from qcarleman.training.config import TrainSettings, lr_at_step
 from qcarleman.training.data import load_dataset
 from qcarleman.training.models import build_model
 from qcarleman.training.pruning import prune_global
@@ -193,23 +191,7 @@ def test_parse_checkpoints_and_lr_schedule():
     for bad in ("4", "x:y", "20:30", "1:5:0"):
         with pytest.raises(UsageError):
             parse_checkpoints(bad, avail)
-    meta = CheckpointMeta.parse(
-        {
-            "model": SPEC,
-            "data": {"name": "digits"},
-            "optimizer": "sgd",
-            "lr": 0.1,
-            "momentum": 0.0,
-            "weight_decay": 0.0,
-            "batch_size": 8,
-            "shuffle": True,
-            "epochs": 5,
-            "milestones": [2, 4],
-            "gamma": 0.5,
-            "steps_per_epoch": 10,
-            "seed": 0,
-        }
-    )
+    meta = {"lr": 0.1, "milestones": [2, 4], "gamma": 0.5, "steps_per_epoch": 10}
     assert lr_at_step(meta, 19) == 0.1 and lr_at_step(meta, 20) == 0.05
     assert lr_at_step(meta, 45) == 0.025
 

@@ -19,7 +19,7 @@ __version__ = "0.1.0"
 # Public name -> module that defines it (imported on first access).
 _LAZY: dict[str, str] = {
     "HybridTrainer": "qcarleman.hybrid.trainer",
-    "HybridSettings": "qcarleman.hybrid.trainer",
+    "HybridSettings": "qcarleman.hybrid.settings",
     "run_demo": "qcarleman.pipeline.stages",
     "run_pipeline": "qcarleman.pipeline.stages",
     "build_report": "qcarleman.report",

@@ -2,8 +2,9 @@
 folder, flushed, and moved into place with :func:`os.replace`, so an interrupted run never leaves
 a truncated file. Also the JSON conversion used by every ``--json`` output (non-finite floats
 become ``null``, NumPy scalars and arrays become Python values; bare NaN/Infinity is never
-written), and the one JSONL appender/reader of run logs: a record is appended as one line and
-fsynced; a torn last line (a kill mid-append) is dropped on read and cut off before the next append.
+written), the JSON reader, and the one JSONL appender/reader of run logs: a record is appended as
+one line and fsynced; a torn last line (a kill mid-append) is dropped on read and cut off before
+the next append.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ __all__ = [
     "write_json",
     "jsonable",
     "dumps_json",
+    "read_json",
     "append_jsonl",
     "read_jsonl",
     "write_jsonl",
@@ -79,6 +81,21 @@ def write_json(path: str | os.PathLike, payload: Any, indent: int = 1) -> Path:
 def dumps_json(payload: Any, indent: int | None = None) -> str:
     """``json.dumps(jsonable(payload))`` with ``allow_nan=False`` (strict JSON, no bare NaN)."""
     return json.dumps(jsonable(payload), indent=indent, allow_nan=False)
+
+
+def read_json(path: str | os.PathLike) -> Any:
+    """The JSON value stored in ``path``, or None when the file does not exist; a damaged file
+    raises :class:`UsageError` naming it."""
+    path = Path(path)
+    if not path.is_file():
+        return None
+    try:
+        return json.loads(path.read_bytes().decode())
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise UsageError(
+            f"{path} is not valid JSON ({type(exc).__name__}: {str(exc)[:60]}); "
+            "delete it to have it rewritten"
+        ) from None
 
 
 def _torn_tail(path: Path) -> int | None:

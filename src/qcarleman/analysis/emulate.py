@@ -218,14 +218,13 @@ def emulate_checkpoint(
     batch (``optimizer = "gd"``). ``chunk_size`` bounds the columns per vmapped product call
     (memory O(P·chunk) instead of O(P·rank) for large models)."""
     from ..training.run import RunDir
-    from .spectrum import lr_at_step
 
     if int(T) != T or T < 1:
         raise UsageError(f"steps T = {T} is invalid; use an integer T ≥ 1")
     run = RunDir(run_dir)
     ck = run.load(step)
     meta = ck.meta
-    eta = lr_at_step(meta, ck.step) if lr is None else float(lr)
+    eta = meta.lr_at(ck.step) if lr is None else float(lr)
     sgd = meta.optimizer != "gd"
     batches = run.batches(int(T) if sgd else 1, batch_size=batch_size, start_step=ck.step)
     gd = GDMap(

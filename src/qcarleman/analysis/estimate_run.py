@@ -5,7 +5,7 @@ r"""Inputs of the resource estimate measured on a training checkpoint (ALGORITHM
 
 * n (active parameters), P (all parameters), per-step classical FLOPs by layer
   (:mod:`qcarleman.training.flops`);
-* η: the run's schedule at ``step`` (:func:`~qcarleman.analysis.spectrum.lr_at_step`) or ``lr``;
+* η: the run's schedule at ``step`` (:meth:`CheckpointMeta.lr_at`) or ``lr``;
 * the Hessian H = ∇²L(θ̄) + λI of the mean loss over ``n_batches`` batches of the trainer's data
   order starting at ``step`` (the batches of the first steps of the segment), as a
   :class:`~qcarleman.autodiff.operators.LossOperators` (float64);
@@ -74,7 +74,6 @@ def measure_run(
     from ..autodiff.operators import LossOperators
     from ..training.flops import training_flops
     from ..training.run import RunDir
-    from .spectrum import lr_at_step
 
     if int(n_batches) != n_batches or n_batches < 1:
         raise UsageError(f"--batches {n_batches} is invalid; use at least 1 batch")
@@ -93,7 +92,7 @@ def measure_run(
         raise UsageError(f"no checkpoint at step {step} in {run_dir}; it has steps {steps}")
     ck = run.load(step)
     model, mask, meta = ck.model, ck.mask, ck.meta
-    eta = float(lr) if lr is not None else lr_at_step(meta, step)
+    eta = float(lr) if lr is not None else meta.lr_at(step)
     wd = meta.weight_decay
     B = int(batch_size or meta.batch_size)
     batches = run.batches(int(n_batches), B, split, start_step=step)

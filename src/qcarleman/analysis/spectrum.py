@@ -41,7 +41,7 @@ import os
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
@@ -56,16 +56,12 @@ from ..spectral import (
     smoothed_density,
 )
 
-if TYPE_CHECKING:
-    from ..training.checkpoint import CheckpointMeta
-
 __all__ = [
     "SpectrumReport",
     "analyze_operator",
     "model_spectrum",
     "run_spectra",
     "parse_checkpoints",
-    "lr_at_step",
 ]
 
 Array = np.ndarray
@@ -353,12 +349,6 @@ def _operators(
     )
 
 
-def lr_at_step(meta: CheckpointMeta, step: int) -> float:
-    """η of the optimizer step taken from checkpoint ``step``: the run's step schedule
-    lr·gamma^(#milestones ≤ epoch) with epoch = step // steps_per_epoch (ALGORITHM.md §9)."""
-    return meta.lr_at(step)
-
-
 def parse_checkpoints(spec: str, available: Sequence[int]) -> list[int]:
     """Checkpoint steps from ``A:B`` (inclusive, existing steps in the range), ``A:B:S``,
     ``3,5,8`` (each must exist), ``all`` or ``latest``."""
@@ -443,7 +433,7 @@ def run_spectra(
     bar = tqdm(steps, desc="spectra", unit="ckpt", disable=not (show_progress and rank0))
     for step in bar:
         ck = run.load(step)
-        eta = float(lr) if lr is not None else lr_at_step(ck.meta, step)
+        eta = float(lr) if lr is not None else ck.meta.lr_at(step)
         batches = fixed or run.batches(n_batches, batch_size, split, start_step=step)
         rep = model_spectrum(
             ck.model,

@@ -25,13 +25,21 @@ import scipy.sparse.linalg as spla
 from ..errors import UsageError, check_finite, check_memory
 from .blocks import check_overflow, inverse_norm_bound
 
-__all__ = ["HistorySystem", "KAPPA_METHODS"]
+__all__ = ["HistorySystem", "KAPPA_METHODS", "success_probability"]
 
 Array = np.ndarray
 KAPPA_METHODS = ("exact", "estimate", "bound")
 
 # Bytes per nonzero of L during assembly (COO triple + CSR copy), and for the LU of "estimate".
 _BYTES_PER_NNZ = 40
+
+
+def success_probability(block_norms2: list[float], output_norm2: float, idle: int) -> float:
+    r"""P_succ = (p+1)‖ŷ_1(T)‖²/‖Y‖² with ‖Y‖² = Σ_{t ≤ T} ‖ŷ(t)‖² + p‖ŷ(T)‖² (§3: the p idle
+    copies repeat ŷ(T)), from ``block_norms2[t]`` = ‖ŷ(t)‖² (t = 0..T, all levels) and
+    ``output_norm2`` = ‖ŷ_1(T)‖²; 0 when Y = 0."""
+    Y2 = sum(block_norms2) + idle * block_norms2[-1]
+    return float((idle + 1) * output_norm2 / Y2) if Y2 > 0 else 0.0
 
 
 class HistorySystem:
@@ -205,9 +213,12 @@ class HistorySystem:
     @property
     def success_probability(self) -> float:
         """P_succ: the probability that measuring |Y⟩ lands in :meth:`output_indices`, which
-        equals (p+1)‖ŷ_1(T)‖²/‖Y‖² (§3)."""
-        psi = self.state()
-        return float(np.sum(psi[self.output_indices()] ** 2))
+        equals (p+1)‖ŷ_1(T)‖²/‖Y‖² (§3; :func:`success_probability`)."""
+        self.state()  # raises on Y = 0
+        D, T = self.block_dim, self.T
+        blocks = self.solve()[: (T + 1) * D].reshape(T + 1, D)
+        out = self._output_block()
+        return success_probability([float(b @ b) for b in blocks], float(out @ out), self.idle)
 
     # -- structure for resource estimates --------------------------------------------------
     def row_sparsity(self) -> int:

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import UsageError
+from ..pipeline.layout import RunLayout
 from .figures import load_run, make_figures
 
 __all__ = ["build_report", "NUMBER_HELP"]
@@ -205,6 +206,6 @@ def build_report(out: str | os.PathLike) -> Path:
         f"<p>Pipeline time: {_fmt(s.get('seconds'))} s. Rebuild this page with "
         f"<code>qcarleman report {html.escape(str(out))}</code>.</p></body></html>"
     )
-    path = out / "report.html"
+    path = RunLayout(out).report
     atomic_write_text(path, "\n".join(parts))
     return path

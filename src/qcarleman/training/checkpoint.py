@@ -15,6 +15,7 @@ import math
 import os
 import pickle
 import random
+import re
 import zipfile
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, fields
@@ -36,7 +37,12 @@ __all__ = [
     "restore_rng",
     "seed_everything",
     "checkpoint_name",
+    "checkpoint_step",
+    "CHECKPOINT_GLOB",
 ]
+
+#: Glob of the checkpoint files of a run's ``checkpoints/`` folder (:func:`checkpoint_name`).
+CHECKPOINT_GLOB = "step_*.pt"
 
 
 def _bad(where: str, key: str, value: Any, want: str) -> UsageError:
@@ -168,6 +174,12 @@ class CheckpointMeta(Mapping):
 def checkpoint_name(step: int) -> str:
     """File name of the checkpoint after ``step`` optimizer steps: ``step_<step:08d>.pt``."""
     return f"step_{step:08d}.pt"
+
+
+def checkpoint_step(path: str | os.PathLike) -> int | None:
+    """The step of a checkpoint file named by :func:`checkpoint_name` (None for other names)."""
+    m = re.fullmatch(r"step_([0-9]+)\.pt", Path(path).name)  # ASCII digits only
+    return int(m.group(1)) if m else None
 
 
 def save_checkpoint(path: str | os.PathLike, payload: dict[str, Any]) -> None:

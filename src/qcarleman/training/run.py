@@ -21,7 +21,6 @@ directory (never the current directory), so a run folder stays usable after a mo
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,13 +31,17 @@ from torch import nn
 
 from ..atomic import read_jsonl
 from ..errors import UsageError
-from .checkpoint import CheckpointMeta, checkpoint_name, load_checkpoint
+from .checkpoint import (
+    CHECKPOINT_GLOB,
+    CheckpointMeta,
+    checkpoint_name,
+    checkpoint_step,
+    load_checkpoint,
+)
 from .data import Dataset, batch_for_step, load_dataset
 from .models import build_model
 
 __all__ = ["RunDir", "LoadedCheckpoint", "cross_entropy", "check_mask", "check_state"]
-
-_STEP_FILE = re.compile(r"step_([0-9]+)\.pt")
 
 
 def cross_entropy(outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
@@ -79,8 +82,8 @@ class RunDir:
 
     def steps(self) -> list[int]:
         """Sorted steps that have a checkpoint."""
-        found = (_STEP_FILE.fullmatch(p.name) for p in self.checkpoint_dir.iterdir())
-        return sorted({int(m.group(1)) for m in found if m})
+        found = (checkpoint_step(p) for p in self.checkpoint_dir.glob(CHECKPOINT_GLOB))
+        return sorted(s for s in found if s is not None)
 
     def latest_step(self) -> int:
         steps = self.steps()

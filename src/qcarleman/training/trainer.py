@@ -37,7 +37,13 @@ from ..atomic import (
     write_jsonl,
 )
 from ..errors import DivergenceError, UsageError, check_memory
-from .checkpoint import capture_rng, restore_rng, save_checkpoint, seed_everything
+from .checkpoint import (
+    capture_rng,
+    checkpoint_name,
+    restore_rng,
+    save_checkpoint,
+    seed_everything,
+)
 from .config import Config, TrainSettings, config_diff, dump_config
 from .data import Dataset, batch_order, load_dataset, make_batch, steps_per_epoch
 from .models import build_model, count_parameters, model_class, model_options
@@ -178,7 +184,7 @@ class Trainer:
             "epoch_stats": dict(self._stats),
             "meta": {**self.meta, "lr_now": self.settings.lr_at(epoch)},
         }
-        path = self.run_dir / "checkpoints" / f"step_{self.step:08d}.pt"
+        path = self.run_dir / "checkpoints" / checkpoint_name(self.step)
         save_checkpoint(path, payload)
         return path
 
@@ -343,7 +349,7 @@ def _portable_spec(spec: dict[str, Any], run_dir: Path) -> dict[str, Any]:
 
 def _has_checkpoint(path: Path, step: int) -> bool:
     """Whether ``path`` already holds a checkpoint of ``step``."""
-    return (Path(path) / "checkpoints" / f"step_{step:08d}.pt").is_file()
+    return (Path(path) / "checkpoints" / checkpoint_name(step)).is_file()
 
 
 # -- pipelines ------------------------------------------------------------------------------
