@@ -129,12 +129,12 @@ class HybridTrainer:
         self.start_step = ck.step
         self.end_step = ck.step + int(self.settings.total_steps)
         from ..autodiff.operators import ActiveParams
-        from ..training.flops import training_flops
+        from ..training.flops import step_flops
 
         self.active = ActiveParams(self.trainer.model, self.trainer.mask)
         x0 = self.data.train[0]
-        self.flops_per_step = training_flops(
-            self.trainer.model, tuple(x0.shape[1:]), self.trainer.batch_size, 1, self.trainer.mask
+        self.flops_per_step = step_flops(
+            self.trainer.model, tuple(x0.shape[1:]), self.trainer.batch_size, self.trainer.mask
         )
         self.momentum = float(self.train_settings.momentum)
         self.segment = 0

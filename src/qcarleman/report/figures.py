@@ -278,16 +278,17 @@ def fig_cost(run: dict, out: Path) -> FigureInfo | None:
     vals = [float(e[k]) for k in names]
     axes[1].barh(names, vals, color=["tab:blue", "tab:blue", "tab:blue", "tab:orange"])
     axes[1].set_xscale("log")
-    axes[1].set_title(f"segment 0: T = {e['T']}, N = {e['N']}, M = {e['shots']:.3g} shots")
+    eps = f" for ε = {e['epsilon']:g}" if "epsilon" in e else ""
+    axes[1].set_title(f"segment 0: T = {e['T']}, N = {e['N']}, {e['shots']:.3g} shots{eps}")
     path = RunLayout(out).figures / "cost_comparison.png"
     save_figure(fig, path, dpi=110)
     return FigureInfo(
         str(path.relative_to(out)),
         "Cost comparison: quantum segment vs classical steps",
         f"Estimated fault-tolerant wall-clock of each quantum segment (T-count × logical cycle; "
-        f"QLSA {e['solver']}, tomography included) against the classical FLOPs of the same "
-        "steps at the stated FLOP rate (qcarleman.quantum.cost.estimate.estimate); right: the "
-        "counts behind the first segment.",
+        f"QLSA {e['solver']}, tomography priced for the target ε) against the classical FLOPs of "
+        "the same steps at the stated FLOP rate (qcarleman.quantum.cost.estimate.estimate); "
+        "right: the counts behind the first segment.",
     )
 
 

@@ -42,6 +42,8 @@ NUMBER_HELP: dict[str, str] = {
 
 
 def _fmt(v: Any) -> str:
+    if isinstance(v, dict) and "kind" in v:  # a Quantity's JSON form: value (kind)
+        return f"{_fmt(v.get('value'))} ({html.escape(str(v['kind']))})"
     if isinstance(v, bool) or v is None:
         return str(v)
     if isinstance(v, float):
@@ -166,12 +168,18 @@ def build_report(out: str | os.PathLike) -> Path:
                 "kappa_eff",
                 "p_succ",
                 "aa_rounds",
+                "epsilon",
                 "shots",
                 "shots_for_epsilon",
+                "shots_given",
+                "epsilon_at_shots_given",
                 "queries",
                 "block_encoding_calls",
                 "t_count",
                 "classical_flops",
+                "classical_flops_kind",
+                "classical_flops_dense",
+                "flop_rate",
                 "quantum_seconds",
                 "classical_seconds",
                 "winner",
@@ -181,8 +189,10 @@ def build_report(out: str | os.PathLike) -> Path:
             "<h2>Resource estimate of one quantum segment</h2>"
             + _table(erows)
             + "<p>From <code>qcarleman.quantum.cost.estimate.estimate</code>; each figure's "
-            "formula "
-            "and source are in its docstring, assumptions are listed below.</p>"
+            "formula and source are in its docstring, assumptions are listed below. The bill "
+            "prices the shots that the target ε needs (<code>shots</code>); "
+            "<code>epsilon_at_shots_given</code> is the error bound that the run's shot budget "
+            "reaches. Classical seconds = FLOPs / <code>flop_rate</code>.</p>"
         )
     parts.append("<h2>Figures</h2><ul id='figure-list'>")
     parts += [f"<li>{html.escape(f.file)}: {html.escape(f.title)}</li>" for f in figs]
