@@ -217,7 +217,6 @@ def emulate_checkpoint(
     momentum buffer, and the T batches the trainer uses from that step on (SGD), or the full
     batch (``optimizer = "gd"``). ``chunk_size`` bounds the columns per vmapped product call
     (memory O(P·chunk) instead of O(P·rank) for large models)."""
-    from ..training.config import lr_at_step
     from ..training.run import RunDir
 
     if int(T) != T or T < 1:
@@ -225,8 +224,8 @@ def emulate_checkpoint(
     run = RunDir(run_dir)
     ck = run.load(step)
     meta = ck.meta
-    eta = lr_at_step(meta, ck.step) if lr is None else float(lr)
-    sgd = str(meta.get("optimizer", "sgd")) != "gd"
+    eta = meta.lr_at(ck.step) if lr is None else float(lr)
+    sgd = meta.optimizer != "gd"
     batches = run.batches(int(T) if sgd else 1, batch_size=batch_size, start_step=ck.step)
     gd = GDMap(
         ck.model,
@@ -234,8 +233,8 @@ def emulate_checkpoint(
         batches,
         eta,
         mask=ck.mask,
-        weight_decay=float(meta.get("weight_decay", 0.0)),
-        momentum=float(meta.get("momentum", 0.0)),
+        weight_decay=meta.weight_decay,
+        momentum=meta.momentum,
         per_step=sgd,
         dtype=dtype,
         chunk_size=chunk_size,

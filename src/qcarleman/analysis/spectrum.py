@@ -63,7 +63,6 @@ from ..spectral import (
     slq,
     smoothed_density,
 )
-from ..training.config import lr_at_step
 
 __all__ = [
     "SpectrumReport",
@@ -524,7 +523,7 @@ def run_spectra(
     bar = tqdm(steps, desc="spectra", unit="ckpt", disable=not (show_progress and rank0))
     for step in bar:
         ck = run.load(step)
-        eta = float(lr) if lr is not None else lr_at_step(ck.meta, step)
+        eta = float(lr) if lr is not None else ck.meta.lr_at(step)
         batches = fixed or run.batches(n_batches, batch_size, split, start_step=step)
         rep = model_spectrum(
             ck.model,
@@ -532,8 +531,8 @@ def run_spectra(
             batches,
             lr=eta,
             mask=ck.mask,
-            weight_decay=float(ck.meta.get("weight_decay", 0.0)),
-            momentum=float(ck.meta.get("momentum", 0.0)),
+            weight_decay=ck.meta.weight_decay,
+            momentum=ck.meta.momentum,
             include_pruned=include_pruned,
             distributed=distributed,
             nonlinear=nonlinear,
@@ -542,6 +541,6 @@ def run_spectra(
             **kwargs,
         )
         rep.step = int(step)
-        rep.extra.update(phase=ck.meta.get("phase"))
+        rep.extra.update(phase=ck.meta.phase)
         reports.append(rep)
     return reports
