@@ -20,7 +20,7 @@ Hessian eigenvalues (exact eigendecomposition when n ≤ ``exact_max``, else Lan
 labelled approximate), and R_d* = 2√(‖f0‖‖F2‖)/(1 − ρ) (None when ρ ≥ 1).
 
 :func:`emulate_checkpoint` does all of this for a checkpoint of a training run directory
-(contract (2)): the run's learning rate at that step, momentum, weight decay, mask, momentum
+(docs/training.md): the run's learning rate at that step, momentum, weight decay, mask, momentum
 buffer, and the batches the trainer would use next. :func:`plot_report` draws e_N(t) per order.
 """
 

@@ -1,6 +1,6 @@
 r"""Inputs of the resource estimate measured on a training checkpoint (ALGORITHM.md §6–§7).
 
-:func:`measure_run` loads checkpoint ``step`` of a run directory (contract (2),
+:func:`measure_run` loads checkpoint ``step`` of a run directory (docs/training.md,
 :class:`~qcarleman.training.run.RunDir`) and measures, on the active set of its mask:
 
 * n (active parameters), P (all parameters), per-step classical FLOPs by layer, sparse and

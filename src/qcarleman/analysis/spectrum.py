@@ -497,7 +497,7 @@ def run_spectra(
     show_progress: bool = True,
     **kwargs: Any,
 ) -> list[SpectrumReport]:
-    """Spectra at checkpoints of a training run directory (contract (2)); see the module
+    """Spectra at checkpoints of a training run directory (docs/training.md); see the module
     docstring for η and the data used. Other keywords go to :func:`model_spectrum` /
     :func:`analyze_operator`."""
     import torch

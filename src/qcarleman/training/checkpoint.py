@@ -1,7 +1,7 @@
 """Checkpoints: atomic save, ``weights_only`` load, typed metadata, RNG state capture/restore.
 
 A checkpoint is a dict of tensors and plain Python values only, so
-``torch.load(path, weights_only=True)`` reads it (contract (2)):
+``torch.load(path, weights_only=True)`` reads it (the run-directory format of docs/training.md):
 ``{"model", "mask", "optimizer", "rng", "step", "epoch", "epoch_stats", "meta"}``.
 Files are written to a temporary file in the same folder and moved into place with
 :func:`os.replace`, so a kill never leaves a truncated checkpoint. A file that is not such a dict

@@ -115,7 +115,7 @@ class TrainSettings:
 
 
 def settings_from_meta(meta: dict[str, Any]) -> TrainSettings:
-    """The training phase settings a run's checkpoints were made with (contract (2) meta)."""
+    """The training phase settings a run's checkpoints were made with (their metadata)."""
     if "lr" not in meta:
         raise UsageError(
             "the checkpoint meta has no learning rate 'lr'; pass --lr or use a run written by "

@@ -1,4 +1,4 @@
-r"""Reader API for training run directories (contract (2)).
+r"""Reader API for training run directories (format: docs/training.md, "Run directory").
 
 Layout: ``RUN_DIR/config.toml`` (resolved config), ``RUN_DIR/metrics.jsonl`` (one JSON record a
 line: ``kind`` = step | epoch | prune), ``RUN_DIR/checkpoints/step_<step:08d>.pt`` (weights after

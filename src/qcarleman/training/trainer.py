@@ -6,13 +6,14 @@ momentum (v' = μv + ∇L + λθ, θ' = θ − ηv'), weight decay λ and a step
 (η·γ^{#milestones ≤ epoch}). With a mask, gradients of pruned entries are zeroed before each step
 and the mask is re-applied after it, so pruned weights and their momentum stay exactly 0.
 
-Checkpoints (contract (2)) are written atomically after step 0, after each of the first
-``every_step_first`` steps, at ``checkpoint_steps``, at epoch ends (``checkpoint_every``,
-``checkpoint_epochs``) and at the last step. The data order is a function of (seed, epoch) and
-the running epoch statistics are stored, so resuming from any checkpoint reproduces the
-uninterrupted run bit for bit on the CPU. A non-finite loss, gradient or weight stops training
-with :class:`~qcarleman.errors.DivergenceError` before anything of that step is written. Run
-folders store paths relative to themselves (data root, source run), so they can be moved.
+Checkpoints (the run-directory format of docs/training.md) are written atomically after step 0,
+after each of the first ``every_step_first`` steps, at ``checkpoint_steps``, at epoch ends
+(``checkpoint_every``, ``checkpoint_epochs``) and at the last step. The data order is a function of
+(seed, epoch) and the running epoch statistics are stored, so resuming from any checkpoint
+reproduces the uninterrupted run bit for bit on the CPU. A non-finite loss, gradient or weight
+stops training with :class:`~qcarleman.errors.DivergenceError` before anything of that step is
+written. Run folders store paths relative to themselves (data root, source run), so they can be
+moved.
 
 Pipelines used by the CLI: :func:`train_dense`, :func:`prune_run`, :func:`sparse_train`.
 """
