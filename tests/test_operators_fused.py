@@ -52,9 +52,12 @@ def test_fused_hvp_equals_elementary_batchnorm(mode):
     U = torch.randn(ops.n, 3, generator=torch.Generator().manual_seed(5))
 
     def hvp_elementary(u):  # forward-over-reverse through the elementary-op copy
-        return ops._sum(
-            lambda b: jvp(lambda t: grad(ops.batch_loss)(t, b, True), (ops.theta,), (u,))[1]
-        ) + 0.01 * u
+        return (
+            ops._sum(
+                lambda b: jvp(lambda t: grad(ops.batch_loss)(t, b, True), (ops.theta,), (u,))[1]
+            )
+            + 0.01 * u
+        )
 
     for k in range(3):
         ref = hvp_elementary(U[:, k])
