@@ -95,3 +95,31 @@ def test_operators_follow_the_device_meta():
     assert h.device.type == "meta" and h.shape == (ops.n,)
     assert k.device.type == "meta" and k.shape == (ops.n,)
     assert next(model.parameters()).device.type == "cpu"  # the user's model stays put
+
+
+def test_unknown_or_absent_device_is_a_one_line_usage_error():
+    from qcarleman.errors import UsageError
+
+    model = nn.Sequential(nn.Linear(3, 2))
+    data = (torch.randn(4, 3), torch.randint(0, 2, (4,)))
+    with pytest.raises(UsageError, match="unknown"):
+        LossOperators(model, nn.CrossEntropyLoss(), data, device="warp-drive")
+    if not torch.cuda.is_available():
+        with pytest.raises(UsageError, match="CUDA is not available"):
+            LossOperators(model, nn.CrossEntropyLoss(), data, device="cuda")
+
+
+def test_gdmap_and_lowrank_on_an_explicit_device():
+    """GDMap(device=...) keeps its operators and the low-rank factors there (cpu here; the same
+    code runs on cuda), with the same trajectory as the default."""
+    from qcarleman.autodiff.gdmap import GDMap
+    from qcarleman.autodiff.lowrank import emulate_order2
+
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(3, 4), nn.Tanh(), nn.Linear(4, 2))
+    data = [(torch.randn(8, 3), torch.randint(0, 2, (8,)))]
+    a = GDMap(model, nn.CrossEntropyLoss(), data, 0.1)
+    b = GDMap(model, nn.CrossEntropyLoss(), data, 0.1, device="cpu")
+    ra, rb = emulate_order2(a, a.initial_state(), 4), emulate_order2(b, b.initial_state(), 4)
+    assert rb.trajectory.device == b.device == torch.device("cpu")
+    assert torch.equal(ra.trajectory, rb.trajectory)

@@ -216,6 +216,27 @@ class ActiveParams:
         return f"ActiveParams(n={self.n}, P={self.P}, tensors={len(self.names)})"
 
 
+def resolve_device(device: str | torch.device | None, model: nn.Module) -> torch.device:
+    """``device`` as a torch.device (default: the model's), refused with a one-line error when
+    it is unknown or absent on this machine."""
+    if device is None:
+        return _model_device(model)
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError):
+        raise UsageError(
+            f"device {device!r} is unknown; use cpu, cuda, cuda:1, mps or meta"
+        ) from None
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise UsageError(f"device {device!r} asked for but CUDA is not available; use --device cpu")
+    if dev.type == "cuda" and dev.index is not None and dev.index >= torch.cuda.device_count():
+        raise UsageError(
+            f"device {device!r} does not exist; this machine has "
+            f"{torch.cuda.device_count()} CUDA devices"
+        )
+    return dev
+
+
 def _model_device(model: nn.Module) -> torch.device:
     """The device of the model's first parameter (cpu for a model without parameters)."""
     p = next(iter(model.parameters()), None)
@@ -341,7 +362,7 @@ class LossOperators:
         self.memory_limit = memory_limit
         if not np.isfinite(weight_decay) or weight_decay < 0:
             raise UsageError(f"weight decay λ = {weight_decay} is invalid; use a finite λ ≥ 0")
-        self.device = torch.device(device) if device is not None else _model_device(model)
+        self.device = resolve_device(device, model)
         self.active = ActiveParams(model, mask, include_pruned, device=self.device)
         self.n = self.active.n
         self.dtype = dtype

@@ -57,6 +57,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         default="float64",
         help="autodiff precision of the Hessian products (Lanczos/SLQ stay float64; float64)",
     )
+    p.add_argument(
+        "--device",
+        default=None,
+        help="where the products run: cpu, cuda, cuda:1, ... (default: the model's, i.e. cpu)",
+    )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--memory-limit", default=None, help="e.g. 8G (default: half the RAM)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -116,6 +121,7 @@ def run(args: argparse.Namespace) -> int:
         seed=args.seed,
         memory_limit=args.memory_limit,
         dtype=args.dtype,
+        device=args.device,
     )
     if distributed and torch.distributed.get_rank() != 0:
         return 0
