@@ -3,8 +3,8 @@
 Run through ``benchmarks/device_check.sh`` (``--tiny`` for seconds on a CPU). Per model:
 gradient, HVP (cached gradient graph), third-order product, λ_max (torch Lanczos, certified
 bound), SLQ (256 steps, 1 probe), and for the first model order-2 low-rank emulation at T = 20;
-the peak device memory of each (on a CPU: the process's peak RSS so far). Writes ``$OUT/device_check.json`` (every number
-``{"value", "kind"}``) and ``$OUT/device_check.md`` (a markdown table). Parts that would overrun
+the peak device memory of each (on a CPU: the process's peak RSS so far). Writes
+``$OUT/device_check.json`` (every number ``{"value", "kind"}``) and ``$OUT/device_check.md`` (a markdown table). Parts that would overrun
 ``--budget`` seconds are skipped and marked so; a failing part (e.g. out of memory) is recorded,
 not fatal.
 """
@@ -186,7 +186,7 @@ def main() -> None:
     run = Runner(dev, budget)
     torch.backends.cudnn.benchmark = False
     report = {
-        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
         "machine": f"{platform.node()} {platform.processor() or platform.machine()}",
         "device": torch.cuda.get_device_name(dev) if dev.type == "cuda" else str(dev),
         "torch": torch.__version__,
