@@ -4,9 +4,9 @@ Run through ``benchmarks/device_check.sh`` (``--tiny`` for seconds on a CPU). Pe
 gradient, HVP (cached gradient graph), third-order product, λ_max (torch Lanczos, certified
 bound), SLQ (256 steps, 1 probe), and for the first model order-2 low-rank emulation at T = 20;
 the peak device memory of each (on a CPU: the process's peak RSS so far). Writes
-``$OUT/device_check.json`` (every number ``{"value", "kind"}``) and ``$OUT/device_check.md`` (a markdown table). Parts that would overrun
-``--budget`` seconds are skipped and marked so; a failing part (e.g. out of memory) is recorded,
-not fatal.
+``$OUT/device_check.json`` (every number ``{"value", "kind"}``) and ``$OUT/device_check.md``
+(a markdown table). Parts that would overrun ``--budget`` seconds are skipped and marked so; a
+failing part (e.g. out of memory) is recorded, not fatal.
 """
 
 from __future__ import annotations
