@@ -27,6 +27,7 @@ from qcarleman.atomic import atomic_write_text, write_json
 from qcarleman.autodiff.gdmap import GDMap
 from qcarleman.autodiff.lanczos import lanczos, slq
 from qcarleman.autodiff.lowrank import emulate_order2
+from qcarleman.autodiff.memory import micro_batched, plan_products
 from qcarleman.autodiff.operators import LossOperators
 from qcarleman.quantity import Quantity
 from qcarleman.training.models import ResNet, count_parameters
@@ -100,6 +101,13 @@ def check_model(name, depth, widen, expected, args, dev, run: Runner, emulate: b
     )
     rec["active_n"] = ops.n
     rec["batch"] = args.batch
+    limit = args.memory_limit
+    if limit is None and dev.type == "cuda":
+        limit = int(torch.cuda.get_device_properties(dev).total_memory * 0.9)
+    plans = {p: plan_products(ops, p, memory_limit=limit) for p in ("hvp", "third")}
+    rec["memory_plans"] = {p: plan.to_json() for p, plan in plans.items()}
+    ops3 = micro_batched(ops, plans["third"])
+    ops = micro_batched(ops, plans["hvp"])
     u = torch.randn(ops.n, generator=g).to(dev)
     u /= u.norm()
     ops.grad_at(ops.theta)  # warm (first-call overhead of torch.func)
@@ -112,7 +120,7 @@ def check_model(name, depth, widen, expected, args, dev, run: Runner, emulate: b
     hvp_s = parts["hvp"].get("seconds", {}).get("value")
     if grad_s and hvp_s:
         rec["hvp_over_gradient"] = Quantity(hvp_s / grad_s, "measured").to_json()
-    parts["third_order"] = run.part(lambda: ops.third(u, u), estimate=3 * (hvp_s or 0))
+    parts["third_order"] = run.part(lambda: ops3.third(u, u), estimate=3 * (hvp_s or 0))
 
     def lam():
         r = lanczos(ops, k=1, which="largest", tol=1e-3, maxiter=args.lanczos_max, seed=0)
@@ -175,6 +183,7 @@ def main() -> None:
     ap.add_argument("--tiny", action="store_true", help="tiny ResNets, batch 8: seconds on a CPU")
     ap.add_argument("--out", default=os.environ.get("OUT", "device-check-out"))
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    ap.add_argument("--memory-limit", default=None, help="e.g. 24G (default: 90%% of the GPU)")
     ap.add_argument("--budget", type=float, default=None, help="seconds (default 420; tiny 120)")
     args = ap.parse_args()
     t0 = time.perf_counter()
