@@ -145,7 +145,16 @@ def check_model(name, depth, widen, expected, args, dev, run: Runner, emulate: b
         T = args.steps
 
         def order2():
-            gd = GDMap(model, CE, [(x, y)], 0.1, mask=mask, dtype=torch.float32, device=dev)
+            gd = GDMap(
+                model,
+                CE,
+                [(x, y)],
+                0.1,
+                mask=mask,
+                dtype=torch.float32,
+                device=dev,
+                hvp_mode="cached",
+            )
             r = emulate_order2(gd, gd.initial_state(), T)
             return {"T": T, "hvp_products": r.g1_products, "third_products": r.g2_products}
 

@@ -123,3 +123,23 @@ def test_gdmap_and_lowrank_on_an_explicit_device():
     ra, rb = emulate_order2(a, a.initial_state(), 4), emulate_order2(b, b.initial_state(), 4)
     assert rb.trajectory.device == b.device == torch.device("cpu")
     assert torch.equal(ra.trajectory, rb.trajectory)
+
+
+def test_cached_third_order_by_reverse_mode_equals_forward_over_reverse():
+    """K[·, u, v] by reverse over reverse through one cached gradient graph (elementary-op batch
+    norm) equals the vmapped forward-over-reverse-over-reverse product, in float64."""
+    model = _bn_cnn()
+    mask = {"0.weight": torch.rand(4, 2, 3, 3) > 0.4}
+    args = (model, nn.CrossEntropyLoss(), _batches())
+    fun = LossOperators(*args, mask=mask)
+    fast = LossOperators(*args, mask=mask, hvp_mode="cached")
+    g = torch.Generator().manual_seed(6)
+    U, V = torch.randn(fun.n, 3, generator=g), torch.randn(fun.n, 3, generator=g)
+    ref = fun.third_batch(U, V)
+    scale = ref.abs().max()
+    assert (fast.third_batch(U, V) - ref).abs().max() <= 1e-10 * scale
+    assert (fast.third(U[:, 1], V[:, 1]) - ref[:, 1]).abs().max() <= 1e-10 * scale
+    assert fast._graphs3 is not None  # the cached path ran
+    tiny = LossOperators(*args, mask=mask, hvp_mode="cached", memory_limit=1)
+    assert (tiny.third(U[:, 0], V[:, 0]) - ref[:, 0]).abs().max() <= 1e-10 * scale
+    assert tiny._graphs3 is None  # fell back to the functional path

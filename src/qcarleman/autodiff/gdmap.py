@@ -72,6 +72,9 @@ class GDMap(QuadraticMap):
     device:
         Where the operators' tensors live (default: the model's device); the torch-native
         coefficients (``tg0``, ``tg1``, ``tg2``) take and return tensors there.
+    hvp_mode:
+        "functional" (default) or "cached": HVPs and third-order products by reverse passes
+        through cached gradient graphs (:class:`~qcarleman.autodiff.operators.LossOperators`).
     """
 
     def __init__(
@@ -89,6 +92,7 @@ class GDMap(QuadraticMap):
         include_pruned: bool = False,
         chunk_size: int | None = None,
         device: str | torch.device | None = None,
+        hvp_mode: str = "functional",
     ):
         if not np.isfinite(lr) or lr <= 0:
             raise UsageError(f"learning rate η = {lr} is invalid; use a finite η > 0")
@@ -111,6 +115,7 @@ class GDMap(QuadraticMap):
             dtype,
             include_pruned,
             theta,
+            hvp_mode=hvp_mode,
             device=device,
         )
         #: One LossOperators per step (SGD) or one for all steps (full-batch GD).

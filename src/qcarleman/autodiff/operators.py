@@ -393,6 +393,8 @@ class LossOperators:
         #: Predicted bytes of the cached gradient graphs (None until built or in functional mode).
         self.graph_bytes: float | None = None
         self._graph_fallback = False
+        self._graphs3: list[_Graph | None] | None = None  # elementary-op graphs (third order)
+        self._graph3_fallback = False
 
     def with_batches(self, batches) -> LossOperators:
         """The same model, mask, λ and θ̄ on other batches (shares the model copy)."""
@@ -464,7 +466,8 @@ class LossOperators:
             self._graphs = self._build_graphs()
         return self._graphs
 
-    def _build_graphs(self) -> list[_Graph | None] | None:
+    def _build_graphs(self, third: bool = False) -> list[_Graph | None] | None:
+        module = self._elementary() if third else self.module
         samples = [x.shape[0] for x, _ in self.batches]
         graphs = []
         saved: dict[int, int] = {}  # storages autograd saves for batch 1's graph
@@ -480,19 +483,23 @@ class LossOperators:
                     s.detach().requires_grad_(True) for s in self.theta.split(self.active.sizes)
                 ]
                 x, y = b
-                out = functional_call(self.module, self.active.unflatten_segments(segs), (x,))
+                out = functional_call(module, self.active.unflatten_segments(segs), (x,))
                 gs = torch.autograd.grad(
                     self.loss_fn(out, y), segs, create_graph=True, allow_unused=True
                 )
             if i == 0:  # measured on batch 1 (+ the gradient itself), scaled by sample count
                 per_sample = (sum(saved.values()) + self.theta.nbytes) / samples[0]
-                self.graph_bytes = per_sample * sum(samples)
+                nbytes = per_sample * sum(samples) * (3.0 if third else 1.0)  # + H(θ)u graph
+                if not third:
+                    self.graph_bytes = nbytes
+                what = "third-order products" if third else "HVPs"
                 try:
-                    check_memory(
-                        self.graph_bytes, "cached gradient graphs for HVPs", self.memory_limit
-                    )
+                    check_memory(nbytes, f"cached gradient graphs for {what}", self.memory_limit)
                 except MemoryLimitError:
-                    self._graph_fallback = True
+                    if third:
+                        self._graph3_fallback = True
+                    else:
+                        self._graph_fallback = True
                     return None
             keep = [k for k, g in enumerate(gs) if g is not None and g.requires_grad]
             graphs.append((segs, [gs[k] for k in keep], keep) if keep else None)
@@ -552,11 +559,54 @@ class LossOperators:
 
         return self._sum(one)
 
+    def _third_graphs(self) -> list[_Graph | None] | None:
+        """Cached gradient graphs through the elementary-op copy (``hvp_mode="cached"``), or
+        None for the functional path (other mode, or they would not fit)."""
+        if self.hvp_mode != "cached" or self._graph3_fallback:
+            return None
+        if self._graphs3 is None:
+            self._graphs3 = self._build_graphs(third=True)
+        return self._graphs3
+
+    def _third_cached(self, graphs: list[_Graph | None], u: Tensor, v: Tensor) -> Tensor:
+        """Σ_b w_b K_b[·, u, v] by reverse over reverse through the cached gradient graph:
+        h = ∂(∇L_b · u)/∂θ with its graph, then ∂(h · v)/∂θ = K_b[·, u, v]."""
+        total = None
+        pu, pv = u.split(self.active.sizes), v.split(self.active.sizes)
+        for w, graph in zip(self._weights, graphs):
+            if graph is None:
+                continue
+            segs, gs, keep = graph
+            hu = torch.autograd.grad(
+                gs, segs, [pu[k] for k in keep], create_graph=True, allow_unused=True
+            )
+            live = [(h, k) for k, h in enumerate(hu) if h is not None and h.requires_grad]
+            if not live:
+                continue
+            kv = torch.autograd.grad(
+                [h for h, _ in live],
+                segs,
+                [pv[k] for _, k in live],
+                retain_graph=True,  # keeps the cached gradient graph (the H(θ)u part is freed
+                allow_unused=True,  # with its last reference)
+            )
+            flat = torch.cat(
+                [t if t is not None else torch.zeros_like(s) for t, s in zip(kv, segs)]
+            )
+            total = w * flat if total is None else total.add_(flat, alpha=w)
+        return torch.zeros_like(u) if total is None else total
+
     def third(self, u: Tensor, v: Tensor) -> Tensor:
         """K[·, u, v] = ∇_θ(uᵀ H(θ) v) at θ̄ (ALGORITHM.md §1): the derivative of θ ↦ H(θ)u in
-        direction v. Symmetric in (u, v); weight decay adds nothing."""
+        direction v. Symmetric in (u, v); weight decay adds nothing. With
+        ``hvp_mode="cached"`` by reverse mode through one cached gradient graph per batch
+        (elementary-op batch norm), else forward over reverse-over-reverse."""
         self._elementary()  # built outside any torch.func transform
-        return self._third_raw(self._vector(u, "u"), self._vector(v, "v"))
+        u, v = self._vector(u, "u"), self._vector(v, "v")
+        graphs = None if (u.requires_grad or v.requires_grad) else self._third_graphs()
+        if graphs is not None:
+            return self._third_cached(graphs, u.detach(), v.detach())
+        return self._third_raw(u, v)
 
     def third_batch(self, U: Tensor, V: Tensor, chunk_size: int | None = None) -> Tensor:
         """[K[·, u_k, v_k]]_k for U, V of shape (n, m)."""
@@ -564,6 +614,11 @@ class LossOperators:
         if U.shape != V.shape:
             raise UsageError(f"U and V have shapes {tuple(U.shape)} and {tuple(V.shape)}")
         self._elementary()  # built outside any torch.func transform
+        grad_free = not (U.requires_grad or V.requires_grad) and U.shape[1] > 0
+        graphs = self._third_graphs() if grad_free else None
+        if graphs is not None:  # one reverse-over-reverse pass per column, no vmap copies
+            cols = [self._third_cached(graphs, u, v) for u, v in zip(U.T, V.T)]
+            return torch.stack(cols, 1)
         # "+ 0·(u + v)" keeps the vmap batch dimension when K = 0 (e.g. a linear model).
         raw = lambda u, v: self._third_raw(u, v) + 0.0 * (u + v)
         return vmap(raw, in_dims=(1, 1), out_dims=1, chunk_size=chunk_size)(U, V)
