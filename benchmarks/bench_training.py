@@ -52,6 +52,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1)")
     ap.add_argument("--quick", action="store_true", help="fewer timed steps")
+    ap.add_argument("--no-append", action="store_true", help="print only")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
@@ -103,7 +104,8 @@ def main() -> None:
     ]
     text = "\n".join(lines)
     print(text)
-    append_results(text)
+    if not args.no_append:
+        append_results(text)
 
 
 if __name__ == "__main__":

@@ -1,7 +1,8 @@
 """Atomic file output: every result, figure and checkpoint is written to a temp file in the same
 folder, flushed, and moved into place with :func:`os.replace`, so an interrupted run never leaves
 a truncated file. Also the JSON conversion used by every ``--json`` output (non-finite floats
-become ``null``, NumPy scalars and arrays become Python values).
+become ``null``, NumPy scalars and arrays become Python values) and the JSON / JSON-lines readers
+that go with the writers.
 """
 
 from __future__ import annotations
@@ -16,7 +17,15 @@ from typing import IO, Any
 
 import numpy as np
 
-__all__ = ["atomic_write", "atomic_write_text", "write_json", "jsonable"]
+__all__ = [
+    "atomic_write",
+    "atomic_write_text",
+    "write_json",
+    "write_jsonl",
+    "read_json",
+    "read_jsonl",
+    "jsonable",
+]
 
 
 def atomic_write(path: str | os.PathLike, write: Callable[[IO[bytes]], Any]) -> Path:
@@ -59,3 +68,23 @@ def jsonable(x: Any) -> Any:
 def write_json(path: str | os.PathLike, payload: Any, indent: int = 1) -> Path:
     """Write ``jsonable(payload)`` as JSON to ``path`` atomically."""
     return atomic_write_text(path, json.dumps(jsonable(payload), indent=indent))
+
+
+def read_json(path: str | os.PathLike) -> Any:
+    """The JSON value stored in ``path``, or None when the file does not exist."""
+    path = Path(path)
+    return json.loads(path.read_text()) if path.is_file() else None
+
+
+def write_jsonl(path: str | os.PathLike, records: list[Any]) -> Path:
+    """Write one JSON line per record to ``path`` atomically (records as given: apply
+    :func:`jsonable` first where they hold NumPy values)."""
+    return atomic_write_text(path, "".join(json.dumps(r) + "\n" for r in records))
+
+
+def read_jsonl(path: str | os.PathLike) -> list[Any]:
+    """The records of a JSON-lines file (blank lines skipped); empty when it does not exist."""
+    path = Path(path)
+    if not path.is_file():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]

@@ -219,8 +219,8 @@ def emulate_checkpoint(
     batch (``optimizer = "gd"``). ``chunk_size`` bounds the columns per vmapped product call
     (memory O(P·chunk) instead of O(P·rank) for large models); ``device`` where the products
     run (default: the checkpoint model's device)."""
+    from ..training.config import lr_at_step
     from ..training.run import RunDir
-    from .spectrum import lr_at_step
 
     if int(T) != T or T < 1:
         raise UsageError(f"steps T = {T} is invalid; use an integer T ≥ 1")

@@ -60,7 +60,9 @@ def print_summary(s: dict, out: str) -> None:
         print(
             f"  estimate (one segment)    {e['logical_qubits']} logical qubits, T-count "
             f"{e['t_count']:.3g}, quantum {e['quantum_seconds']:.3g} s vs classical "
-            f"{e['classical_seconds']:.3g} s → {e['winner']}"
+            f"{e['classical_seconds']:.3g} s"
+            + (f" at {e['flop_rate']:.3g} FLOP/s" if "flop_rate" in e else "")
+            + f" → {e['winner']}"
         )
     print(f"  report: {out}/report.html ({s['seconds']:.0f} s)")
 

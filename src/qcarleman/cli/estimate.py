@@ -59,7 +59,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     cond.add_argument("--col-sparsity", type=int, help="column sparsity of L")
     cond.add_argument("--max-entry", type=float, help="max |L_ij| (sparse access)")
     cond.add_argument("--p-succ", type=float, help="P_succ (default: stated model)")
-    cond.add_argument("--shots", type=int, help="tomography shots (default: Kerenidis–Prakash)")
+    cond.add_argument(
+        "--shots",
+        type=int,
+        help="tomography shots actually used: reports the ε they reach (the bill prices ε)",
+    )
     cost = p.add_argument_group("cost model")
     cost.add_argument(
         "--solver",
@@ -71,7 +75,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     cost.add_argument("--oracle", default="arithmetic", choices=["arithmetic", "qrom"])
     cost.add_argument("--entry-mults", type=int, default=4, help="b-bit mults per entry (4)")
     cost.add_argument("--batch-size", "-B", type=int, help="batch size B (128; --run: the run's)")
-    cost.add_argument("--flop-rate", type=float, default=1e15, help="classical FLOP/s (1e15)")
+    cost.add_argument(
+        "--flop-rate", type=float, default=1e15, help="classical FLOP/s behind the seconds (1e15)"
+    )
     cost.add_argument("--logical-rate", type=float, help="logical ops/s (default: surface code)")
     cost.add_argument("--qubit", default="qubit_gate_ns_e3", help="physical qubit model")
     cost.add_argument("--error-budget", type=float, default=1e-3, help="physical error budget")
@@ -84,17 +90,33 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
-def _explicit(args) -> dict:
+def _model(args):
+    """The CostModel of the flags."""
+    from ..quantum.cost.inputs import CostModel
+
+    return CostModel(
+        solver=args.solver,
+        shots=args.shots,
+        bits=args.bits,
+        oracle=args.oracle,
+        entry_mults=args.entry_mults,
+        flop_rate=args.flop_rate,
+        logical_rate=args.logical_rate,
+        qubit=args.qubit,
+        error_budget=args.error_budget,
+        use_qsharp=not args.no_qsharp,
+    )
+
+
+def _given(args) -> dict:
+    """Problem and Conditioning inputs given as flags (None: not given)."""
     from ..errors import UsageError
 
     if args.run is None and args.active is None:
         raise UsageError("give --active n (and --params P) or --run RUN_DIR")
     if args.run is not None and (args.active is not None or args.params is not None):
         raise UsageError("--run measures n and P; drop --active/--params or drop --run")
-    kw = dict(
-        n=args.active,
-        P=args.params,
-        T=args.steps,
+    return dict(
         N=args.order,
         p=args.idle,
         epsilon=args.epsilon,
@@ -107,33 +129,18 @@ def _explicit(args) -> dict:
         row_sparsity=args.row_sparsity,
         col_sparsity=args.col_sparsity,
         max_entry=args.max_entry,
-        momentum=args.momentum,
+        momentum=args.momentum or None,  # --run: measured from the run's meta unless set
         symmetric=args.symmetric,
         p_succ=args.p_succ,
-        shots=args.shots,
-        bits=args.bits,
-        oracle=args.oracle,
-        entry_mults=args.entry_mults,
-        solver=args.solver,
-        batch_size=args.batch_size,
-        flop_rate=args.flop_rate,
-        logical_rate=args.logical_rate,
-        qubit=args.qubit,
-        error_budget=args.error_budget,
-        use_qsharp=not args.no_qsharp,
     )
-    return kw
 
 
-def _from_run(args, kw: dict):
+def _from_run(args, given: dict, model):
     """The estimate with its inputs measured on a checkpoint of ``--run`` (explicit flags win)."""
     from tqdm import tqdm
 
     from ..analysis.estimate_run import estimate_run
 
-    kw = {k: v for k, v in kw.items() if k not in ("n", "P", "T")}
-    if not args.momentum:
-        kw.pop("momentum")  # measured from the run's meta
     bar = tqdm(desc="measuring", unit="stage", file=sys.stderr, leave=False)
 
     def stage(name: str) -> None:
@@ -146,12 +153,13 @@ def _from_run(args, kw: dict):
             args.step,
             T=args.steps,
             n_batches=args.batches,
-            batch_size=kw.pop("batch_size"),
+            batch_size=args.batch_size,
             lr=args.lr,
             f2_iters=args.f2_iters,
             sparsity_samples=args.sparsity_samples,
             progress=stage,
-            **kw,
+            model=model,
+            **given,
         )
     finally:
         bar.close()
@@ -159,27 +167,23 @@ def _from_run(args, kw: dict):
 
 def run(args: argparse.Namespace) -> int:
     from ..quantum.cost.estimate import estimate
+    from ..quantum.cost.inputs import Conditioning, Problem, split_inputs
 
-    kw = _explicit(args)
+    model = _model(args)
+    given = _given(args)
     if args.run is not None:
-        est = _from_run(args, kw)
-        kw = est.inputs
+        est = _from_run(args, given, model)
     else:
-        est = estimate(**{**kw, "batch_size": kw["batch_size"] or 128})
+        given |= dict(n=args.active, P=args.params, T=args.steps, batch_size=args.batch_size)
+        problem, cond = split_inputs(given)
+        est = estimate(problem=Problem(**problem), conditioning=Conditioning(**cond), model=model)
     result = est.to_dict()
     if args.breakeven or args.plot:
         from ..quantum.cost.breakeven import breakeven, breakeven_table
         from ..report.plots import plot_breakeven
 
         be_kw = dict(
-            N=args.order,
-            epsilon=args.epsilon,
-            batch_size=est.inputs["batch_size"],
-            flop_rate=args.flop_rate,
-            logical_rate=args.logical_rate,
-            solver=args.solver,
-            bits=args.bits,
-            oracle=args.oracle,
+            N=args.order, epsilon=args.epsilon, batch_size=est.problem.batch_size, model=model
         )
         if args.sparsity is not None:
             be_kw["sparsity"] = args.sparsity
@@ -192,7 +196,11 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(jsonable(result), indent=1))
         return 0
-    print(f"qcarleman estimate (n = {kw['n']}, T = {kw['T']}, N = {kw['N']}, ε = {kw['epsilon']})")
+    pb = est.problem
+    print(
+        f"qcarleman estimate (n = {pb.n}, T = {pb.T}, N = {pb.N}, ε = {pb.epsilon}, "
+        f"classical rate {model.flop_rate:.3g} FLOP/s)"
+    )
     print(est.summary())
     if "breakeven" in result:
         print()

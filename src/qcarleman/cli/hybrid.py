@@ -1,9 +1,9 @@
 """``qcarleman hybrid --config FILE.toml --out DIR``: the hybrid pipeline for any model and data.
 
 FILE is a training config (:mod:`qcarleman.training.config`) plus a ``[hybrid]`` table
-(:class:`qcarleman.hybrid.trainer.HybridSettings`) and an optional ``[pipeline]`` table
-(spectra, shot sweep, emulation backends: :func:`qcarleman.pipeline.stages.demo_config`), or the
-name of a shipped example (``hybrid_digits_cpu``, ``hybrid_paper_gpu``). Runs dense training,
+(:class:`qcarleman.hybrid.settings.HybridSettings`) and an optional ``[pipeline]`` table
+(spectra, shot sweep, emulation backends: :class:`qcarleman.pipeline.options.PipelineOptions`),
+or the name of a shipped example (``hybrid_digits_cpu``, ``hybrid_paper_gpu``). Runs dense training,
 pruning, spectra, hybrid vs classical sparse training, the shot sweep, the estimate and the report
 (:func:`qcarleman.pipeline.stages.run_pipeline`); every stage resumes when rerun.
 """

@@ -21,16 +21,14 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     import json
     from dataclasses import asdict
-    from pathlib import Path
 
+    from ..atomic import read_json
+    from ..pipeline.layout import RunLayout
     from ..report import build_report
     from ..report.figures import FigureInfo
 
     path = build_report(args.run_dir)
-    figs = [
-        FigureInfo(**f)
-        for f in json.loads((Path(args.run_dir) / "figures" / "index.json").read_text())
-    ]
+    figs = [FigureInfo(**f) for f in read_json(RunLayout(args.run_dir).figure_index)]
     if args.json:
         print(json.dumps({"report": str(path), "figures": [asdict(f) for f in figs]}))
     else:

@@ -26,12 +26,23 @@ __all__ = [
     "capture_rng",
     "restore_rng",
     "checkpoint_name",
+    "checkpoint_step",
+    "CHECKPOINT_GLOB",
 ]
+
+#: Glob of the checkpoint files of a run's ``checkpoints/`` folder (:func:`checkpoint_name`).
+CHECKPOINT_GLOB = "step_*.pt"
 
 
 def checkpoint_name(step: int) -> str:
     """File name of the checkpoint after ``step`` optimizer steps: ``step_<step:08d>.pt``."""
     return f"step_{step:08d}.pt"
+
+
+def checkpoint_step(path: str | os.PathLike) -> int | None:
+    """The step of a checkpoint file named by :func:`checkpoint_name` (None for other names)."""
+    stem = Path(path).stem
+    return int(stem[5:]) if stem.startswith("step_") and stem[5:].isdigit() else None
 
 
 def save_checkpoint(path: str | os.PathLike, payload: dict[str, Any]) -> None:

@@ -62,6 +62,8 @@ from ..errors import UsageError
 __all__ = [
     "TrainSettings",
     "PruneSettings",
+    "settings_from_meta",
+    "lr_at_step",
     "Config",
     "PRESETS",
     "load_config",
@@ -106,6 +108,32 @@ class TrainSettings:
     def lr_at(self, epoch: int) -> float:
         """Step schedule: lr · gamma^(number of milestones ≤ epoch) (ALGORITHM.md §9)."""
         return self.lr * self.gamma ** sum(1 for m in self.milestones if epoch >= m)
+
+
+def settings_from_meta(meta: dict[str, Any]) -> TrainSettings:
+    """The training phase settings a run's checkpoints were made with (contract (2) meta)."""
+    if "lr" not in meta:
+        raise UsageError(
+            "the checkpoint meta has no learning rate 'lr'; pass --lr or use a run written by "
+            "qcarleman's trainer"
+        )
+    return TrainSettings(
+        optimizer=str(meta.get("optimizer", "sgd")),
+        lr=float(meta["lr"]),
+        momentum=float(meta.get("momentum", 0.0)),
+        weight_decay=float(meta.get("weight_decay", 0.0)),
+        batch_size=int(meta.get("batch_size", TrainSettings.batch_size)),
+        epochs=int(meta.get("epochs", 1)),
+        milestones=list(meta.get("milestones", [])),
+        gamma=float(meta.get("gamma", 0.1)),
+    )
+
+
+def lr_at_step(meta: dict[str, Any], step: int) -> float:
+    """η of the optimizer step taken from checkpoint ``step``: the run's step schedule
+    lr·gamma^(#milestones ≤ epoch) with epoch = step // steps_per_epoch (ALGORITHM.md §9)."""
+    spe = max(1, int(meta.get("steps_per_epoch", 1)))
+    return settings_from_meta(meta).lr_at(int(step) // spe)
 
 
 @dataclass

@@ -15,7 +15,6 @@ Example::
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -25,8 +24,9 @@ from typing import Any
 import torch
 from torch import nn
 
+from ..atomic import read_jsonl
 from ..errors import UsageError
-from .checkpoint import checkpoint_name, load_checkpoint
+from .checkpoint import CHECKPOINT_GLOB, checkpoint_name, checkpoint_step, load_checkpoint
 from .data import Dataset, batch_for_step, load_dataset
 from .models import build_model
 
@@ -71,9 +71,8 @@ class RunDir:
 
     def steps(self) -> list[int]:
         """Sorted steps that have a checkpoint."""
-        return sorted(
-            int(p.stem[5:]) for p in self.checkpoint_dir.glob("step_*.pt") if p.stem[5:].isdigit()
-        )
+        found = (checkpoint_step(p) for p in self.checkpoint_dir.glob(CHECKPOINT_GLOB))
+        return sorted(s for s in found if s is not None)
 
     def latest_step(self) -> int:
         steps = self.steps()
@@ -145,7 +144,4 @@ class RunDir:
 
     def metrics(self) -> list[dict[str, Any]]:
         """All records of ``metrics.jsonl``."""
-        path = self.path / "metrics.jsonl"
-        if not path.is_file():
-            return []
-        return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+        return read_jsonl(self.path / "metrics.jsonl")

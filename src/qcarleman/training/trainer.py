@@ -27,9 +27,9 @@ from typing import Any
 import torch
 from torch import nn
 
-from ..atomic import atomic_write_text
+from ..atomic import atomic_write_text, read_jsonl, write_jsonl
 from ..errors import UsageError, check_memory
-from .checkpoint import capture_rng, restore_rng, save_checkpoint
+from .checkpoint import capture_rng, checkpoint_name, restore_rng, save_checkpoint
 from .config import Config, TrainSettings, dump_config
 from .data import Dataset, batch_order, load_dataset, make_batch, steps_per_epoch
 from .models import build_model, count_parameters, model_class, model_options
@@ -170,7 +170,7 @@ class Trainer:
             "epoch_stats": dict(self._stats),
             "meta": {**self.meta, "lr_now": self.settings.lr_at(epoch)},
         }
-        path = self.run_dir / "checkpoints" / f"step_{self.step:08d}.pt"
+        path = self.run_dir / "checkpoints" / checkpoint_name(self.step)
         save_checkpoint(path, payload)
         return path
 
@@ -186,12 +186,8 @@ class Trainer:
         self._stats = dict(ck["epoch_stats"])
         metrics = self.run_dir / "metrics.jsonl"
         if metrics.is_file():
-            keep = [
-                line
-                for line in metrics.read_text().splitlines()
-                if line.strip() and json.loads(line).get("step", 0) <= self.step
-            ]
-            atomic_write_text(metrics, "".join(line + "\n" for line in keep))
+            keep = [r for r in read_jsonl(metrics) if r.get("step", 0) <= self.step]
+            write_jsonl(metrics, keep)
         return self.step
 
     def log(self, record: dict[str, Any]) -> None:
@@ -288,7 +284,7 @@ class Trainer:
 
 def _has_checkpoint(path: Path, step: int) -> bool:
     """Whether ``path`` already holds a checkpoint of ``step``."""
-    return (Path(path) / "checkpoints" / f"step_{step:08d}.pt").is_file()
+    return (Path(path) / "checkpoints" / checkpoint_name(step)).is_file()
 
 
 # -- pipelines ------------------------------------------------------------------------------
