@@ -129,8 +129,9 @@ class LanczosResult:
     iterations: int
     matvecs: int
     converged: bool
-    vectors_largest: Array | None = None
-    vectors_smallest: Array | None = None
+    # (n, k) Ritz vectors when asked for: arrays here, torch tensors from autodiff.lanczos
+    vectors_largest: Any = None
+    vectors_smallest: Any = None
 
 
 def _reorthogonalize(V: Array, j: int, w: Array) -> float:

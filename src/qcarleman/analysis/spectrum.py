@@ -38,8 +38,11 @@ plot of the densities per step, E(t) of both maps with both windows marked, and 
 
 Products: the operators keep each batch's gradient graph and apply H by one reverse pass per
 product (``LossOperators(hvp_mode="cached")``; functional products when the graphs would exceed
-the memory limit), in ``dtype`` float64 (default) or float32 — the Lanczos/SLQ recurrences are
-float64 NumPy either way; the report's ``hvp_path`` and ``dtype`` say what ran.
+the memory limit), in ``dtype`` float64 (default) or float32, on ``device`` (default: the model's).
+On such operators Lanczos and SLQ run as torch tensors on that device in that dtype
+(:mod:`qcarleman.autodiff.lanczos`; float64 only for the small tridiagonal problems), and the
+notes carry the probabilistic certificate of λ_max; the report's ``hvp_path``, ``dtype`` and
+``device`` say what ran.
 """
 
 from __future__ import annotations
@@ -204,7 +207,8 @@ def analyze_operator(  # noqa: PLR0913 — predates the rule (docs/DEVELOPING.md
     """
     tmap = dis.TrainedMap(float(lr), float(momentum), float(weight_decay))
     t0 = time.perf_counter()
-    op = as_linear_operator(A, n)
+    on_device = hasattr(A, "hvp_batch") and hasattr(A, "theta")  # torch operators: device path
+    op = as_linear_operator(A.linear_operator() if on_device else A, n)
     n = op.shape[0]
     if method == "auto":
         method = "exact" if n <= exact_max else "slq"
@@ -223,8 +227,8 @@ def analyze_operator(  # noqa: PLR0913 — predates the rule (docs/DEVELOPING.md
     else:
         if progress:
             progress("lanczos")
-        ext = lanczos(
-            op,
+        ext = (torch_lanczos if on_device else lanczos)(
+            A if on_device else op,
             k=min(k, n),
             tol=lanczos_tol,
             maxiter=lanczos_maxiter,
@@ -242,12 +246,13 @@ def analyze_operator(  # noqa: PLR0913 — predates the rule (docs/DEVELOPING.md
             vals = np.r_[top[ok_t], bottom[ok_b]]
             if vals.size:
                 assert ext.vectors_largest is not None and ext.vectors_smallest is not None
-                vecs = np.hstack([ext.vectors_largest[:, ok_t], ext.vectors_smallest[:, ok_b]])
+                parts = [ext.vectors_largest[:, ok_t], ext.vectors_smallest[:, ok_b]]
+                vecs = _torch().cat(parts, 1) if on_device else np.hstack(parts)
                 defl = (vals, vecs)
         if progress:
             progress("slq")
-        res = slq(
-            op,
+        res = (torch_slq if on_device else slq)(
+            A if on_device else op,
             probes=probes,
             iters=iters,
             dist=dist,
@@ -267,6 +272,14 @@ def analyze_operator(  # noqa: PLR0913 — predates the rule (docs/DEVELOPING.md
             notes.append(
                 f"Lanczos extremes not converged to tol {lanczos_tol} in {ext.iterations} steps; "
                 "raise lanczos_maxiter"
+            )
+        if on_device:
+            from ..autodiff.lanczos import CertifiedLanczosResult
+
+            assert isinstance(ext, CertifiedLanczosResult)  # the device path certifies λ_max
+            notes.append(
+                f"lambda_max < {float(top[0]) + ext.bound_largest:.6g} with probability "
+                f"≥ {1 - ext.delta:g} (Lanczos certificate, qcarleman.autodiff.lanczos)"
             )
     lam_min, lam_max = float(bottom[0]), float(top[0])
     kw: dict[str, Any] = dict(
@@ -339,6 +352,7 @@ def model_spectrum(  # noqa: PLR0913 — predates the rule (docs/DEVELOPING.md, 
     dtype: Any = "float64",
     hvp_mode: str = "cached",
     params: Any = None,
+    device: Any = None,
     **kwargs: Any,
 ) -> SpectrumReport:
     r"""Spectrum of the loss Hessian of ``model`` on ``batches`` (active set of ``mask``).
@@ -349,9 +363,10 @@ def model_spectrum(  # noqa: PLR0913 — predates the rule (docs/DEVELOPING.md, 
     λ_wd I). ``nonlinear`` adds ‖f0‖ = η‖g‖, ‖F2‖ = (η/2)‖K‖ (power method on third-order
     products, ``f2_iters`` steps) and R_d* (ALGORITHM.md §6). ``dtype`` ("float64", "float32"
     or a torch dtype) is the autodiff precision; ``hvp_mode`` "cached" or "functional" (module
-    docstring). ``params`` (names or regular expressions) restricts the Hessian to those
-    parameter tensors (:mod:`qcarleman.autodiff.evaluation`). The first note says how the model
-    was evaluated (dropout off, batch-norm batch statistics). Other keywords go to
+    docstring); ``device`` where every tensor lives (default: the model's). ``params`` (names or
+    regular expressions) restricts the Hessian to those parameter tensors
+    (:mod:`qcarleman.autodiff.evaluation`). The first note says how the model was evaluated
+    (dropout off, batch-norm batch statistics). Other keywords go to
     :func:`analyze_operator`.
     """
     if params is not None and distributed:
@@ -369,10 +384,11 @@ def model_spectrum(  # noqa: PLR0913 — predates the rule (docs/DEVELOPING.md, 
         dtype=_torch_dtype(dtype),
         hvp_mode=hvp_mode,
         memory_limit=kwargs.get("memory_limit"),
+        device=device,
         **({} if params is None else {"params": params}),
     )
     rep = analyze_operator(
-        ops.linear_operator(),
+        ops,
         lr=lr,
         momentum=momentum,
         weight_decay=weight_decay,
@@ -380,7 +396,11 @@ def model_spectrum(  # noqa: PLR0913 — predates the rule (docs/DEVELOPING.md, 
         **kwargs,
     )
     rep.notes.insert(0, evaluation_note(model))
-    rep.extra.update(dtype=str(ops.dtype).removeprefix("torch."), hvp_path=ops.hvp_path)
+    rep.extra.update(
+        dtype=str(ops.dtype).removeprefix("torch."),
+        hvp_path=ops.hvp_path,
+        device=str(ops.theta.device),
+    )
     if nonlinear:
         f0, f2 = ops.nonlinear_norms(lr, f2_iters, kwargs.get("seed", 0))
         rho_p = rep.paper.rho if rep.paper is not None else rep.rho
@@ -391,6 +411,26 @@ def model_spectrum(  # noqa: PLR0913 — predates the rule (docs/DEVELOPING.md, 
             "rho_paper ≥ 1"
         )
     return rep
+
+
+def torch_lanczos(A, **kw):
+    """:func:`qcarleman.autodiff.lanczos.lanczos` (imported lazily: torch only when used)."""
+    from ..autodiff.lanczos import lanczos as run
+
+    return run(A, **kw)
+
+
+def torch_slq(A, **kw):
+    """:func:`qcarleman.autodiff.lanczos.slq` (imported lazily)."""
+    from ..autodiff.lanczos import slq as run
+
+    return run(A, **kw)
+
+
+def _torch():
+    import torch
+
+    return torch
 
 
 def _torch_dtype(dtype: Any):
@@ -407,7 +447,7 @@ def _torch_dtype(dtype: Any):
 
 def _operators(model, loss_fn, batches, *, distributed: bool, **options: Any):
     """LossOperators (or DistributedLossOperators) of the model; ``options`` are their keywords
-    (mask, weight_decay, include_pruned, dtype, hvp_mode, memory_limit; params for one
+    (mask, weight_decay, include_pruned, dtype, hvp_mode, memory_limit, device; params for one
     process)."""
     if distributed:
         from ..autodiff.distributed import DistributedLossOperators
