@@ -11,7 +11,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from ...quantity import Quantity
+from ...quantity import Quantity, human_seconds
 from . import physical as _phys
 from .inputs import Conditioning, CostModel, Problem
 
@@ -60,6 +60,7 @@ class WallClock:
     quantum_source: str
     classical_s: float
     flop_rate: float
+    physical_qubits: int | None = None  # of the surface-code model that set the quantum clock
 
     @property
     def winner(self) -> str:
@@ -75,6 +76,7 @@ class WallClock:
             "quantum_source": self.quantum_source,
             "classical_s": self.classical_s,
             "flop_rate": self.flop_rate,
+            "physical_qubits": self.physical_qubits,
             "winner": self.winner,
             "ratio_quantum_over_classical": self.ratio,
         }
@@ -165,7 +167,14 @@ class ResourceEstimate:
             tags = "; ".join(x for x in (fig.kind, fig.approx) if x)
             lines.append(f"{name:<25} {vs:<14} {fig.formula}{f'  [{tags}]' if tags else ''}")
         lines += ["", _physical_line("qsharp estimator", self.physical)]
-        lines.append(_physical_line("surface-code model", self.surface_code))
+        sc, src = self.surface_code, self.wall_clock.quantum_source
+        if not sc.feasible and "(d = " in src:  # wall_clock extended the model past d = 50
+            lines.append(
+                f"surface-code model: {sc.reason} (beyond the estimator's range); the wall "
+                f"clock below extends the same model: {src}"
+            )
+        else:
+            lines.append(_physical_line("surface-code model", sc))
         t = self.tomography
         lines.append(
             f"tomography: priced {t.shots:.4g} shots for the target ε = {t.epsilon:g} "
@@ -178,8 +187,9 @@ class ResourceEstimate:
         )
         w = self.wall_clock
         lines.append(
-            f"wall-clock: quantum {w.quantum_s:.3g} s ({w.quantum_source}) vs classical "
-            f"{w.classical_s:.3g} s = {self.classical_flops.value:.4g} FLOPs "
+            f"wall-clock: quantum {w.quantum_s:.3g} s ≈ {human_seconds(w.quantum_s)} "
+            f"({w.quantum_source}) vs classical {w.classical_s:.3g} s ≈ "
+            f"{human_seconds(w.classical_s)} = {self.classical_flops.value:.4g} FLOPs "
             f"({self.classical_flops.kind}) at {w.flop_rate:.3g} FLOP/s → {w.winner}"
         )
         return "\n".join(lines)
