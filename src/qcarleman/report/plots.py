@@ -28,6 +28,8 @@ if TYPE_CHECKING:
 __all__ = [
     "pyplot",
     "save_figure",
+    "auto_scale",
+    "integer_ticks",
     "plot_spectra",
     "plot_emulation",
     "plot_breakeven",
@@ -43,6 +45,23 @@ def pyplot():
     import matplotlib.pyplot as plt
 
     return plt
+
+
+def auto_scale(ax, values, axis: str = "y", ratio: float = 20.0) -> str:
+    """Log scale on ``axis`` when the positive finite ``values`` span more than ``ratio`` (a
+    factor), else linear (a log axis over 0.99–1.08 only makes unreadable ticks); returns it."""
+    v = np.asarray(values, dtype=float).ravel()
+    v = v[np.isfinite(v) & (v > 0)]
+    scale = "log" if v.size and v.max() / v.min() > ratio else "linear"
+    (ax.set_yscale if axis == "y" else ax.set_xscale)(scale)
+    return scale
+
+
+def integer_ticks(ax, axis: str = "x") -> None:
+    """Ticks only at integers (steps, segments): no tick at step 1.5."""
+    from matplotlib.ticker import MaxNLocator
+
+    (ax.yaxis if axis == "y" else ax.xaxis).set_major_locator(MaxNLocator(integer=True))
 
 
 def save_figure(fig, path: str | os.PathLike, dpi: int = 120) -> Path:
@@ -69,6 +88,8 @@ def plot_spectra(reports: Sequence[SpectrumReport], out_dir: str | os.PathLike) 
     cmap = plt.get_cmap("viridis")
     colors = [cmap(i / max(1, len(reports) - 1)) for i in range(len(reports))]
     label = [f"step {r.step}" if r.step is not None else f"#{i}" for i, r in enumerate(reports)]
+    # legend entries: every checkpoint up to 12, else the first and the last
+    shown = [len(reports) <= 12 or i in (0, len(reports) - 1) for i in range(len(reports))]
     paths = []
 
     # ridge plot: log10 density on a common grid, offset per step
@@ -87,6 +108,7 @@ def plot_spectra(reports: Sequence[SpectrumReport], out_dir: str | os.PathLike) 
     ax.axvline(0.0, color="grey", lw=0.7, ls=":")
     ax.set_yticks(range(len(reports)), label)
     ax.set_xlabel("Hessian eigenvalue λ")
+    ax.set_ylabel("checkpoint (log density, offset per row)")
     methods = sorted({r.method for r in reports})
     ax.set_title(
         f"spectral density per checkpoint (log scale, σ = {sigma:.2g}; {'/'.join(methods)})"
@@ -95,32 +117,43 @@ def plot_spectra(reports: Sequence[SpectrumReport], out_dir: str | os.PathLike) 
 
     # E(t) with windows
     fig, ax = plt.subplots(figsize=(7, 4.5))
-    for rep, c, lab in zip(reports, colors, label):
+    for rep, c, lab, show in zip(reports, colors, label, shown):
         t = np.arange(rep.E.size)
-        ax.plot(t, rep.E, color=c, lw=1.2, label=f"{lab} (t* = {rep.window})")
+        ax.plot(t, rep.E, color=c, lw=1.2, label=f"{lab} (t* = {rep.window})" if show else None)
         ax.plot(rep.window, rep.E[rep.window], "o", color=c, ms=4)
-    ax.axhline(1.0, color="k", lw=0.8, ls="--")
-    ax.set_yscale("log")
+    ax.axhline(1.0, color="k", lw=0.8, ls="--", label="E = 1 (errors neither grow nor shrink)")
+    auto_scale(ax, [r.E for r in reports])
+    integer_ticks(ax)
     ax.set_xlabel("t (steps)")
     ax.set_ylabel("E(t) = mean |1 − ηλ|^t")
     ax.set_title("error-bound curve; dots: end of the window E ≤ 1")
-    if len(reports) <= 12:
-        ax.legend(fontsize=7)
+    ax.legend(fontsize=7)
     paths.append(save_figure(fig, out / "error_curve.png"))
 
     # D, G, r
     fig, axes = plt.subplots(1, 3, figsize=(13, 4))
-    for rep, c in zip(reports, colors):
+    for rep, c, lab, show in zip(reports, colors, label, shown):
         t = np.arange(rep.E.size)
-        axes[0].plot(t, rep.D, color=c, lw=1)
-        axes[1].plot(t, rep.G, color=c, lw=1)
+        lab = lab if show else None
+        axes[0].plot(t, rep.D, color=c, lw=1, label=lab)
+        axes[1].plot(t, rep.G, color=c, lw=1, label=lab)
         rr = np.where(np.isfinite(rep.r), rep.r, np.nan)
-        axes[2].plot(t, rr, color=c, lw=1)
-    for a, name in zip(axes, ("D(t): dissipative part", "G(t): divergent part", "r(t) = D/G")):
-        a.set_yscale("log")
+        axes[2].plot(t, rr, color=c, lw=1, label=lab)
+    axes[2].axhline(1.0, color="k", lw=0.8, ls="--", label="r = 1")
+    panels = (
+        ("D(t): dissipative part", "mean |1 − ηλ|^t over modes with |1 − ηλ| < 1", "D"),
+        ("G(t): divergent part", "mean |1 − ηλ|^t over modes with |1 − ηλ| ≥ 1", "G"),
+        ("r(t) = D/G", "ratio r(t) = D(t) / G(t)", "r"),
+    )
+    for a, (name, ylabel, key) in zip(axes, panels):
+        auto_scale(a, [np.asarray(getattr(rep, key), float) for rep in reports])
+        integer_ticks(a)
         a.set_xlabel("t (steps)")
+        a.set_ylabel(ylabel)
         a.set_title(name)
-    axes[2].axhline(1.0, color="k", lw=0.8, ls="--")
+        if len(reports) > 1 or a is axes[2]:
+            a.legend(fontsize=7)
+    fig.tight_layout()
     paths.append(save_figure(fig, out / "dissipative_split.png"))
     return paths
 
