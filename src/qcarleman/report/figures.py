@@ -97,39 +97,7 @@ def fig_training(run: dict, out: Path) -> FigureInfo | None:
 def _spectrum_reports(spectra: list[dict[str, Any]]):
     from ..analysis.spectrum import SpectrumReport
 
-    def arr(v):
-        return np.array([np.nan if x is None else x for x in v], dtype=float)
-
-    reps = []
-    for s in spectra:
-        reps.append(
-            SpectrumReport(
-                n=s["n"],
-                lr=s["lr"],
-                horizon=s["horizon"],
-                method=s["method"],
-                lambda_min=s["lambda_min"],
-                lambda_max=s["lambda_max"],
-                top=s["top"],
-                bottom=s["bottom"],
-                trace=s["trace"],
-                negative_mass=s["negative_mass"],
-                E=arr(s["E"]),
-                D=arr(s["D"]),
-                G=arr(s["G"]),
-                r=np.where(np.isnan(arr(s["r"])), np.inf, arr(s["r"])),
-                window=s["window"],
-                window_closed=s["window_closed"],
-                rho=s["rho"],
-                regime=s["regime"],
-                nodes=arr(s["nodes"]),
-                weights=arr(s["weights"]),
-                matvecs=s["matvecs"],
-                seconds=s["seconds"],
-                step=s["step"],
-            )
-        )
-    return reps
+    return [SpectrumReport.from_dict(s) for s in spectra]
 
 
 def fig_spectra(run: dict, out: Path) -> list[FigureInfo]:

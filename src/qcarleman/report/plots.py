@@ -8,6 +8,11 @@ results of the lower layers:
 * :func:`plot_emulation` — ``qcarleman emulate``: e_N(t) per Carleman order;
 * :func:`plot_breakeven` — ``qcarleman estimate --breakeven``: quantum vs classical wall clock;
 * :func:`plot_burgers` — ``qcarleman burgers``: the PNAS 2021 Burgers panels.
+
+For notebooks, one function per result object, each returning a ``matplotlib.figure.Figure``
+(not registered with pyplot, so it shows once and is freed with the object; ``fig.savefig`` to
+keep it): :func:`plot_spectrum` (SpectrumReport), :func:`plot_trajectory` (LowRankResult),
+:func:`plot_solve` (SolveResult), :func:`plot_estimate` (ResourceEstimate).
 """
 
 from __future__ import annotations
@@ -34,6 +39,10 @@ __all__ = [
     "plot_emulation",
     "plot_breakeven",
     "plot_burgers",
+    "plot_spectrum",
+    "plot_trajectory",
+    "plot_solve",
+    "plot_estimate",
 ]
 
 
@@ -288,3 +297,110 @@ def plot_burgers(result: dict, path: str | os.PathLike) -> str:
     fig.tight_layout()
     save_figure(fig, path, dpi=110)
     return path
+
+
+def _figure(ncols: int, width: float = 5.5, height: float = 3.8):
+    """A pyplot-free Figure with ``ncols`` axes (Agg canvas)."""
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(width * ncols, height), layout="constrained")
+    return fig, [fig.add_subplot(1, ncols, i + 1) for i in range(ncols)]
+
+
+def plot_spectrum(report) -> Any:
+    """A SpectrumReport: smoothed spectral density of H (left) and E(t) with the window t*
+    and the line E = 1 (right; ALGORITHM.md §6)."""
+    fig, (a, b) = _figure(2)
+    grid, dens = report.density()
+    a.plot(grid, dens, lw=1)
+    a.set_xlabel("Hessian eigenvalue λ")
+    a.set_ylabel("smoothed spectral density")
+    a.set_title(f"spectrum ({report.method}), n = {report.n:,}")
+    t = np.arange(report.E.size)
+    b.plot(t, report.E, lw=1.2, label=f"E(t), t* = {report.window}")
+    b.plot(report.window, report.E[report.window], "o", ms=4)
+    b.axhline(1.0, color="k", lw=0.8, ls="--", label="E = 1")
+    auto_scale(b, report.E)
+    integer_ticks(b)
+    b.set_xlabel("t (steps)")
+    b.set_ylabel("E(t) = mean |1 − ηλ|^t")
+    b.set_title(f"error-bound curve, ρ = {report.rho:.4g} ({report.regime})")
+    b.legend(fontsize=8)
+    return fig
+
+
+def plot_trajectory(result, reference=None) -> Any:
+    """A LowRankResult: ‖ŷ1(t)‖ per step (and ‖reference(t)‖ when given, e.g. ``GDMap.iterate``)
+    with, when a reference is given, the relative error per step."""
+    traj = result.numpy()
+    T = traj.shape[0]
+    t = np.arange(T)
+    fig, axes = _figure(1 if reference is None else 2)
+    a = axes[0]
+    a.plot(t, np.linalg.norm(traj.reshape(T, -1), axis=1), "-o", ms=3, label="emulated ŷ1(t)")
+    if reference is not None:
+        ref = np.asarray(reference, dtype=float).reshape(T, -1)
+        a.plot(t, np.linalg.norm(ref, axis=1), "--", label="reference")
+        err = np.linalg.norm(traj.reshape(T, -1) - ref, axis=1)
+        err = err / np.maximum(np.linalg.norm(ref, axis=1), 1e-300)
+        b = axes[1]
+        b.plot(t[1:], np.maximum(err[1:], 1e-17), "-o", ms=3)
+        auto_scale(b, err[1:])
+        integer_ticks(b)
+        b.set_xlabel("step t")
+        b.set_ylabel("‖ŷ1(t) − x(t)‖ / ‖x(t)‖")
+        b.set_title("relative error against the reference")
+        a.legend(fontsize=8)
+    integer_ticks(a)
+    a.set_xlabel("step t")
+    a.set_ylabel("parameter norm ‖z(t)‖")
+    a.set_title(f"Carleman order {result.order} emulation")
+    return fig
+
+
+def plot_solve(result) -> Any:
+    """A SolveResult: |amplitude| of the output state per index (the reduced |ŷ1(T)⟩ of a
+    history system when present, else the full state)."""
+    state = result.output_state if result.output_state is not None else result.state
+    amp = np.abs(np.asarray(state))
+    fig, (a,) = _figure(1)
+    a.bar(np.arange(amp.size), amp, width=1.0)
+    integer_ticks(a)
+    a.set_xlabel("basis index" + (" of ŷ1(T)" if result.output_state is not None else ""))
+    a.set_ylabel("|amplitude|")
+    a.set_title(
+        f"{result.backend}: fidelity {result.fidelity:.6f}, P_succ {result.success_probability:.3g}"
+    )
+    return fig
+
+
+def plot_estimate(est) -> Any:
+    """A ResourceEstimate: wall-clock seconds quantum against classical (left), the quantum
+    operation counts (middle) and the read-out shots (right), one unit per panel."""
+    fig, (a, b, c) = _figure(3, width=4.6)
+    w = est.wall_clock
+    a.bar(["quantum", "classical"], [w.quantum_s, w.classical_s], color=["tab:blue", "tab:orange"])
+    a.set_yscale("log")
+    a.set_xlabel(f"classical at {w.flop_rate:.3g} FLOP/s")
+    a.set_ylabel("wall-clock seconds (log)")
+    a.set_title(f"one segment → {w.winner}")
+    ops = {
+        "QLSA queries": est.queries[est.model.solver],
+        "block-encoding calls": est.block_encoding_calls,
+        "T gates": est.t_count,
+    }
+    b.barh(list(ops), list(ops.values()))
+    b.set_xscale("log")
+    b.set_xlabel("count (log)")
+    b.set_ylabel("quantum operation")
+    b.set_title(f"n = {est.problem.n:,}, T = {est.problem.T}, N = {est.problem.N}")
+    t = est.tomography
+    shots = {f"for ε = {t.epsilon:g}": t.for_epsilon}
+    if t.given:
+        shots["given (M)"] = t.given
+    c.barh(list(shots), list(shots.values()), color="tab:green")
+    c.set_xscale("log")
+    c.set_xlabel("measurement shots (log)")
+    c.set_ylabel("read-out")
+    c.set_title("tomography shots")
+    return fig

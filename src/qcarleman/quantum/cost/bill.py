@@ -11,7 +11,8 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from ...quantity import Quantity, human_seconds
+from ...display import html_table, short_repr, to_pandas
+from ...quantity import Quantity, human_count, human_seconds
 from . import physical as _phys
 from .inputs import Conditioning, CostModel, Problem
 
@@ -156,6 +157,51 @@ class ResourceEstimate:
             "figures": {k: v.to_dict() for k, v in self.figures.items()},
             "source": {k: v.source for k, v in self.figures.items()},
         }
+
+    def _headline(self) -> dict[str, Any]:
+        w, pb = self.wall_clock, self.problem
+        return {
+            "n": pb.n,
+            "T": pb.T,
+            "N": pb.N,
+            "epsilon": self.tomography.epsilon,
+            "logical_qubits": self.logical_qubits,
+            "kappa": self.kappa.to_json(),
+            "t_count": f"{self.t_count:.3g} ({human_count(self.t_count)})",
+            "shots": f"{self.tomography.shots:.3g} ({human_count(self.tomography.shots)})",
+            "quantum_time": f"{w.quantum_s:.3g} s (≈ {human_seconds(w.quantum_s)})",
+            "classical_time": f"{w.classical_s:.3g} s (≈ {human_seconds(w.classical_s)})",
+            "winner": w.winner,
+        }
+
+    def __repr__(self) -> str:
+        return short_repr("ResourceEstimate", self._headline())
+
+    def _repr_html_(self) -> str:
+        rows = self._headline() | {"physical_qubits": self.wall_clock.physical_qubits}
+        return html_table(
+            "ResourceEstimate of one quantum segment (ALGORITHM.md §7)",
+            rows | {"quantum_clock": self.wall_clock.quantum_source},
+            "every figure with its formula and source: to_pandas() or summary(); JSON: "
+            "to_dict(); plot: qcarleman.report.plots.plot_estimate(estimate)",
+        )
+
+    def to_pandas(self):
+        """The itemized bill as a ``pandas.DataFrame``: figure, value, formula, kind, assumption,
+        source (pandas optional)."""
+        f = self.figures
+        return to_pandas(
+            {
+                "figure": list(f),
+                "value": [
+                    str(v.value) if isinstance(v.value, tuple) else v.value for v in f.values()
+                ],
+                "formula": [v.formula for v in f.values()],
+                "kind": [v.kind or "" for v in f.values()],
+                "assumption": [v.approx for v in f.values()],
+                "source": [v.source for v in f.values()],
+            }
+        )
 
     def summary(self) -> str:
         """A plain-text table: figure, value, formula, [kind; assumption]; then the physical
