@@ -127,6 +127,17 @@ def _table(rows: list[tuple[str, str, str]]) -> str:
     return f"<table><tr><th>number</th><th>value</th><th>meaning</th></tr>{body}</table>"
 
 
+def _cell(key: str, v: Any) -> str:
+    """A segments-table cell: accuracy as percent, shots with separators, — for None."""
+    if v is None or isinstance(v, dict):
+        return _fmt(v)
+    if key == "test_acc":
+        return f"{100 * v:.1f}%"
+    if key == "shots":
+        return f"{int(v):,}"
+    return _fmt(v)
+
+
 def _segments_table(records: list[dict[str, Any]]) -> str:
     cols = [
         ("segment", "seg"),
@@ -146,11 +157,11 @@ def _segments_table(records: list[dict[str, Any]]) -> str:
     for r in records:
         if r["kind"] == "start":
             continue
-        cells = "".join(f"<td>{_fmt(r.get(c[0]))}</td>" for c in cols)
+        cells = "".join(f"<td>{_cell(c[0], r.get(c[0]))}</td>" for c in cols)
         rows.append(f"<tr>{cells}</tr>")
     return (
         f"<table><tr>{head}</tr>{''.join(rows)}</table><p>One row per segment: start step, K "
-        "steps in it, test accuracy (fraction) at its end; emulation err = relative error of the "
+        "steps in it, test accuracy at its end; emulation err = relative error of the "
         "emulated parameters against true gradient descent, readout err = relative error added "
         "by the M-shot download, total err = both; κ = condition number of its linear system, "
         "P_succ = probability a solve yields the final-time parameters; — = not applicable "

@@ -121,7 +121,8 @@ def human(v: Any, unit: str = "") -> str:
     elif unit == "s":
         text = f"{v:.3g} s (≈ {human_seconds(v)})"
     elif unit in ("count", "qubits", "FLOPs") and abs(float(v)) >= 1e4:
-        text = f"{v:.3g} ({human_count(v)}{' ' + unit if unit != 'count' else ''})"
+        exact = f"{v:,}" if isinstance(v, int) and v < 10**10 else f"{v:.3g}"
+        text = f"{exact} ({human_count(v)}{' ' + unit if unit != 'count' else ''})"
     elif unit in ("count", "qubits", "FLOPs"):
         text = f"{human_count(v)}{' ' + unit if unit != 'count' else ''}"
     elif unit == "FLOP/s":
