@@ -56,8 +56,8 @@ def test_verdict_plain_gd_shape():
 
 
 def test_verdict_both_windows_and_a_crossover():
-    s = dict(SUMMARY, window=14, window_paper=33, window_closed_paper=False)
-    s["regime"] = "almost dissipative"
+    s = dict(SUMMARY, window=14, window_paper=33, window_closed_paper=False, momentum=0.9)
+    s.update(regime="almost dissipative", rho_paper=1.3, regime_paper="non-dissipative")
     cross = [
         {"regime": "fully dissipative", "download": True, "crossover_n": 3.2e7},
         {"regime": "fully dissipative", "download": False, "crossover_n": 1e4},
@@ -65,7 +65,10 @@ def test_verdict_both_windows_and_a_crossover():
     out = verdict(s, crossovers=cross)
     assert "first 14 steps" in out[0] and "map actually trained" in out[0]
     assert "at least the first 33 steps" in out[0] and "paper's plain" in out[0]
-    assert "no efficiency guarantee" not in out[0]
+    assert "no efficiency guarantee" not in out[0] and "μ = 0.9" in out[0]
+    assert "without momentum ρ = 1.3 (non-dissipative)" in out[0]
+    plain = verdict(dict(SUMMARY, window_paper=21, momentum=0.0))[0]  # the two maps coincide
+    assert "plain gradient-descent definition" in plain and "map actually trained" not in plain
     assert "32 million" in out[3] and "10 thousand" not in out[3]  # read-out included only
 
 

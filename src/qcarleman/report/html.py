@@ -34,7 +34,11 @@ NUMBER_HELP: dict[str, str] = {
     "window_paper": "t* of the paper's plain-GD map, without momentum (ALGORITHM.md §6)",
     "horizon": "T: the steps one quantum solve covers; the regime is judged for it",
     "regime": "fully / almost / non-dissipative from ρ = max|1 − ηλ| for the horizon",
-    "rho": "ρ = ‖F1‖ = max_ν |1 − ηλ_ν| (from the Lanczos extremes)",
+    "rho": "ρ: spectral radius of the linear part of the map trained (= max|1 − ηλ| without "
+    "momentum; ALGORITHM.md §6.1), from the Lanczos extremes",
+    "rho_paper": "ρ of the paper's plain-GD map, max_ν |1 − ηλ_ν| (ALGORITHM.md §6)",
+    "regime_paper": "the regime of the paper's plain-GD map for the same horizon",
+    "momentum": "heavy-ball momentum μ of the sparse steps (0: plain GD)",
     "quantum_steps": "steps covered by quantum segments (the window unless fixed)",
     "shots_per_segment": "tomography shots M per quantum segment (the stated shot budget)",
     "shots_total": "shots summed over all quantum segments",

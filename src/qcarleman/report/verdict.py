@@ -147,13 +147,13 @@ def _dissipation(s: dict[str, Any]) -> str | None:
         return None
     T = s.get("horizon")
     rho, regime = s.get("rho"), s.get("regime")
-    two = "window_paper" in s
+    two = s.get("window_paper") is not None and bool(s.get("momentum"))
     if two:
         trained = _window_clause(s["window"], s.get("window_closed"))
         paper = _window_clause(s["window_paper"], s.get("window_closed_paper"))
         main = (
             f"Early sparse training is dissipative for {trained} steps after pruning under the "
-            "map actually trained (SGD with momentum and weight decay) and for "
+            f"map actually trained (SGD with momentum μ = {s['momentum']:g}) and for "
             f"{paper} steps under the paper's plain gradient-descent definition"
         )
     else:
@@ -179,6 +179,11 @@ def _dissipation(s: dict[str, Any]) -> str | None:
         )
         if regime == "non-dissipative":
             main += " (no efficiency guarantee for the quantum solver there)"
+        if two and s.get("rho_paper") is not None:
+            main += (
+                f"; without momentum ρ = {s['rho_paper']:.4g} "
+                f"({s.get('regime_paper') or 'regime not given'})"
+            )
     return main + "."
 
 
