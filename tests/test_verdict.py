@@ -65,6 +65,9 @@ def test_verdict_both_windows_and_a_crossover():
     out = verdict(s, crossovers=cross)
     assert "first 14 steps" in out[0] and "map actually trained" in out[0]
     assert "at least the first 33 steps" in out[0] and "paper's plain" in out[0]
+    none = verdict(dict(s, window=0))[0]
+    assert "trained (SGD with momentum μ = 0.9), early sparse training after pruning is not" in none
+    assert "it is dissipative for at least the first 33 steps" in none
     assert "no efficiency guarantee" not in out[0] and "μ = 0.9" in out[0]
     assert "without momentum ρ = 1.3 (non-dissipative)" in out[0]
     plain = verdict(dict(SUMMARY, window_paper=21, momentum=0.0))[0]  # the two maps coincide

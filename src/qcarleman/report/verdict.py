@@ -134,12 +134,10 @@ def human(v: Any, unit: str = "") -> str:
     return f"{text} ({kind})" if kind else text
 
 
-def _window_clause(w: int | None, closed: bool | None) -> str:
-    if w is None:
-        return "an unknown number of"
+def _window_phrase(w: int, closed: bool | None) -> str:
     if w == 0:
-        return "no"
-    return f"the first {w}" if closed is not False else f"at least the first {w}"
+        return "not dissipative (the error bound E(t) exceeds 1 at the first step)"
+    return f"dissipative for {'at least ' if closed is False else ''}the first {w} steps"
 
 
 def _dissipation(s: dict[str, Any]) -> str | None:
@@ -149,24 +147,22 @@ def _dissipation(s: dict[str, Any]) -> str | None:
     rho, regime = s.get("rho"), s.get("regime")
     two = s.get("window_paper") is not None and bool(s.get("momentum"))
     if two:
-        trained = _window_clause(s["window"], s.get("window_closed"))
-        paper = _window_clause(s["window_paper"], s.get("window_closed_paper"))
+        trained = _window_phrase(s["window"], s.get("window_closed"))
+        paper = _window_phrase(s["window_paper"], s.get("window_closed_paper"))
         main = (
-            f"Early sparse training is dissipative for {trained} steps after pruning under the "
-            f"map actually trained (SGD with momentum μ = {s['momentum']:g}) and for "
-            f"{paper} steps under the paper's plain gradient-descent definition"
+            f"Under the map actually trained (SGD with momentum μ = {s['momentum']:g}), early "
+            f"sparse training after pruning is {trained}; under the paper's plain "
+            f"gradient-descent definition it is {paper}"
         )
+        any_window = s["window"] > 0 or s["window_paper"] > 0
     else:
         main = (
-            f"Early sparse training is dissipative for "
-            f"{_window_clause(s['window'], s.get('window_closed'))} steps after pruning "
-            "(the paper's plain gradient-descent definition)"
+            "Early sparse training after pruning is "
+            f"{_window_phrase(s['window'], s.get('window_closed'))} (the paper's plain "
+            "gradient-descent definition)"
         )
-    if s["window"] == 0 and (not two or s["window_paper"] == 0):
-        main = (
-            "Early sparse training is not dissipative: the error bound exceeds 1 at the first step"
-        )
-    else:
+        any_window = s["window"] > 0
+    if any_window:
         main += (
             " — that is the window t*, how long the error bound E(t) (the average growth of a "
             "parameter error) stays ≤ 1"
