@@ -64,7 +64,7 @@ def test_report_cli_rebuilds_from_saved_results(run_dir, tmp_path, capsys):
     assert len(out["figures"]) == len(_images((copy / "report.html").read_text()))
     summary = json.loads((copy / "summary.json").read_text())
     html = (copy / "report.html").read_text()
-    assert f"{summary['hybrid_accuracy']:.4g}" in html
+    assert f"{100 * summary['hybrid_accuracy']:.1f}%" in html  # shown as a percentage
 
 
 def test_report_needs_a_summary(tmp_path, capsys):

@@ -125,7 +125,9 @@ def fig_spectra(run: dict, out: Path) -> list[FigureInfo]:
         ),
         "dissipative_split.png": (
             "Dissipative and divergent parts D(t), G(t), r(t)",
-            "D: modes with |1 − ηλ| < 1; G: the rest; r = D/G (ALGORITHM.md §6).",
+            "Error growth of the map trained split by mode: D over the modes whose per-step "
+            "factor is < 1 (|1 − ηλ| without momentum), G over the rest, r = D/G "
+            "(ALGORITHM.md §6, §6.1).",
         ),
     }
     return [FigureInfo(str(p.relative_to(out)), *caps[p.name]) for p in paths]
@@ -269,6 +271,7 @@ def fig_cost(run: dict, out: Path) -> FigureInfo | None:
     ax.set_yscale("log")
     ax.set_ylim(top=ax.get_ylim()[1] * (1e8 if len(q) > 2 else 1e3))  # room for the labels
     ax.set_xticks(x, [f"segment {r['segment']}" for r in q])
+    ax.set_xlim(-0.8, len(q) - 0.2)  # bars keep their width with one segment
     ax.set_xlabel("quantum segment of the hybrid run")
     ax.set_ylabel("wall-clock seconds per segment (log)")
     ax.set_title("run time of one segment")

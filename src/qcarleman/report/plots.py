@@ -170,8 +170,8 @@ def plot_spectra(reports: Sequence[SpectrumReport], out_dir: str | os.PathLike) 
         axes[2].plot(t, rr, color=c, lw=1, label=lab)
     axes[2].axhline(1.0, color="k", lw=0.8, ls="--", label="r = 1")
     panels = (
-        ("D(t): dissipative part", "mean |1 − ηλ|^t over modes with |1 − ηλ| < 1", "D"),
-        ("G(t): divergent part", "mean |1 − ηλ|^t over modes with |1 − ηλ| ≥ 1", "G"),
+        ("D(t): dissipative part", "mean error growth, modes with factor < 1", "D"),
+        ("G(t): divergent part", "mean error growth, modes with factor ≥ 1", "G"),
         ("r(t) = D/G", "ratio r(t) = D(t) / G(t)", "r"),
     )
     for a, (name, ylabel, key) in zip(axes, panels):
