@@ -57,6 +57,7 @@ def test_round_trips(objects):
     emu = objects["emulation"]
     back = LowRankResult.from_dict(json.loads(json.dumps(emu.to_dict())))
     assert np.array_equal(back.numpy(), emu.numpy()) and back.ranks == emu.ranks
+    assert back.to_dict() == emu.to_dict()
     sol = objects["solve"]
     back = SolveResult.from_dict(json.loads(json.dumps(sol.to_dict())))
     assert np.array_equal(back.state, sol.state)

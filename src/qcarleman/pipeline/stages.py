@@ -113,7 +113,7 @@ def load_hybrid_config(
 
     p = Path(path)
     if not p.is_file():
-        raise UsageError(f"config file {p} not found; see src/qcarleman/configs/hybrid_*.toml")
+        raise UsageError(f"config file {p} not found; `qcarleman configs` lists the shipped ones")
     try:
         raw = tomllib.loads(p.read_text())
     except tomllib.TOMLDecodeError as exc:
