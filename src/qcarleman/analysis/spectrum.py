@@ -38,8 +38,11 @@ plot of the densities per step, E(t) of both maps with both windows marked, and 
 
 Products: the operators keep each batch's gradient graph and apply H by one reverse pass per
 product (``LossOperators(hvp_mode="cached")``; functional products when the graphs would exceed
-the memory limit), in ``dtype`` float64 (default) or float32 — the Lanczos/SLQ recurrences are
-float64 NumPy either way; the report's ``hvp_path`` and ``dtype`` say what ran.
+the memory limit), in ``dtype`` float64 (default) or float32, on ``device`` (default: the model's).
+On such operators Lanczos and SLQ run as torch tensors on that device in that dtype
+(:mod:`qcarleman.autodiff.lanczos`; float64 only for the small tridiagonal problems), and the
+notes carry the probabilistic certificate of λ_max; the report's ``hvp_path``, ``dtype`` and
+``device`` say what ran.
 """
 
 from __future__ import annotations
@@ -286,7 +289,8 @@ def analyze_operator(
     """
     tmap = dis.TrainedMap(float(lr), float(momentum), float(weight_decay))
     t0 = time.perf_counter()
-    op = as_linear_operator(A, n)
+    on_device = hasattr(A, "hvp_batch") and hasattr(A, "theta")  # torch operators: device path
+    op = as_linear_operator(A.linear_operator() if on_device else A, n)
     n = op.shape[0]
     if method == "auto":
         method = "exact" if n <= exact_max else "slq"
@@ -305,8 +309,8 @@ def analyze_operator(
     else:
         if progress:
             progress("lanczos")
-        ext = lanczos(
-            op,
+        ext = (torch_lanczos if on_device else lanczos)(
+            A if on_device else op,
             k=min(k, n),
             tol=lanczos_tol,
             maxiter=lanczos_maxiter,
@@ -323,12 +327,13 @@ def analyze_operator(
             ok_b = ext.residual_smallest <= 1e-6 * scale
             vals = np.r_[top[ok_t], bottom[ok_b]]
             if vals.size:
-                vecs = np.hstack([ext.vectors_largest[:, ok_t], ext.vectors_smallest[:, ok_b]])
+                parts = [ext.vectors_largest[:, ok_t], ext.vectors_smallest[:, ok_b]]
+                vecs = _torch().cat(parts, 1) if on_device else np.hstack(parts)
                 defl = (vals, vecs)
         if progress:
             progress("slq")
-        res = slq(
-            op,
+        res = (torch_slq if on_device else slq)(
+            A if on_device else op,
             probes=probes,
             iters=iters,
             dist=dist,
@@ -348,6 +353,11 @@ def analyze_operator(
             notes.append(
                 f"Lanczos extremes not converged to tol {lanczos_tol} in {ext.iterations} steps; "
                 "raise lanczos_maxiter"
+            )
+        if on_device:
+            notes.append(
+                f"lambda_max < {float(top[0]) + ext.bound_largest:.6g} with probability "
+                f"≥ {1 - ext.delta:g} (Lanczos certificate, qcarleman.autodiff.lanczos)"
             )
     lam_min, lam_max = float(bottom[0]), float(top[0])
     kw: dict[str, Any] = dict(
@@ -420,6 +430,7 @@ def model_spectrum(
     dtype: Any = "float64",
     hvp_mode: str = "cached",
     params: Any = None,
+    device: Any = None,
     **kwargs: Any,
 ) -> SpectrumReport:
     r"""Spectrum of the loss Hessian of ``model`` on ``batches`` (active set of ``mask``).
@@ -430,9 +441,10 @@ def model_spectrum(
     λ_wd I). ``nonlinear`` adds ‖f0‖ = η‖g‖, ‖F2‖ = (η/2)‖K‖ (power method on third-order
     products, ``f2_iters`` steps) and R_d* (ALGORITHM.md §6). ``dtype`` ("float64", "float32"
     or a torch dtype) is the autodiff precision; ``hvp_mode`` "cached" or "functional" (module
-    docstring). ``params`` (names or regular expressions) restricts the Hessian to those
-    parameter tensors (:mod:`qcarleman.autodiff.evaluation`). The first note says how the model
-    was evaluated (dropout off, batch-norm batch statistics). Other keywords go to
+    docstring); ``device`` where every tensor lives (default: the model's). ``params`` (names or
+    regular expressions) restricts the Hessian to those parameter tensors
+    (:mod:`qcarleman.autodiff.evaluation`). The first note says how the model was evaluated
+    (dropout off, batch-norm batch statistics). Other keywords go to
     :func:`analyze_operator`.
     """
     if params is not None and distributed:
@@ -451,9 +463,10 @@ def model_spectrum(
         hvp_mode,
         kwargs.get("memory_limit"),
         params,
+        device,
     )
     rep = analyze_operator(
-        ops.linear_operator(),
+        ops,
         lr=lr,
         momentum=momentum,
         weight_decay=weight_decay,
@@ -461,7 +474,11 @@ def model_spectrum(
         **kwargs,
     )
     rep.notes.insert(0, evaluation_note(model))
-    rep.extra.update(dtype=str(ops.dtype).removeprefix("torch."), hvp_path=ops.hvp_path)
+    rep.extra.update(
+        dtype=str(ops.dtype).removeprefix("torch."),
+        hvp_path=ops.hvp_path,
+        device=str(ops.theta.device),
+    )
     if nonlinear:
         f0, f2 = ops.nonlinear_norms(lr, f2_iters, kwargs.get("seed", 0))
         rho_p = rep.paper.rho if rep.paper is not None else rep.rho
@@ -472,6 +489,26 @@ def model_spectrum(
             "rho_paper ≥ 1"
         )
     return rep
+
+
+def torch_lanczos(A, **kw):
+    """:func:`qcarleman.autodiff.lanczos.lanczos` (imported lazily: torch only when used)."""
+    from ..autodiff.lanczos import lanczos as run
+
+    return run(A, **kw)
+
+
+def torch_slq(A, **kw):
+    """:func:`qcarleman.autodiff.lanczos.slq` (imported lazily)."""
+    from ..autodiff.lanczos import slq as run
+
+    return run(A, **kw)
+
+
+def _torch():
+    import torch
+
+    return torch
 
 
 def _torch_dtype(dtype: Any):
@@ -498,6 +535,7 @@ def _operators(
     hvp_mode,
     memory_limit,
     params=None,
+    device=None,
 ):
     if distributed:
         from ..autodiff.distributed import DistributedLossOperators
@@ -518,6 +556,7 @@ def _operators(
         hvp_mode=hvp_mode,
         memory_limit=memory_limit,
         **({} if params is None else {"params": params}),
+        device=device,
     )
 
 

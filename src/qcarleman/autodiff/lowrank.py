@@ -26,8 +26,9 @@ largest |λ| (and those above ``rtol``·max|λ|) are kept; the discarded weight
 
 Order 1 (linearized GD, ALGORITHM.md §2): ŷ1' = G0 + G1 ŷ1, one G1 product per step.
 
-Maps: a :class:`~qcarleman.autodiff.gdmap.GDMap` is used through its torch-native coefficients;
-any other :class:`~qcarleman.dynamics.QuadraticMap` through its NumPy ones.
+Maps: a :class:`~qcarleman.autodiff.gdmap.GDMap` is used through its torch-native coefficients,
+and every tensor (trajectory, factors U, weights s) lives on its device; any other
+:class:`~qcarleman.dynamics.QuadraticMap` through its NumPy ones (on the CPU).
 """
 
 from __future__ import annotations
@@ -146,6 +147,7 @@ class _TorchCoefficients:
         self.d = qmap.dim
         self.native = all(hasattr(qmap, k) for k in ("tg0", "tg1", "tg2"))
         self.dtype = getattr(qmap, "dtype", torch.float64) if self.native else torch.float64
+        self.device = getattr(qmap, "device", torch.device("cpu")) if self.native else None
 
     def g0(self, t: int) -> Tensor:
         if self.native:
@@ -155,7 +157,7 @@ class _TorchCoefficients:
     def g1(self, t: int, U: Tensor) -> Tensor:
         if self.native:
             return self.qmap.tg1(t, U)
-        return torch.as_tensor(self.qmap.g1(t, U.numpy()))
+        return torch.as_tensor(self.qmap.g1(t, U.numpy()))  # a NumPy map: on the CPU
 
     def g2(self, t: int, U: Tensor, V: Tensor) -> Tensor:
         if self.native:
@@ -166,7 +168,8 @@ class _TorchCoefficients:
 def _start(qmap: QuadraticMap, z0, T: int, extra_vectors: int) -> tuple[_TorchCoefficients, Tensor]:
     co = _TorchCoefficients(qmap)
     qmap.check_horizon(T)
-    z = torch.as_tensor(qmap._check_state(np.asarray(z0, dtype=float))).to(co.dtype)
+    z = torch.as_tensor(qmap._check_state(np.asarray(z0, dtype=float)))
+    z = z.to(dtype=co.dtype, device=co.device)
     itemsize = torch.finfo(co.dtype).bits // 8
     check_memory(
         float(itemsize) * co.d * (T + 1 + extra_vectors),
@@ -184,7 +187,7 @@ def _progress(T: int, desc: str, show: bool):
 def emulate_order1(qmap: QuadraticMap, z0, T: int, progress: bool = False) -> LowRankResult:
     """Order-1 Carleman (linearized GD): ŷ1(t+1) = G0(t) + G1(t) ŷ1(t) (ALGORITHM.md §2)."""
     co, y1 = _start(qmap, z0, T, 2)
-    traj = torch.empty((T + 1, co.d), dtype=co.dtype)
+    traj = torch.empty((T + 1, co.d), dtype=co.dtype, device=y1.device)
     traj[0] = y1
     res = LowRankResult(order=1, trajectory=traj, ranks=[0] * (T + 1), discarded=[0.0] * (T + 1))
     res.notes += [qmap.evaluation] if hasattr(qmap, "evaluation") else []
@@ -216,12 +219,15 @@ def emulate_order2(
         raise UsageError(f"rtol = {rtol} is invalid; use 0 ≤ rtol < 1")
     r_max = 2 * T + 1 if max_rank is None else min(int(max_rank) + 2, 2 * T + 1)
     co, y1 = _start(qmap, z0, T, 3 * r_max + 4)
-    traj = torch.empty((T + 1, co.d), dtype=co.dtype)
+    dev = y1.device
+    traj = torch.empty((T + 1, co.d), dtype=co.dtype, device=dev)
     traj[0] = y1
     if torch.any(y1 != 0):
-        U, s = y1[:, None].clone(), torch.ones(1, dtype=co.dtype)
+        U, s = y1[:, None].clone(), torch.ones(1, dtype=co.dtype, device=dev)
     else:
-        U, s = torch.empty((co.d, 0), dtype=co.dtype), torch.empty(0, dtype=co.dtype)
+        U = torch.empty((co.d, 0), dtype=co.dtype, device=dev)
+        s = torch.empty(0, dtype=co.dtype, device=dev)
+    pm = torch.tensor([1.0, -1.0], dtype=co.dtype, device=dev)
     res = LowRankResult(order=2, trajectory=traj, ranks=[U.shape[1]], discarded=[0.0])
     res.notes += [qmap.evaluation] if hasattr(qmap, "evaluation") else []
     for t in _progress(T, "order-2 low-rank emulation", progress):
@@ -234,7 +240,7 @@ def emulate_order2(
             res.g2_products += U.shape[1]
         y1 = co.g0(t) + c
         U = torch.cat([G1[:, 1:], y1[:, None], c[:, None]], dim=1)
-        s = torch.cat([s, torch.tensor([1.0, -1.0], dtype=co.dtype)])
+        s = torch.cat([s, pm])
         dropped = 0.0
         if max_rank is not None or rtol > 0:
             U, s, dropped = _truncate(U, s, max_rank, rtol)
