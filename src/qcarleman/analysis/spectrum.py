@@ -51,13 +51,14 @@ import math
 import os
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 import numpy as np
 
 from .. import dissipation as dis
 from ..atomic import jsonable
+from ..display import html_table, short_repr, to_pandas
 from ..errors import UsageError
 from ..spectral import (
     as_linear_operator,
@@ -79,6 +80,23 @@ Array = np.ndarray
 
 #: ``method="auto"`` takes the exact eigendecomposition up to this n (ALGORITHM.md §6.1).
 EXACT_MAX = 4096
+
+
+#: Keys of :meth:`SpectrumReport.to_json` derived from fields (not kept in ``extra``).
+_DERIVED = frozenset(
+    (
+        "spectrum_method",
+        "window_paper",
+        "window_closed_paper",
+        "rho_paper",
+        "regime_paper",
+        "window_band",
+        "window_band_paper",
+        "E_paper",
+        "E_low",
+        "E_high",
+    )
+)
 
 
 @dataclass
@@ -171,6 +189,70 @@ class SpectrumReport:
             if self.band is not None:
                 out.update(E_low=self.band.low, E_high=self.band.high)
         return jsonable(out)
+
+    # --- notebook display (short repr, HTML table, dict/pandas export; plots in report.plots)
+
+    def _headline(self) -> dict[str, Any]:
+        keys = ("step", "n", "method", "lr", "horizon", "lambda_min", "lambda_max", "rho")
+        out = {k: getattr(self, k) for k in keys}
+        out.update(regime=self.regime, window=self.window, window_closed=self.window_closed)
+        paper = getattr(self, "paper", None)  # the paper's plain-GD metrics (§6.1), when present
+        if paper is not None:
+            out.update(window_paper=paper.window, rho_paper=paper.rho)
+        for k in ("f0_norm", "f2_norm", "rd_star"):
+            if k in self.extra:
+                out[k] = self.extra[k]
+        return out
+
+    def __repr__(self) -> str:
+        return short_repr("SpectrumReport", self._headline() | {"E": self.E})
+
+    def _repr_html_(self) -> str:
+        return html_table(
+            "SpectrumReport (ALGORITHM.md §6)",
+            self._headline() | {"negative_mass": self.negative_mass, "matvecs": self.matvecs},
+            "t* = window: last t with E(t) ≤ 1; ρ = ‖F1‖; curves: to_pandas(); "
+            "plot: qcarleman.report.plots.plot_spectrum(report)",
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON form with the curves and the spectrum (``nodes``, ``weights``); inverse of
+        :meth:`from_dict`."""
+        return self.to_json(curves=True) | jsonable({"nodes": self.nodes, "weights": self.weights})
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> SpectrumReport:
+        """Rebuild from :meth:`to_dict` (or a record of ``spectra.json``); null entries of the
+        curves read as NaN, of r as ∞; keys that are no field go to ``extra``."""
+
+        def arr(v):
+            return np.array([np.nan if x is None else x for x in v], dtype=float)
+
+        names = {f.name for f in fields(cls) if f.init}
+        kw = {k: v for k, v in d.items() if k in names and k != "extra"}
+        for k in ("E", "D", "G", "nodes", "weights"):
+            kw[k] = arr(d[k])
+        kw["r"] = np.where(np.isnan(arr(d["r"])), np.inf, arr(d["r"]))
+        kw["notes"] = list(d.get("notes") or [])
+        kw["extra"] = {k: v for k, v in d.items() if k not in names and k not in _DERIVED}
+        if d.get("window_paper") is not None:  # the paper's metrics, recomputed from the nodes
+            tmap = dis.TrainedMap(float(d["lr"]), 0.0, float(d.get("weight_decay") or 0.0))
+            kw["paper"] = dis.diagnose(
+                kw["nodes"],
+                tmap,
+                kw["E"].size - 1,
+                horizon=int(d["horizon"]),
+                weights=kw["weights"],
+                interval=(float(d["lambda_min"]), float(d["lambda_max"])),
+                includes_weight_decay=True,
+            )
+        return cls(**kw)
+
+    def to_pandas(self):
+        """The curves as a ``pandas.DataFrame``: t, E(t), D(t), G(t), r(t) (pandas optional)."""
+        return to_pandas(
+            {"t": np.arange(self.E.size), "E": self.E, "D": self.D, "G": self.G, "r": self.r}
+        )
 
 
 def analyze_operator(  # noqa: PLR0913 — predates the rule (docs/DEVELOPING.md, Lint)

@@ -40,6 +40,7 @@ from typing import Protocol, runtime_checkable
 import numpy as np
 import torch
 
+from ..display import html_table, short_repr, to_pandas
 from ..dynamics import QuadraticMap
 from ..errors import UsageError, check_memory
 
@@ -52,7 +53,9 @@ Tensor = torch.Tensor
 class LowRankResult:
     """An emulated level-1 trajectory and its costs.
 
-    trajectory: (T+1, d) tensor, ŷ1(t) in original units (ŷ1(0) = z0).
+    trajectory: (T+1, d) torch tensor on the map's device and dtype, ŷ1(t) in original units
+        (ŷ1(0) = z0); :meth:`numpy` gives it as a NumPy array (what ``GDMap.iterate`` returns),
+        so results compare without ``.cpu()``. Everything else is plain Python.
     ranks: stored rank r of ŷ2 at t = 0..T (order 2; zeros for order 1).
     discarded: ‖Y2 − Y2_k‖_F/‖Y2‖_F dropped by truncation at each step (0 when none).
     g1_products / g2_products: number of G1·u (HVP) and G2(u, u) (third-order) products used.
@@ -74,6 +77,63 @@ class LowRankResult:
     def final(self) -> Tensor:
         """ŷ1(T), the emulated z_T."""
         return self.trajectory[-1]
+
+    def numpy(self) -> np.ndarray:
+        """The trajectory as a (T+1, d) float64 NumPy array (copied to the CPU)."""
+        return self.trajectory.detach().cpu().double().numpy()
+
+    def _headline(self) -> dict:
+        return {
+            "order": self.order,
+            "steps": self.trajectory.shape[0] - 1,
+            "dim": self.trajectory.shape[1] if self.trajectory.ndim > 1 else 0,
+            "max_rank": max(self.ranks, default=0),
+            "g1_products": self.g1_products,
+            "g2_products": self.g2_products,
+            "seconds": float(sum(self.seconds)),
+        }
+
+    def __repr__(self) -> str:
+        return short_repr("LowRankResult", self._headline() | {"trajectory": self.trajectory})
+
+    def _repr_html_(self) -> str:
+        return html_table(
+            f"LowRankResult: Carleman order {self.order} emulation (ALGORITHM.md §2)",
+            self._headline() | {"trajectory": self.trajectory},
+            "per-step table: to_pandas(); trajectory as NumPy: numpy(); plot: "
+            "qcarleman.report.plots.plot_trajectory(result)",
+        )
+
+    def to_dict(self) -> dict:
+        """JSON-able dict (trajectory as nested lists); inverse of :meth:`from_dict`."""
+        return {
+            "order": self.order,
+            "trajectory": self.numpy().tolist(),
+            "ranks": list(self.ranks),
+            "discarded": [float(v) for v in self.discarded],
+            "g1_products": self.g1_products,
+            "g2_products": self.g2_products,
+            "seconds": [float(v) for v in self.seconds],
+            "notes": list(self.notes),
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict) -> LowRankResult:
+        """Rebuild from :meth:`to_dict` (trajectory as a float64 CPU tensor)."""
+        return cls(**(d | {"trajectory": torch.tensor(d["trajectory"], dtype=torch.float64)}))
+
+    def to_pandas(self):
+        """One row per step t: ‖ŷ1(t)‖, rank and discarded weight of level 2 (pandas optional)."""
+        T = self.trajectory.shape[0]
+        pad = lambda v, fill: list(v) + [fill] * (T - len(v))
+        return to_pandas(
+            {
+                "t": np.arange(T),
+                "norm": np.linalg.norm(self.numpy().reshape(T, -1), axis=1),
+                "rank": pad(self.ranks, 0),
+                "discarded": pad(self.discarded, 0.0),
+            }
+        )
 
 
 @runtime_checkable
