@@ -163,11 +163,11 @@ def plot_spectra(reports: Sequence[SpectrumReport], out_dir: str | os.PathLike) 
     fig, axes = plt.subplots(1, 3, figsize=(13, 4))
     for rep, c, lab, show in zip(reports, colors, label, shown):
         t = np.arange(rep.E.size)
-        lab = lab if show else None
-        axes[0].plot(t, rep.D, color=c, lw=1, label=lab)
-        axes[1].plot(t, rep.G, color=c, lw=1, label=lab)
+        legend = lab if show else None
+        axes[0].plot(t, rep.D, color=c, lw=1, label=legend)
+        axes[1].plot(t, rep.G, color=c, lw=1, label=legend)
         rr = np.where(np.isfinite(rep.r), rep.r, np.nan)
-        axes[2].plot(t, rr, color=c, lw=1, label=lab)
+        axes[2].plot(t, rr, color=c, lw=1, label=legend)
     axes[2].axhline(1.0, color="k", lw=0.8, ls="--", label="r = 1")
     panels = (
         ("D(t): dissipative part", "mean error growth, modes with factor < 1", "D"),

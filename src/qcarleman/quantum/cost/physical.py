@@ -130,6 +130,7 @@ class PhysicalEstimate:
         """One line of text: qubits, runtime, distance, factories (or why infeasible)."""
         if not self.feasible:
             return f"infeasible within its limits ({self.reason})"
+        assert self.physical_qubits is not None and self.runtime_s is not None  # set if feasible
         return (
             f"{self.physical_qubits:.4g} physical qubits "
             f"({human_count(self.physical_qubits)}), runtime {self.runtime_s:.4g} s "
