@@ -29,6 +29,7 @@ COMMANDS = [
     "estimate",
     "spectrum",
     "emulate",
+    "scaling",
 ]
 
 
