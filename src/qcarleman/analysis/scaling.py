@@ -374,17 +374,29 @@ def scaling_checkpoint(
     qsvt_max_degree: int = 1500,
     order2: bool = True,
     batch_size: int | None = None,
+    lr: float | None = None,
+    momentum: float | None = None,
+    weight_decay: float | None = None,
     progress: bool = False,
 ) -> dict[str, Any]:
     """:func:`scaling_study` for T = t_min..t_max on checkpoint ``step`` of a training run (the
-    map of :func:`qcarleman.analysis.emulate.checkpoint_map`: the run's η, μ, λ, mask,
-    momentum buffer and batches). Returns the JSON form plus run, checkpoint and timings."""
+    map of :func:`qcarleman.analysis.emulate.checkpoint_map`: the run's η, μ, λ — or the given
+    ones, e.g. a setting of :mod:`qcarleman.analysis.advise` — mask, momentum buffer and
+    batches). Returns the JSON form plus run, checkpoint and timings."""
     from .emulate import checkpoint_map
 
     if int(t_max) != t_max or t_max < max(1, t_min):
         raise UsageError(f"--t-max {t_max} is invalid; use an integer ≥ {max(1, t_min)}")
     t0 = time.perf_counter()
-    gd, z0, ck = checkpoint_map(run_dir, step, int(t_max), batch_size=batch_size)
+    gd, z0, ck = checkpoint_map(
+        run_dir,
+        step,
+        int(t_max),
+        batch_size=batch_size,
+        lr=lr,
+        momentum=momentum,
+        weight_decay=weight_decay,
+    )
     study = scaling_study(
         gd,
         range(int(t_min), int(t_max) + 1),

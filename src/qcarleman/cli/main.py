@@ -30,6 +30,7 @@ COMMANDS = [
     "spectrum",
     "emulate",
     "scaling",
+    "advise",
 ]
 
 

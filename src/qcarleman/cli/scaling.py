@@ -11,6 +11,7 @@ Writes ``OUT/scaling_step_<step:08d>.json`` and ``.md``.
 Examples::
 
     qcarleman scaling demo-out/sparse --step 0 --t-max 6 --json
+    qcarleman scaling demo-out/sparse --step 0 --weight-decay 3.31 --t-max 8   # an advised setting
     qcarleman scaling runs/mnist-sparse --step 0 --t-max 4 --qsvt-max-degree 0 --no-order2
 """
 
@@ -44,6 +45,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--no-order2", action="store_true", help="skip the order-2 estimates")
     p.add_argument("--batch-size", type=int, default=None, help="default: the run's")
+    p.add_argument("--lr", type=float, default=None, help="η (default: the run's schedule)")
+    p.add_argument("--momentum", type=float, default=None, help="μ (default: the run's)")
+    p.add_argument("--weight-decay", type=float, default=None, help="λ (default: the run's)")
     p.add_argument("--out", default=None, help="output folder (default RUN_DIR/scaling)")
     p.add_argument("--json", action="store_true", help="print the contract keys as JSON")
     p.set_defaults(func=run)
@@ -66,6 +70,9 @@ def run(args: argparse.Namespace) -> int:
         qsvt_max_degree=args.qsvt_max_degree,
         order2=not args.no_order2,
         batch_size=args.batch_size,
+        lr=args.lr,
+        momentum=args.momentum,
+        weight_decay=args.weight_decay,
         progress=not args.json,
     )
     out = Path(args.out) if args.out else Path(args.run_dir) / "scaling"
