@@ -71,3 +71,45 @@ def test_no_setting_is_stated_plainly():
     r = advise_map(gm, 2)
     assert r["settings"] == []
     assert r["verdict"] == "no setting in the grid makes this segment fully dissipative"
+
+
+def test_advise_on_a_run_and_measured_accuracy_of_overrides(tmp_path):
+    """The run-level contract and the optimizer overrides the accuracy study relies on."""
+
+    from qcarleman.cli.main import main
+    from qcarleman.hybrid.compare import compare_settings
+    from qcarleman.hybrid.settings import HybridSettings
+    from qcarleman.hybrid.trainer import HybridTrainer
+    from test_hybrid import _sparse_run
+
+    torch.set_default_dtype(torch.float32)  # the trainer's dtype (restored by conftest)
+    run = _sparse_run(tmp_path, [4], 0.9)
+    h = HybridTrainer(
+        run,
+        tmp_path / "h",
+        HybridSettings(backend="linear", segment_steps=2, total_steps=2, shots=0),
+        progress=False,
+        optimizer={"lr": 0.01, "momentum": 0.5, "weight_decay": 0.2},
+    )
+    g = h.trainer.optimizer.param_groups[0]
+    assert (g["momentum"], g["weight_decay"], h.lr_at(h.step)) == (0.5, 0.2, 0.01)
+    orig = {"lr": 0.05, "momentum": 0.9, "weight_decay": 0.0}
+    same = compare_settings(run, 0, orig, orig, K=2, total_steps=4, shots=0, out=tmp_path / "c")
+    assert same["original"] == same["advised"]
+    assert 0 < same["original"]["classical_test_acc"] <= 1
+    assert (
+        main(
+            [
+                "advise",
+                str(run),
+                "--step",
+                "0",
+                "--steps",
+                "2",
+                "--json",
+                "--out",
+                str(tmp_path / "a"),
+            ]
+        )
+        == 0
+    )

@@ -19,9 +19,9 @@ argument holds for the paper's map only; the value is reported as a guide). κ o
 the §3 bound of the order-1 history system over K steps (:func:`qcarleman.carleman.kappa.
 kappa_bound`), and its cost the estimate of :func:`qcarleman.quantum.cost.estimate.estimate`.
 
-The accuracy cost is *measured*: hybrid and classical sparse training for a few segments with the
-advised setting and with the original one, on the same batches
-(:class:`qcarleman.hybrid.trainer.HybridTrainer`, :func:`~qcarleman.hybrid.trainer.run_baseline`).
+The accuracy cost is *measured* one layer up (:func:`qcarleman.hybrid.compare.compare_settings`):
+hybrid and classical sparse training for a few segments with the advised setting and with the
+original one, on the same batches.
 """
 
 from __future__ import annotations
@@ -30,7 +30,6 @@ import math
 import os
 import time
 from dataclasses import dataclass, replace
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -195,66 +194,17 @@ def advise_map(
     }
 
 
-def _accuracy_runs(
-    run_dir: str | os.PathLike,
-    step: int,
-    advised: dict[str, float],
-    original: dict[str, float],
-    *,
-    K: int,
-    total_steps: int,
-    shots: int,
-    out: Path,
-) -> dict[str, Any]:
-    """Hybrid (linear backend, K-step segments) and classical sparse training with the advised
-    and the original settings on the same batches; test accuracy and loss of each."""
-    from ..hybrid.settings import HybridSettings
-    from ..hybrid.trainer import HybridTrainer, run_baseline
-
-    hs = HybridSettings(
-        backend="linear",
-        segment_steps=int(K),
-        total_steps=int(total_steps),
-        shots=int(shots),
-        idle=0,
-    )
-    res = {}
-    for name, opt in (("original", original), ("advised", advised)):
-        hyb = HybridTrainer(
-            run_dir, out / f"{name}-hybrid", hs, step=step, progress=False, optimizer=opt
-        ).run()
-        cls = run_baseline(
-            run_dir, out / f"{name}-classical", hs, step=step, progress=False, optimizer=opt
-        )
-        res[name] = {
-            **opt,
-            "hybrid_test_acc": hyb["test_acc"],
-            "hybrid_test_loss": hyb["test_loss"],
-            "classical_test_acc": cls["test_acc"],
-            "classical_test_loss": cls["test_loss"],
-        }
-    res["steps"] = int(total_steps)
-    res["segment_steps"] = int(K)
-    res["backend"] = "linear (order-1 emulation, ideal QLSA, tomography)"
-    res["shots"] = int(shots)
-    return res
-
-
 def advise_checkpoint(
     run_dir: str | os.PathLike,
     step: int | None,
     K: int,
     *,
-    accuracy_steps: int = 0,
-    shots: int = 100_000,
-    out: str | os.PathLike | None = None,
     f2_iters: int = 10,
     epsilon: float = 1e-2,
 ) -> dict[str, Any]:
     """:func:`advise_map` on checkpoint ``step`` of a training run (its η, μ, λ, mask and the K
-    batches from that step; :func:`qcarleman.analysis.emulate.checkpoint_map`), and with
-    ``accuracy_steps`` > 0 the measured accuracy of the first advised setting against the
-    original (:func:`_accuracy_runs`; hybrid outputs under ``out``)."""
+    batches from that step; :func:`qcarleman.analysis.emulate.checkpoint_map`). The measured
+    accuracy cost is :func:`qcarleman.hybrid.compare.compare_settings` (a later layer)."""
     from ..training.flops import step_flops
     from .emulate import checkpoint_map
 
@@ -265,18 +215,6 @@ def advise_checkpoint(
         gd, int(K), f2_iters=f2_iters, epsilon=epsilon, flops_per_step=flops, P=gd.active.P
     )
     r.update(run_dir=str(run_dir), checkpoint=ck.step, n=gd.n)
-    if accuracy_steps and r["settings"]:
-        best = r["settings"][0]
-        r["accuracy"] = _accuracy_runs(
-            run_dir,
-            ck.step,
-            {k: best[k] for k in ("lr", "momentum", "weight_decay")},
-            {"lr": gd.lr, "momentum": gd.momentum, "weight_decay": gd.weight_decay},
-            K=int(K),
-            total_steps=int(accuracy_steps),
-            shots=shots,
-            out=Path(out) if out else Path(run_dir) / "advise",
-        )
     return r
 
 

@@ -52,19 +52,24 @@ def run(args: argparse.Namespace) -> int:
     from ..analysis.advise import advise_checkpoint, advise_markdown
     from ..atomic import atomic_write_text
     from ..errors import UsageError
+    from ..hybrid.compare import compare_settings
 
     if args.accuracy_steps < 0 or args.shots < 0:
         raise UsageError("--accuracy-steps and --shots must be ≥ 0")
     out = Path(args.out) if args.out else Path(args.run_dir) / "advise"
-    r = advise_checkpoint(
-        args.run_dir,
-        args.step,
-        args.steps,
-        accuracy_steps=args.accuracy_steps,
-        shots=args.shots,
-        out=out,
-        epsilon=args.epsilon,
-    )
+    r = advise_checkpoint(args.run_dir, args.step, args.steps, epsilon=args.epsilon)
+    if args.accuracy_steps and r["settings"]:
+        best = r["settings"][0]
+        r["accuracy"] = compare_settings(
+            args.run_dir,
+            r["checkpoint"],
+            {k: best[k] for k in ("lr", "momentum", "weight_decay")},
+            {k: r[k] for k in ("lr", "momentum", "weight_decay")},
+            K=args.steps,
+            total_steps=args.accuracy_steps,
+            shots=args.shots,
+            out=out,
+        )
     stem = out / f"advise_step_{r['checkpoint']:08d}"
     md = advise_markdown(r)
     atomic_write_text(stem.with_suffix(".json"), json.dumps(r, indent=1))

@@ -23,6 +23,7 @@ the map into one sentence for a given model size n.
 from __future__ import annotations
 
 import itertools
+import math
 from dataclasses import replace
 from typing import Any
 
@@ -116,8 +117,9 @@ def frontier(
 
 
 def _fmt_n(n: float) -> str:
-    e = int(np.floor(np.log10(n)))
-    return f"10^{e}" if abs(n / 10**e - 1) < 0.05 else f"{n:.2g}"
+    n = float(n)
+    e = math.floor(math.log10(n))
+    return f"10^{e}" if abs(n / 10.0**e - 1) < 0.05 else f"{n:.2g}"
 
 
 def what_would_have_to_be_true(result: dict[str, Any], n: int | None = None) -> str:
@@ -158,7 +160,10 @@ def what_would_have_to_be_true(result: dict[str, Any], n: int | None = None) -> 
         where += f" (your n = {_fmt_n(n)} qualifies)"
     elif n is not None:
         where += f" (your n = {_fmt_n(n)} is too small)"
+    never = ""
+    if not any(x["download"] and x["crossover_n"] is not None for x in result["cells"]):
+        never = f" With full download it never wins for n ≤ {_fmt_n(result['ns'][-1])}."
     return (
         f"Quantum would win if s ≤ {c['sparsity']}, ε ≥ {c['epsilon']:g} {dl}, T = {c['T']}, "
-        f"with {clock} against {c['flop_rate']:.0e} FLOP/s classical, {where}."
+        f"with {clock} against {c['flop_rate']:.0e} FLOP/s classical, {where}.{never}"
     )
