@@ -61,6 +61,8 @@ _LAZY: dict[str, str] = {
     "load_dataset": "qcarleman.training.data",
     "prune_global": "qcarleman.training.pruning",
     "prune_layerwise": "qcarleman.training.pruning",
+    "pruning_summary": "qcarleman.training.pruning",
+    "sparsity_report": "qcarleman.training.pruning",
     "Trainer": "qcarleman.training.trainer",
     "RunDir": "qcarleman.training.run",
     "load_config": "qcarleman.training.config",

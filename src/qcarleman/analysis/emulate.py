@@ -20,7 +20,7 @@ Hessian eigenvalues (exact eigendecomposition when n ≤ ``exact_max``, else Lan
 labelled approximate), and R_d* = 2√(‖f0‖‖F2‖)/(1 − ρ) (None when ρ ≥ 1).
 
 :func:`emulate_checkpoint` does all of this for a checkpoint of a training run directory
-(contract (2)): the run's learning rate at that step, momentum, weight decay, mask, momentum
+(docs/training.md): the run's learning rate at that step, momentum, weight decay, mask, momentum
 buffer, and the batches the trainer would use next. :func:`plot_report` draws e_N(t) per order.
 """
 
@@ -96,7 +96,7 @@ def emulation_report(
         raise UsageError(f"threshold = {threshold} is invalid; use a relative error > 0")
     gd.check_horizon(T)
     z0 = gd.initial_state() if z0 is None else gd._check_state(z0)
-    n, seconds, notes = gd.n, {}, []
+    n, seconds, notes = gd.n, {}, [gd.evaluation]
 
     t0 = time.perf_counter()
     true = gd.true_trajectory(T, z0)
@@ -215,7 +215,6 @@ def checkpoint_map(
     the run's η (schedule at that step, or ``lr``), μ, λ (or the overrides), mask, the T batches
     the trainer uses from that step on (SGD) or the full batch (``optimizer = "gd"``), and
     z0 with the checkpoint's momentum buffer. Returns (map, z0, loaded checkpoint)."""
-    from ..training.config import lr_at_step
     from ..training.run import RunDir
 
     if int(T) != T or T < 1:
@@ -223,11 +222,11 @@ def checkpoint_map(
     run = RunDir(run_dir)
     ck = run.load(step)
     meta = ck.meta
-    eta = lr_at_step(meta, ck.step) if lr is None else float(lr)
-    sgd = str(meta.get("optimizer", "sgd")) != "gd"
+    eta = meta.lr_at(ck.step) if lr is None else float(lr)
+    sgd = meta.optimizer != "gd"
     batches = run.batches(int(T) if sgd else 1, batch_size=batch_size, start_step=ck.step)
-    mu = float(meta.get("momentum", 0.0)) if momentum is None else float(momentum)
-    wd = float(meta.get("weight_decay", 0.0)) if weight_decay is None else float(weight_decay)
+    mu = meta.momentum if momentum is None else float(momentum)
+    wd = meta.weight_decay if weight_decay is None else float(weight_decay)
     gd = GDMap(
         ck.model,
         ck.loss_fn,

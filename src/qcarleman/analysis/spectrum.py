@@ -63,7 +63,6 @@ from ..spectral import (
     slq,
     smoothed_density,
 )
-from ..training.config import lr_at_step
 
 __all__ = [
     "SpectrumReport",
@@ -338,6 +337,7 @@ def model_spectrum(
     f2_iters: int = 20,
     dtype: Any = "float64",
     hvp_mode: str = "cached",
+    params: Any = None,
     **kwargs: Any,
 ) -> SpectrumReport:
     r"""Spectrum of the loss Hessian of ``model`` on ``batches`` (active set of ``mask``).
@@ -348,8 +348,15 @@ def model_spectrum(
     λ_wd I). ``nonlinear`` adds ‖f0‖ = η‖g‖, ‖F2‖ = (η/2)‖K‖ (power method on third-order
     products, ``f2_iters`` steps) and R_d* (ALGORITHM.md §6). ``dtype`` ("float64", "float32"
     or a torch dtype) is the autodiff precision; ``hvp_mode`` "cached" or "functional" (module
-    docstring). Other keywords go to :func:`analyze_operator`.
+    docstring). ``params`` (names or regular expressions) restricts the Hessian to those
+    parameter tensors (:mod:`qcarleman.autodiff.evaluation`). The first note says how the model
+    was evaluated (dropout off, batch-norm batch statistics). Other keywords go to
+    :func:`analyze_operator`.
     """
+    if params is not None and distributed:
+        raise UsageError("params= is not supported with distributed=True; select on one process")
+    from ..autodiff.evaluation import evaluation_note
+
     ops = _operators(
         model,
         loss_fn,
@@ -361,6 +368,7 @@ def model_spectrum(
         _torch_dtype(dtype),
         hvp_mode,
         kwargs.get("memory_limit"),
+        params,
     )
     rep = analyze_operator(
         ops.linear_operator(),
@@ -370,6 +378,7 @@ def model_spectrum(
         includes_weight_decay=True,
         **kwargs,
     )
+    rep.notes.insert(0, evaluation_note(model))
     rep.extra.update(dtype=str(ops.dtype).removeprefix("torch."), hvp_path=ops.hvp_path)
     if nonlinear:
         f0, f2 = ops.nonlinear_norms(lr, f2_iters, kwargs.get("seed", 0))
@@ -406,6 +415,7 @@ def _operators(
     dtype,
     hvp_mode,
     memory_limit,
+    params=None,
 ):
     if distributed:
         from ..autodiff.distributed import DistributedLossOperators
@@ -425,6 +435,7 @@ def _operators(
         dtype=dtype,
         hvp_mode=hvp_mode,
         memory_limit=memory_limit,
+        **({} if params is None else {"params": params}),
     )
 
 
@@ -486,7 +497,7 @@ def run_spectra(
     show_progress: bool = True,
     **kwargs: Any,
 ) -> list[SpectrumReport]:
-    """Spectra at checkpoints of a training run directory (contract (2)); see the module
+    """Spectra at checkpoints of a training run directory (docs/training.md); see the module
     docstring for η and the data used. Other keywords go to :func:`model_spectrum` /
     :func:`analyze_operator`."""
     import torch
@@ -512,7 +523,7 @@ def run_spectra(
     bar = tqdm(steps, desc="spectra", unit="ckpt", disable=not (show_progress and rank0))
     for step in bar:
         ck = run.load(step)
-        eta = float(lr) if lr is not None else lr_at_step(ck.meta, step)
+        eta = float(lr) if lr is not None else ck.meta.lr_at(step)
         batches = fixed or run.batches(n_batches, batch_size, split, start_step=step)
         rep = model_spectrum(
             ck.model,
@@ -520,8 +531,8 @@ def run_spectra(
             batches,
             lr=eta,
             mask=ck.mask,
-            weight_decay=float(ck.meta.get("weight_decay", 0.0)),
-            momentum=float(ck.meta.get("momentum", 0.0)),
+            weight_decay=ck.meta.weight_decay,
+            momentum=ck.meta.momentum,
             include_pruned=include_pruned,
             distributed=distributed,
             nonlinear=nonlinear,
@@ -530,6 +541,6 @@ def run_spectra(
             **kwargs,
         )
         rep.step = int(step)
-        rep.extra.update(phase=ck.meta.get("phase"))
+        rep.extra.update(phase=ck.meta.phase)
         reports.append(rep)
     return reports

@@ -57,6 +57,8 @@ class LowRankResult:
     seconds: wall time of each step.
     level2_norms: ‖ŷ2(t)‖_F at t = 0..T (order 2, from the factors: ‖U diag(s) Uᵀ‖_F² =
     Σ_ij s_i s_j (UᵀU)_ij²; empty for order 1).
+    notes: how the model was evaluated (a :class:`~qcarleman.autodiff.gdmap.GDMap`'s
+    ``evaluation``: dropout off, batch-norm batch statistics), when the map comes from a model.
     """
 
     order: int
@@ -67,6 +69,7 @@ class LowRankResult:
     g2_products: int = 0
     seconds: list[float] = field(default_factory=list)
     level2_norms: list[float] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
 
     @property
     def final(self) -> Tensor:
@@ -127,6 +130,7 @@ def emulate_order1(qmap: QuadraticMap, z0, T: int, progress: bool = False) -> Lo
     traj = torch.empty((T + 1, co.d), dtype=co.dtype)
     traj[0] = y1
     res = LowRankResult(order=1, trajectory=traj, ranks=[0] * (T + 1), discarded=[0.0] * (T + 1))
+    res.notes += [qmap.evaluation] if hasattr(qmap, "evaluation") else []
     for t in _progress(T, "order-1 emulation", progress):
         start = time.perf_counter()
         y1 = co.g0(t) + co.g1(t, y1[:, None])[:, 0]
@@ -164,6 +168,7 @@ def emulate_order2(
     res = LowRankResult(
         order=2, trajectory=traj, ranks=[U.shape[1]], discarded=[0.0], level2_norms=[_fro(U, s)]
     )
+    res.notes += [qmap.evaluation] if hasattr(qmap, "evaluation") else []
     for t in _progress(T, "order-2 low-rank emulation", progress):
         start = time.perf_counter()
         G1 = co.g1(t, torch.cat([y1[:, None], U], dim=1))  # G1 ŷ1 and G1 U in one block

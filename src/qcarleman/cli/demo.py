@@ -6,15 +6,27 @@ segments with tomography download and re-upload) against classical sparse traini
 shot budget, estimate the fault-tolerant cost, and write ``summary.json``, PNG figures and a
 self-contained ``report.html`` into DIR (:func:`qcarleman.pipeline.stages.run_demo`). About two
 minutes on a 2-core CPU; ``--quick`` (used by CI) in well under one. Rerunning resumes.
+
+Examples::
+
+    qcarleman demo
+    qcarleman demo --quick --out demo-quick
+    qcarleman demo --json --quiet > summary.json
 """
 
 from __future__ import annotations
 
 import argparse
 
+from .helptext import command_help
+
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("demo", help="run the end-to-end example on the embedded default data")
+    p = sub.add_parser(
+        "demo",
+        help="run the end-to-end example on the embedded default data",
+        **command_help(__doc__),
+    )
     p.add_argument("--quick", action="store_true", help="smallest settings (used by CI)")
     p.add_argument("--out", default="demo-out", help="output directory (default: demo-out)")
     p.add_argument("--json", action="store_true", help="print summary.json instead of a summary")

@@ -1,6 +1,6 @@
 r"""Hybrid training: quantum segments with sparse download and re-upload (ALGORITHM.md §8).
 
-A :class:`HybridTrainer` continues the sparse training of a run directory (contract (2), usually
+A :class:`HybridTrainer` continues the sparse training of a run directory (docs/training.md, usually
 step 0 of a pruned run) in *segments*. A **quantum segment** of K steps starting at global step s:
 
 1. *upload*: θ̄ = the current sparse parameters θ_S (and the momentum buffer v̄ when μ > 0);
@@ -94,7 +94,7 @@ class HybridTrainer:
     Parameters
     ----------
     source:
-        A training run directory (contract (2)); training starts from its checkpoint ``step``.
+        A training run directory (docs/training.md); training starts from its checkpoint ``step``.
     out:
         Output directory of the hybrid run (resumed if it holds a state with the same settings).
     settings:
@@ -132,7 +132,8 @@ class HybridTrainer:
                 raise UsageError(
                     f"optimizer overrides {sorted(bad)} are unknown; use lr, momentum, weight_decay"
                 )
-            ck.meta = {**ck.meta, **{k: float(v) for k, v in optimizer.items()}}
+            opts = {k: float(v) for k, v in optimizer.items()}
+            ck = replace(ck, meta=replace(ck.meta, **opts))
         self.meta = ck.meta
         self.loss_fn = ck.loss_fn
         self.data = self.source.dataset()
@@ -319,6 +320,7 @@ class HybridTrainer:
             lr=self.lr_at(self.step),
             mask=self.trainer.mask,
             weight_decay=self.train_settings.weight_decay,
+            momentum=self.momentum,
             horizon=s.max_segment_steps,
             curve_steps=s.max_segment_steps,
             method="slq",
@@ -327,7 +329,8 @@ class HybridTrainer:
             k=2,
             seed=s.seed + self.segment,
         )
-        return {"window": rep.window, "rho": rep.rho}
+        # window and ρ of the map trained (§6.1); ‖A_lin‖₂ is the ‖G1‖ of the κ bound
+        return {"window": rep.window, "rho": rep.rho, "norm_linear": rep.norm_linear}
 
     # -- the loop -----------------------------------------------------------------------------
     def run(self, callback: Callable[[HybridTrainer, dict], None] | None = None) -> dict:
@@ -359,7 +362,7 @@ class HybridTrainer:
         t0 = time.perf_counter()
         K, info = self._segment_length()
         if self.quantum_open:
-            rec = self._quantum_segment(K, info.get("rho"))
+            rec = self._quantum_segment(K, info.get("norm_linear"))
         else:
             rec = self._classical_segment(K)
         loss, acc, val = self._evaluate()
@@ -426,7 +429,7 @@ class HybridTrainer:
             flops_per_step=self.flops_per_step,
         )
 
-    def _quantum_segment(self, K: int, rho: float | None) -> SegmentRecord:
+    def _quantum_segment(self, K: int, norm_linear: float | None) -> SegmentRecord:
         """Upload, emulate, (solve), cost, download and re-upload (module docstring)."""
         s = self.settings
         start, lr = self.step, self.lr_at(self.step)
@@ -452,8 +455,9 @@ class HybridTrainer:
             self._shape(K, emu.order),
             p_succ=p_succ,
             p_succ_source=p_src,
-            rho_measured=rho,
+            rho_measured=norm_linear,
             solver=solver,
+            gmap=emu.gmap,
         )
         if solver:  # the solver's output state |ŷ1(T)⟩ is downloaded whole
             blocks = [torch.from_numpy(solver.vector)]
