@@ -22,6 +22,8 @@ import argparse
 import json
 from pathlib import Path
 
+from .helptext import command_help
+
 JSON_KEYS = ("lambda_min", "lambda_max", "weight_decay", "settings", "verdict")
 
 
@@ -29,8 +31,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "advise",
         help="η, μ, weight decay that make a segment fully dissipative; κ, cost, accuracy cost",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        **command_help(__doc__),
     )
     p.add_argument("run_dir", metavar="RUN_DIR", help="training run directory")
     p.add_argument("--step", type=int, default=None, help="checkpoint step (default: the latest)")

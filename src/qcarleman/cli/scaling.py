@@ -11,7 +11,7 @@ Writes ``OUT/scaling_step_<step:08d>.json`` and ``.md``.
 Examples::
 
     qcarleman scaling demo-out/sparse --step 0 --t-max 6 --json
-    qcarleman scaling demo-out/sparse --step 0 --weight-decay 3.31 --t-max 8   # an advised setting
+    qcarleman scaling demo-out/sparse --step 0 --weight-decay 3.31 --t-max 8
     qcarleman scaling runs/mnist-sparse --step 0 --t-max 4 --qsvt-max-degree 0 --no-order2
 """
 
@@ -21,6 +21,8 @@ import argparse
 import json
 from pathlib import Path
 
+from .helptext import command_help
+
 JSON_KEYS = ("T", "kappa", "p_succ", "qsvt_fidelity", "exponents")
 
 
@@ -28,8 +30,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "scaling",
         help="measured κ, P_succ and QSVT fidelity against T on a checkpoint, fitted exponents",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        **command_help(__doc__),
     )
     p.add_argument("run_dir", metavar="RUN_DIR", help="training run directory")
     p.add_argument("--step", type=int, default=None, help="checkpoint step (default: the latest)")
