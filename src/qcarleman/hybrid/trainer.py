@@ -126,6 +126,7 @@ class HybridTrainer:
         self.store = HybridStore(self.out)
         self.progress = progress
         ck = self.source.load(step)
+        self.overrides = dict(optimizer or {})
         if optimizer:
             bad = set(optimizer) - {"lr", "momentum", "weight_decay"}
             if bad:
@@ -170,9 +171,10 @@ class HybridTrainer:
         )
         if ck.optimizer:
             tr.optimizer.load_state_dict(ck.optimizer)
-            for group in tr.optimizer.param_groups:  # the settings in force, not the stored ones
-                group["momentum"] = self.train_settings.momentum
-                group["weight_decay"] = self.train_settings.weight_decay
+            if self.overrides:  # the overridden settings, not the stored ones
+                for group in tr.optimizer.param_groups:
+                    group["momentum"] = self.train_settings.momentum
+                    group["weight_decay"] = self.train_settings.weight_decay
         tr.step = ck.step
         return tr
 
