@@ -210,11 +210,13 @@ def checkpoint_map(
     batch_size: int | None = None,
     dtype: torch.dtype = torch.float64,
     chunk_size: int | None = None,
+    device: str | None = None,
 ) -> tuple[GDMap, np.ndarray, Any]:
     """The GD map of checkpoint ``step`` (latest if None) of a training run and its start state:
     the run's η (schedule at that step, or ``lr``), μ, λ (or the overrides), mask, the T batches
     the trainer uses from that step on (SGD) or the full batch (``optimizer = "gd"``), and
-    z0 with the checkpoint's momentum buffer. Returns (map, z0, loaded checkpoint)."""
+    z0 with the checkpoint's momentum buffer; ``device`` where the products run (default: the
+    model's). Returns (map, z0, loaded checkpoint)."""
     from ..training.run import RunDir
 
     if int(T) != T or T < 1:
@@ -238,6 +240,7 @@ def checkpoint_map(
         per_step=sgd,
         dtype=dtype,
         chunk_size=chunk_size,
+        device=device,
     )
     return gd, gd.initial_state(_velocity(ck, gd)), ck
 
@@ -255,12 +258,21 @@ def emulate_checkpoint(
     f2_iters: int = 20,
     chunk_size: int | None = None,
     progress: bool = False,
+    device: str | None = None,
 ) -> dict[str, Any]:
     """:func:`emulation_report` for checkpoint ``step`` (latest if None) of a training run, on
     the map of :func:`checkpoint_map`. ``chunk_size`` bounds the columns per vmapped product
-    call (memory O(P·chunk) instead of O(P·rank) for large models)."""
+    call (memory O(P·chunk) instead of O(P·rank) for large models); ``device`` where the
+    products run (default: the checkpoint model's device)."""
     gd, z0, ck = checkpoint_map(
-        run_dir, step, T, lr=lr, batch_size=batch_size, dtype=dtype, chunk_size=chunk_size
+        run_dir,
+        step,
+        T,
+        lr=lr,
+        batch_size=batch_size,
+        dtype=dtype,
+        chunk_size=chunk_size,
+        device=device,
     )
     report = emulation_report(
         gd,
@@ -272,5 +284,11 @@ def emulate_checkpoint(
         f2_iters=f2_iters,
         progress=progress,
     )
-    report.update(run_dir=str(Path(run_dir)), checkpoint=ck.step, P=gd.active.P, dtype=str(dtype))
+    report.update(
+        run_dir=str(Path(run_dir)),
+        checkpoint=ck.step,
+        P=gd.active.P,
+        dtype=str(dtype),
+        device=str(gd.device),
+    )
     return report
