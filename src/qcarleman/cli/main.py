@@ -30,6 +30,8 @@ COMMANDS = [
     "estimate",
     "spectrum",
     "emulate",
+    "scaling",
+    "advise",
     "configs",
 ]
 
