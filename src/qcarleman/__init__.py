@@ -27,7 +27,7 @@ _LAZY: dict[str, str] = {
     "plot_trajectory": "qcarleman.report.plots",
     "plot_solve": "qcarleman.report.plots",
     "plot_estimate": "qcarleman.report.plots",
-    "ActiveParams": "qcarleman.autodiff.operators",
+    "ActiveParams": "qcarleman.autodiff.active",
     "LossOperators": "qcarleman.autodiff.operators",
     "GDMap": "qcarleman.autodiff.gdmap",
     "emulate_order1": "qcarleman.autodiff.lowrank",

@@ -62,7 +62,7 @@ def test_report_orders_and_true_gd_is_the_trainer(run_dir):
     # momentum buffer), λ and mask (the run is float32, the emulation float64).
     run = RunDir(run_dir)
     ck = run.load(2)
-    from qcarleman.autodiff.operators import ActiveParams
+    from qcarleman.autodiff.active import ActiveParams
 
     active = ActiveParams(ck.model, ck.mask)
     theta0 = active.flatten(ck.model).double()

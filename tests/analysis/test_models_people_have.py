@@ -11,7 +11,8 @@ import torch
 from torch import nn
 
 import qcarleman as qc
-from qcarleman.autodiff.operators import ActiveParams, LossOperators
+from qcarleman.autodiff.active import ActiveParams
+from qcarleman.autodiff.operators import LossOperators
 from qcarleman.errors import UsageError
 from qcarleman.training.pruning import (
     prunable_names,

@@ -7,7 +7,8 @@ import pytest
 import torch
 from torch import nn
 
-from qcarleman.autodiff.operators import ActiveParams, LossOperators
+from qcarleman.autodiff.active import ActiveParams
+from qcarleman.autodiff.operators import LossOperators
 from qcarleman.errors import UsageError
 
 DEFAULT_DTYPE = torch.float64  # applied per test by conftest.py

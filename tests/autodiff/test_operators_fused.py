@@ -8,7 +8,8 @@ import torch
 from torch import nn
 from torch.func import grad, jvp
 
-from qcarleman.autodiff.operators import BatchStatNorm, LossOperators
+from qcarleman.autodiff.evaluation import BatchStatNorm
+from qcarleman.autodiff.operators import LossOperators
 
 DEFAULT_DTYPE = torch.float64
 

@@ -30,7 +30,8 @@ import torch.distributed as dist
 from scipy.sparse.linalg import LinearOperator
 
 from ..errors import UsageError
-from .operators import LossOperators, as_batches
+from .active import as_batches
+from .operators import LossOperators
 
 __all__ = ["init_distributed", "shard_batches", "DistributedLossOperators"]
 

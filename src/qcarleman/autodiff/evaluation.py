@@ -6,10 +6,12 @@
   active set to choose the free coordinates (the other tensors keep their values and are
   constants of the loss).
 * **How it is evaluated** — :func:`evaluation_note` states in words what
-  :func:`~qcarleman.autodiff.operators.functional_copy` does: train mode with each batch's
+  :func:`functional_copy` does: train mode with each batch's
   batch-norm statistics (running buffers neither used nor updated), dropout off (modules, and the
   dropout inside ``nn.MultiheadAttention`` and between ``nn.LSTM``/``nn.GRU`` layers), so the
   loss is a deterministic function of θ. Results carry this note.
+* **The private copies** — :func:`functional_copy` (fused batch norm without running buffers for
+  second derivatives, :class:`BatchStatNorm` written with elementary ops for third derivatives).
 * **Attention** — :func:`math_attention`: every forward of the operators runs under
   ``sdpa_kernel(SDPBackend.MATH)``. PyTorch's fused scaled-dot-product attention kernels (flash,
   memory-efficient) have no double backward and no forward-mode derivative; the math kernel has
@@ -18,14 +20,24 @@
 
 from __future__ import annotations
 
+import copy
 import re
 from collections.abc import Iterable, Sequence
 
+import torch
 from torch import nn
 
 from ..errors import UsageError
 
-__all__ = ["select_params", "evaluation_note", "math_attention"]
+__all__ = [
+    "select_params",
+    "evaluation_note",
+    "math_attention",
+    "BatchStatNorm",
+    "functional_copy",
+]
+
+Tensor = torch.Tensor
 
 
 def select_params(names: Sequence[str], params: str | Iterable[str]) -> list[str]:
@@ -54,7 +66,7 @@ def select_params(names: Sequence[str], params: str | Iterable[str]) -> list[str
 
 def evaluation_note(model: nn.Module) -> str:
     """How the operators evaluate ``model`` (what
-    :func:`~qcarleman.autodiff.operators.functional_copy` does), in words, for results."""
+    :func:`functional_copy` does), in words, for results."""
     mods = list(model.modules())
     bn = sum(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in mods)
     drop = sum(isinstance(m, nn.modules.dropout._DropoutNd) for m in mods)
@@ -79,3 +91,53 @@ def math_attention():
     from torch.nn.attention import SDPBackend, sdpa_kernel
 
     return sdpa_kernel(SDPBackend.MATH)
+
+
+class BatchStatNorm(nn.Module):
+    r"""Train-mode batch normalization from elementary ops, without running buffers:
+    y = (x − mean_B x) / √(var_B x + ε) · weight + bias, with the biased batch variance over the
+    batch and spatial axes (what ``nn.BatchNorm*d`` computes in train mode; Ioffe & Szegedy 2015,
+    Alg. 1). Parameter names ``weight`` and ``bias`` match the module it replaces."""
+
+    def __init__(self, bn: nn.modules.batchnorm._BatchNorm):
+        super().__init__()
+        self.eps = float(bn.eps)
+        self.weight = bn.weight if bn.affine else None
+        self.bias = bn.bias if bn.affine else None
+
+    def forward(self, x: Tensor) -> Tensor:
+        axes = [0, *range(2, x.ndim)]
+        mean = x.mean(dim=axes, keepdim=True)
+        var = ((x - mean) ** 2).mean(dim=axes, keepdim=True)
+        y = (x - mean) / torch.sqrt(var + self.eps)
+        shape = [1, -1] + [1] * (x.ndim - 2)
+        if self.weight is not None and self.bias is not None:  # both set iff affine
+            y = y * self.weight.reshape(shape) + self.bias.reshape(shape)
+        return y
+
+
+def functional_copy(
+    model: nn.Module, dtype: torch.dtype, fused: bool = False, device: torch.device | None = None
+) -> nn.Module:
+    """A private copy of ``model`` in ``dtype`` (on ``device``) whose forward is a pure function
+    of θ: train mode with batch statistics and no running buffers — PyTorch's fused batch norm
+    with ``fused=True`` (exact second derivatives), :class:`BatchStatNorm` otherwise (exact third
+    derivatives) — and dropout disabled (module docstring)."""
+    module = copy.deepcopy(model).to(dtype=dtype, device=device)
+    for name, sub in list(module.named_modules()):
+        if isinstance(sub, nn.modules.batchnorm._BatchNorm):
+            if fused:
+                sub.track_running_stats = False
+                sub.running_mean = sub.running_var = sub.num_batches_tracked = None
+            else:
+                parent_name, _, attr = name.rpartition(".")
+                setattr(module.get_submodule(parent_name), attr, BatchStatNorm(sub))
+    module.train()
+    for sub in module.modules():
+        if isinstance(sub, nn.modules.dropout._DropoutNd):
+            sub.eval()
+        elif isinstance(sub, nn.MultiheadAttention | nn.RNNBase):
+            sub.dropout = 0.0  # a float attribute, applied in train mode
+    for p in module.parameters():
+        p.requires_grad_(False)
+    return module

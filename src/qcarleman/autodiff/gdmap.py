@@ -37,7 +37,8 @@ from torch import nn
 
 from ..dynamics import QuadraticMap
 from ..errors import UsageError, check_memory
-from .operators import LossOperators, as_batches
+from .active import as_batches
+from .operators import LossOperators
 
 __all__ = ["GDMap"]
 
@@ -57,7 +58,7 @@ class GDMap(QuadraticMap):
     lr:
         Learning rate η > 0.
     mask, include_pruned:
-        The active set (:class:`~qcarleman.autodiff.operators.ActiveParams`).
+        The active set (:class:`~qcarleman.autodiff.active.ActiveParams`).
     weight_decay, momentum:
         λ ≥ 0 and μ ∈ [0, 1).
     theta:

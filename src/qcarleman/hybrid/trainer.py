@@ -142,7 +142,7 @@ class HybridTrainer:
         self.trainer = self._classical_trainer(ck, device)
         self.start_step = ck.step
         self.end_step = ck.step + int(self.settings.total_steps)
-        from ..autodiff.operators import ActiveParams
+        from ..autodiff.active import ActiveParams
         from ..training.flops import step_flops
 
         self.active = ActiveParams(self.trainer.model, self.trainer.mask)
