@@ -23,7 +23,7 @@ import scipy.sparse as sp
 import scipy.sparse.linalg as spla
 
 from ..errors import UsageError, check_finite, check_memory
-from .blocks import check_overflow, inverse_norm_bound
+from .blocks import check_overflow, history_norm_bound, inverse_norm_bound
 
 __all__ = ["HistorySystem", "KAPPA_METHODS", "success_probability"]
 
@@ -252,8 +252,8 @@ class HistorySystem:
         * ``"estimate"``: Lanczos (``scipy.sparse.linalg.eigsh``) on LᵀL for σ_max and on
           L⁻¹L⁻ᵀ (sparse LU of the triangular L, no fill) for 1/σ_min². Ritz values approach the
           extreme eigenvalues from inside, so the estimate is ≤ the exact κ (to tolerance 1e-8).
-        * ``"bound"``: ‖L‖ ≤ 1 + max_t‖A(t)‖ and, summing the block diagonals of L⁻¹ (block
-          (s+k, s) is A(s+k−1)⋯A(s), idle blocks I),
+        * ``"bound"``: ‖L‖ ≤ 1 + max(max_t‖A(t)‖, 1 if p > 0) and, summing the block
+          diagonals of L⁻¹ (block (s+k, s) is A(s+k−1)⋯A(s), idle blocks I),
           ‖L⁻¹‖ ≤ Σ_{k=0}^{T+p} max_s Π_{i=s}^{s+k−1}‖A(i)‖, with ``norm_bound`` for ‖A(t)‖.
         """
         if method == "exact":
@@ -287,7 +287,7 @@ class HistorySystem:
         steps = self._time_steps()
         normA = [float(self.lifted.norm_bound(t)) for t in steps]
         per_step = [normA[t] if len(steps) > 1 else normA[0] for t in range(self.T)]
-        return (1.0 + max(normA)) * inverse_norm_bound(per_step, self.idle)
+        return history_norm_bound(normA, self.idle) * inverse_norm_bound(per_step, self.idle)
 
     # -- memory guards ---------------------------------------------------------------------
     def _check_history_memory(self, what: str) -> None:

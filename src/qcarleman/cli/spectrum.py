@@ -1,8 +1,12 @@
 """``qcarleman spectrum RUN_DIR``: Hessian spectra and dissipation diagnostics at checkpoints.
 
 Per checkpoint: λ_min, λ_max, trace, negative mass, E(t), window t*, ρ and the regime for the
-horizon T (ALGORITHM.md §6), written to ``OUT/spectra.json`` with three plots (ridge plot of the
-densities, E(t) with the window marked, D/G/r). ``--json`` prints the same records to stdout.
+horizon T of the map actually trained — η, momentum μ and weight decay from the checkpoint
+(ALGORITHM.md §6.1) — beside the paper's plain-GD ``rho_paper`` / ``window_paper`` (§6),
+written to ``OUT/spectra.json`` with three plots (ridge plot of the densities, E(t) of both maps
+with both windows marked, D/G/r). ``--json`` prints the records to stdout; each carries ``lr``,
+``momentum``, ``weight_decay``, ``lambda_min``, ``lambda_max``, ``rho``, ``window``,
+``rho_paper``, ``window_paper`` and ``spectrum_method`` (``exact`` or ``slq``).
 Thin wrapper over :func:`qcarleman.analysis.spectrum.run_spectra`. Sharded over processes with
 ``torchrun --nproc-per-node W -m qcarleman.cli.torchrun RUN_DIR ...`` (same options).
 
@@ -33,7 +37,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--horizon", type=int, default=20, help="horizon T for the regime (20)")
     p.add_argument("--curve-steps", type=int, default=100, help="E(t) for t = 0..this (100)")
     p.add_argument("--method", choices=["auto", "exact", "slq"], default="auto")
-    p.add_argument("--exact-max", type=int, default=1500, help="auto: exact up to this n (1500)")
+    p.add_argument(
+        "--exact-max", type=int, default=4096, help="auto: exact eigh up to this n (4096)"
+    )
     p.add_argument("--k", type=int, default=10, help="Lanczos extremes per end, deflated (10)")
     p.add_argument("--probes", type=int, default=16, help="SLQ probes (16)")
     p.add_argument("--iters", type=int, default=80, help="SLQ Lanczos steps per probe (80)")
@@ -72,14 +78,25 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 KEYS = (
     "step",
+    "lr",
+    "momentum",
+    "weight_decay",
+    "spectrum_method",
     "lambda_min",
     "lambda_max",
     "trace",
     "negative_mass",
     "E",
     "window",
+    "window_closed",
     "regime",
     "rho",
+    "norm_linear",
+    "window_factor",
+    "rho_paper",
+    "window_paper",
+    "window_closed_paper",
+    "regime_paper",
 )
 
 
@@ -128,20 +145,27 @@ def run(args: argparse.Namespace) -> int:
         return 0
     print(f"Hessian spectra of {args.run_dir} (active coordinates; horizon T = {args.horizon})")
     print(
-        f"{'step':>6} {'n':>8} {'method':>6} {'eta':>9} {'lambda_min':>11} {'lambda_max':>11} "
-        f"{'trace':>11} {'neg.mass':>8} {'rho':>8} {'t*':>4}  regime"
+        f"{'step':>6} {'n':>8} {'method':>6} {'eta':>9} {'mu':>5} {'lambda_min':>11} "
+        f"{'lambda_max':>11} {'trace':>11} {'neg.mass':>8} {'rho':>8} {'t*':>4} "
+        f"{'rho_pap':>8} {'t*_pap':>6}  regime"
     )
     for rec in records:
         star = f"{rec['window']}" + ("" if rec["window_closed"] else "+")
+        star_p = f"{rec['window_paper']}" + ("" if rec["window_closed_paper"] else "+")
         print(
             f"{rec['step']:>6} {rec['n']:>8} {rec['method']:>6} {rec['lr']:>9.3g} "
-            f"{rec['lambda_min']:>11.4e} {rec['lambda_max']:>11.4e} {rec['trace']:>11.4e} "
-            f"{rec['negative_mass']:>8.4f} {rec['rho']:>8.5f} {star:>4}  {rec['regime']}"
+            f"{rec['momentum']:>5.3g} {rec['lambda_min']:>11.4e} {rec['lambda_max']:>11.4e} "
+            f"{rec['trace']:>11.4e} {rec['negative_mass']:>8.4f} {rec['rho']:>8.5f} {star:>4} "
+            f"{rec['rho_paper']:>8.5f} {star_p:>6}  {rec['regime']}"
         )
+    print(
+        "  rho, t*: the map trained (momentum, weight decay; ALGORITHM.md §6.1); "
+        "rho_pap, t*_pap: the paper's plain-GD map (§6)"
+    )
     notes = sorted({n for rec in records for n in rec["notes"]})
     for n in notes:
         print(f"  note: {n}")
-    if not all(rec["window_closed"] for rec in records):
+    if not all(rec["window_closed"] and rec["window_closed_paper"] for rec in records):
         print("  t*+ : E(t) ≤ 1 up to --curve-steps, the window did not close")
     print(f"  wrote {out / 'spectra.json'}" + "".join(f", {p.name}" for p in plots))
     return 0
@@ -150,6 +174,15 @@ def run(args: argparse.Namespace) -> int:
 def _extra(rec: dict) -> dict:
     return {
         k: rec[k]
-        for k in ("n", "lr", "method", "window_closed", "notes", "f0_norm", "f2_norm", "rd_star")
+        for k in (
+            "n",
+            "method",
+            "window_band",
+            "window_band_paper",
+            "notes",
+            "f0_norm",
+            "f2_norm",
+            "rd_star",
+        )
         if k in rec
     }
