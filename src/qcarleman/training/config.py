@@ -10,6 +10,7 @@ Layout (every key optional except ``model.name``; the resolved config is written
     [data]                # see qcarleman.training.data
     name = "digits"       # digits | mnist | cifar10 | cifar100
     root = ""             # CIFAR folder holding cifar-10-batches-py/ or cifar-100-python/
+    pad = 0               # black border of pad pixels per side (MNIST 28 + 2·2 = 32)
     size = 0              # resize images to size×size (0 = native)
     val_fraction = 0.1    # held-out validation part of the training data
     test_fraction = 0.2   # digits only (the other datasets have a test set)
@@ -175,6 +176,7 @@ class Config:
 _DATA_KEYS = {
     "name": str,
     "root": str,
+    "pad": int,
     "size": int,
     "val_fraction": float,
     "test_fraction": float,

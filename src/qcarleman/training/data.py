@@ -87,8 +87,8 @@ class Dataset:
 
 
 def load_dataset(spec: dict[str, Any]) -> Dataset:
-    """Load a dataset from a spec dict (keys: name, root, size, val_fraction, test_fraction,
-    augment, subset, split_seed). Missing keys take the dataset's defaults."""
+    """Load a dataset from a spec dict (keys: name, root, pad, size, val_fraction, test_fraction,
+    augment, subset, split_seed); ``pad`` adds a black border of that many pixels. Missing keys take the dataset's defaults."""
     name = str(spec.get("name", "digits")).lower()
     if name not in DATASETS:
         raise UsageError(f"unknown dataset {name!r}; choose one of {', '.join(DATASETS)}")
@@ -115,6 +115,11 @@ def load_dataset(spec: dict[str, Any]) -> Dataset:
         augment = bool(spec.get("augment", True))
     if subset:
         train = (train[0][:subset], train[1][:subset])
+    border = int(spec.get("pad", 0) or 0)
+    if border < 0:
+        raise UsageError(f"data.pad must be a count of pixels >= 0, got {border}")
+    if border:  # zero (black) border before normalisation, e.g. MNIST 28×28 → 32×32
+        train, val, test = ((F.pad(s[0], (border,) * 4), s[1]) for s in (train, val, test))
     size = int(spec.get("size", 0) or 0)
     if size and size != train[0].shape[-1]:
         if size < 1:
