@@ -20,6 +20,7 @@ from ..errors import QCarlemanError, UsageError
 # One module per command, in the order `qcarleman --help` lists them.
 COMMANDS = [
     "demo",
+    "paper",
     "hybrid",
     "report",
     "burgers",

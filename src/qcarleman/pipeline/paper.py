@@ -77,7 +77,7 @@ def run_paper(
 
     training = train_stage(cfg, lay, opt, progress=progress)
     done("train")
-    accuracy = accuracy_stage(lay, opt, training, progress=progress)
+    accuracy = accuracy_stage(lay, opt, training, device=cfg.device, progress=progress)
     done("accuracy")
     spectra = spectra_stage(lay, opt, progress=progress)
     done("spectra")
@@ -120,12 +120,14 @@ def train_stage(cfg, lay: PaperLayout, opt: PaperOptions, *, progress: bool) -> 
     sparse_train(cfg, lay.sparse, source=lay.dense, progress=progress)
     if opt.scratch:
         sparse_train(replace(cfg, sparse_mode="scratch"), lay.scratch, lay.dense, progress)
-    dense = RunDir(lay.dense)
     ck = RunDir(lay.sparse).load(0)
-    loss, acc = evaluate(dense.load().model, RunDir(lay.sparse).dataset(), "test", cfg.device)
+    data = _test_data(RunDir(lay.sparse), opt)
+    dense = RunDir(lay.dense).load().model.to(cfg.device)
+    loss, acc = evaluate(dense, data, "test", cfg.device)
     return {
         "dense_accuracy": acc,
         "dense_loss": loss,
+        "test_samples": len(data.test[1]),
         "parameters": sum(p.numel() for p in ck.model.parameters()),
         "maskable": sum(int(m.numel()) for m in ck.mask.values()),
         "n_active": sum(int(m.sum()) for m in ck.mask.values())
@@ -134,8 +136,22 @@ def train_stage(cfg, lay: PaperLayout, opt: PaperOptions, *, progress: bool) -> 
 
 
 # -- stage 2: accuracy per step ------------------------------------------------------------------
+def _test_data(run, opt: PaperOptions):
+    """The run's dataset with the test split cut to ``accuracy_samples`` images (0: all)."""
+    from dataclasses import replace
+
+    data = run.dataset()
+    k = opt.accuracy_samples
+    return replace(data, test=(data.test[0][:k], data.test[1][:k])) if k else data
+
+
 def accuracy_stage(
-    lay: PaperLayout, opt: PaperOptions, training: dict[str, Any], *, progress: bool
+    lay: PaperLayout,
+    opt: PaperOptions,
+    training: dict[str, Any],
+    *,
+    device: str = "cpu",
+    progress: bool,
 ) -> dict[str, Any]:
     """Test accuracy/loss of checkpoints 0..every_step of each sparse run → accuracy.json."""
     from tqdm.auto import tqdm
@@ -150,10 +166,10 @@ def accuracy_stage(
     acc = {"dense_accuracy": training["dense_accuracy"], **training}
     for name, path in runs.items():
         run = RunDir(path)
-        data, steps = run.dataset(), list(range(opt.every_step + 1))
+        data, steps = _test_data(run, opt), list(range(opt.every_step + 1))
         rows = []
         for s in tqdm(steps, desc=f"accuracy ({name})", disable=not progress, leave=False):
-            loss, a = evaluate(run.load(s).model, data, "test")
+            loss, a = evaluate(run.load(s).model.to(device), data, "test", device)
             rows.append({"step": s, "test_acc": a, "test_loss": loss})
         acc[name] = rows
     write_json(lay.accuracy, acc)

@@ -87,8 +87,9 @@ class Dataset:
 
 
 def load_dataset(spec: dict[str, Any]) -> Dataset:
-    """Load a dataset from a spec dict (keys: name, root, pad, size, val_fraction, test_fraction,
-    augment, subset, split_seed); ``pad`` adds a black border of that many pixels. Missing keys take the dataset's defaults."""
+    """Load a dataset from a spec dict (keys: name, root, pad, size, val_fraction,
+    test_fraction, augment, subset, split_seed); ``pad`` adds a black border of that many
+    pixels. Missing keys take the dataset's defaults."""
     name = str(spec.get("name", "digits")).lower()
     if name not in DATASETS:
         raise UsageError(f"unknown dataset {name!r}; choose one of {', '.join(DATASETS)}")
