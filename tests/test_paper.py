@@ -208,7 +208,7 @@ def test_presets_are_the_paper_family():
         assert raw["prune"] == {"amount": 0.9, "scope": "global", "include_classifier": False}
         assert raw["sparse"]["every_step_first"] == opt.every_step == 32
     raw, opt = load_preset("cpu")
-    assert raw["data"] == {"name": "mnist", "pad": 2, "subset": 4000}
+    assert raw["data"] == {"name": "mnist", "pad": 2, "subset": 4000, "eval_subset": 2000}
     assert opt.spectra_steps == tuple(range(21)) + (24, 28, 32)
     assert opt.emulation_min_steps >= 20
     import tomllib
@@ -256,5 +256,7 @@ def test_data_pad_adds_a_black_border():
     border = padded.train[0][:, :, :12, :]
     assert torch.allclose(border, padded.pad_value.view(1, -1, 1, 1).expand_as(border))
     assert len(padded.train[1]) == len(plain.train[1])
+    cut = load_dataset({"name": "digits", "eval_subset": 50})
+    assert len(cut.test[1]) == 50 and torch.equal(cut.test[0], plain.test[0][:50])
     with pytest.raises(UsageError, match="data.pad"):
         load_dataset({"name": "digits", "pad": -1})

@@ -121,7 +121,7 @@ def train_stage(cfg, lay: PaperLayout, opt: PaperOptions, *, progress: bool) -> 
     if opt.scratch:
         sparse_train(replace(cfg, sparse_mode="scratch"), lay.scratch, lay.dense, progress)
     ck = RunDir(lay.sparse).load(0)
-    data = _test_data(RunDir(lay.sparse), opt)
+    data = RunDir(lay.sparse).dataset()
     dense = RunDir(lay.dense).load().model.to(cfg.device)
     loss, acc = evaluate(dense, data, "test", cfg.device)
     return {
@@ -136,15 +136,6 @@ def train_stage(cfg, lay: PaperLayout, opt: PaperOptions, *, progress: bool) -> 
 
 
 # -- stage 2: accuracy per step ------------------------------------------------------------------
-def _test_data(run, opt: PaperOptions):
-    """The run's dataset with the test split cut to ``accuracy_samples`` images (0: all)."""
-    from dataclasses import replace
-
-    data = run.dataset()
-    k = opt.accuracy_samples
-    return replace(data, test=(data.test[0][:k], data.test[1][:k])) if k else data
-
-
 def accuracy_stage(
     lay: PaperLayout,
     opt: PaperOptions,
@@ -166,7 +157,7 @@ def accuracy_stage(
     acc = {"dense_accuracy": training["dense_accuracy"], **training}
     for name, path in runs.items():
         run = RunDir(path)
-        data, steps = _test_data(run, opt), list(range(opt.every_step + 1))
+        data, steps = run.dataset(), list(range(opt.every_step + 1))
         rows = []
         for s in tqdm(steps, desc=f"accuracy ({name})", disable=not progress, leave=False):
             loss, a = evaluate(run.load(s).model.to(device), data, "test", device)

@@ -54,8 +54,7 @@ class PaperOptions:
         paper-definition window clamped to this range; shot_budgets: tomography shots M;
         epsilon: target output error of the resource estimate; error_threshold: the relative
         error "within" which the emulated output is said to follow true GD; scratch: also
-        train the scratch variant (re-initialised under the mask); accuracy_samples: evaluate
-        test accuracy on the first that many test images (0 = all).
+        train the scratch variant (re-initialised under the mask).
     """
 
     sparse_steps: int = 64
@@ -74,7 +73,6 @@ class PaperOptions:
     shot_budgets: tuple[int, ...] = (10_000, 1_000_000)
     epsilon: float = 1e-2
     error_threshold: float = 0.05
-    accuracy_samples: int = 0
     scratch: bool = False
 
     def __post_init__(self) -> None:

@@ -16,6 +16,7 @@ Layout (every key optional except ``model.name``; the resolved config is written
     test_fraction = 0.2   # digits only (the other datasets have a test set)
     augment = false       # CIFAR crop+flip (default true for CIFAR)
     subset = 0            # keep only the first `subset` training samples (0 = all)
+    eval_subset = 0       # keep only the first `eval_subset` validation/test samples (0 = all)
     split_seed = 0
 
     [model]               # name + constructor keywords of ResNet / SmallCNN / MLP
@@ -182,6 +183,7 @@ _DATA_KEYS = {
     "test_fraction": float,
     "augment": bool,
     "subset": int,
+    "eval_subset": int,
     "split_seed": int,
 }
 _TRAIN_TYPES = {f.name: f.type for f in fields(TrainSettings)}

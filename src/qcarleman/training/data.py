@@ -88,8 +88,9 @@ class Dataset:
 
 def load_dataset(spec: dict[str, Any]) -> Dataset:
     """Load a dataset from a spec dict (keys: name, root, pad, size, val_fraction,
-    test_fraction, augment, subset, split_seed); ``pad`` adds a black border of that many
-    pixels. Missing keys take the dataset's defaults."""
+    test_fraction, augment, subset, eval_subset, split_seed); ``pad`` adds a black border of
+    that many pixels, ``eval_subset`` keeps the first that many validation and test samples.
+    Missing keys take the dataset's defaults."""
     name = str(spec.get("name", "digits")).lower()
     if name not in DATASETS:
         raise UsageError(f"unknown dataset {name!r}; choose one of {', '.join(DATASETS)}")
@@ -116,6 +117,9 @@ def load_dataset(spec: dict[str, Any]) -> Dataset:
         augment = bool(spec.get("augment", True))
     if subset:
         train = (train[0][:subset], train[1][:subset])
+    k = int(spec.get("eval_subset", 0) or 0)
+    if k:  # e.g. a CPU-sized MNIST run evaluated on 2,000 of its 10,000 test images
+        val, test = ((s[0][:k], s[1][:k]) for s in (val, test))
     border = int(spec.get("pad", 0) or 0)
     if border < 0:
         raise UsageError(f"data.pad must be a count of pixels >= 0, got {border}")
