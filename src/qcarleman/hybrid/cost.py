@@ -46,8 +46,13 @@ def segment_cost(
     p_succ_source: str,
     rho_measured: float | None,
     solver: SolverOutput | None,
+    gmap: Any = None,
 ) -> SegmentCost:
-    """κ (with a real solver its own, else the §3 bound from ρ) and the estimate summary."""
+    """κ and the estimate summary of a segment. κ, in order of preference: the real solver's own
+    (exact or estimated on the dense history system); the measured κ of the order-1 history
+    system of the map trained (momentum included; :class:`~qcarleman.autodiff.history_operator.
+    HistoryOperator`, Lanczos on LᵀL through HVPs), *assumed* for an order N > 1 system; else the
+    §3 bound from ``rho_measured`` = ‖A_lin‖₂ of the trained map (ALGORITHM.md §3, §6.1)."""
     from ..quantity import Quantity
     from ..quantum.cost.estimate import estimate
     from ..quantum.cost.inputs import Conditioning, CostModel, Problem
@@ -56,15 +61,12 @@ def segment_cost(
     p = s.idle_steps(shape.T)
     rho = rho_measured or (s.rho or None)
     rho_src = (
-        "measured: Hessian spectrum at the segment start (ALGORITHM.md §6)"
+        "measured: ‖A_lin‖₂ of the trained map over the Hessian spectrum at the segment start "
+        "(ALGORITHM.md §6.1)"
         if rho_measured
-        else "user input (HybridSettings.rho)"
+        else "HybridSettings.rho (the pipeline sets ‖A_lin‖₂ of the step-0 spectrum)"
     )
-    kappa = None
-    if solver:
-        kind = "exact" if solver.kappa_method == "κ exact" else "measured"
-        k_src = f"history system, {solver.kappa_method} (ALGORITHM.md §3)"
-        kappa = Quantity(solver.kappa, kind, source=k_src)
+    kappa = _segment_kappa(solver, gmap, shape, p)
     est = estimate(
         problem=Problem(
             n=shape.n,
@@ -88,14 +90,40 @@ def segment_cost(
         ),
         model=CostModel(solver=s.solver, shots=s.shots or None, use_qsharp=False),
     )
-    if solver:
-        k_src = f"history system, {solver.kappa_method} (ALGORITHM.md §3)"
+    if kappa is not None:
+        k_src = kappa.source
     elif rho:
-        k_src = f"§3 bound from ρ = {rho:.6g}"
+        k_src = f"§3 bound from ‖A‖ = {rho:.6g}"
     else:
         k_src = f"§3 bound, {est.figures['kappa'].approx or 'given'}"
     summary = _estimate_summary(est, settings, shape, p)
     return SegmentCost(float(est.kappa.value), k_src, p_succ, p_succ_source, summary)
+
+
+def _segment_kappa(solver: SolverOutput | None, gmap: Any, shape: SegmentShape, p: int):
+    """κ of the segment's history system as a :class:`~qcarleman.quantity.Quantity`, or None
+    (the estimate then bounds it from ‖A‖)."""
+    from ..quantity import Quantity
+
+    if solver:
+        kind = "exact" if solver.kappa_method == "κ exact" else "measured"
+        src = f"history system, {solver.kappa_method} (ALGORITHM.md §3)"
+        return Quantity(solver.kappa, kind, source=src)
+    if gmap is None:
+        return None
+    from ..autodiff.history_operator import HistoryOperator
+
+    measured = HistoryOperator(gmap, shape.T, p).kappa(tol=1e-6)
+    if shape.N == 1:
+        return measured
+    return Quantity(
+        measured.value,
+        "assumed",
+        source=(
+            f"measured κ of the order-1 history system of the map trained ({measured.source}), "
+            f"taken for the order-{shape.N} system (its κ is not measured)"
+        ),
+    )
 
 
 def _estimate_summary(est, settings: HybridSettings, shape: SegmentShape, p: int) -> dict:

@@ -9,10 +9,12 @@ from typing import Any
 
 from ..errors import UsageError
 
-__all__ = ["BACKENDS", "READOUTS", "QLSAS", "HybridSettings"]
+__all__ = ["BACKENDS", "READOUTS", "READOUT_MODELS", "QLSAS", "HybridSettings"]
 
 BACKENDS = ("classical", "true-gd", "taylor", "carleman", "linear")
 READOUTS = ("auto", "shots", "noise-model")
+# HybridSettings.readout → the model of qcarleman.quantum.readout.read_state
+READOUT_MODELS = {"auto": "auto", "shots": "sampled", "noise-model": "noise"}
 QLSAS = ("ideal", "exact", "qsvt", "hhl")
 
 
@@ -28,7 +30,8 @@ class HybridSettings:
     total_steps: steps of the whole run (quantum + classical).
     shots: tomography shots M per quantum segment (0 = exact download, no shot noise).
     readout: ``shots`` (sampled), ``noise-model`` (the documented equivalent noise) or ``auto``
-        (sampled up to ``readout_max_dim`` coordinates).
+        (sampled whenever the sampler's predicted memory fits, else the noise model;
+        :func:`qcarleman.quantum.readout.read_state`).
     idle: idle steps p of the history system (−1 = p = K, the paper's choice).
     epsilon: target ℓ2 error ε of the resource estimate.
     solver: QLSA query model of the estimate (:data:`qcarleman.quantum.cost.estimate.SOLVERS`).
@@ -51,7 +54,6 @@ class HybridSettings:
     total_steps: int = 40
     shots: int = 1_000_000
     readout: str = "auto"
-    readout_max_dim: int = 200_000
     idle: int = -1
     epsilon: float = 1e-2
     solver: str = "costa-empirical"

@@ -21,7 +21,7 @@ import numpy as np
 import torch
 
 from ..errors import UsageError
-from .settings import HybridSettings
+from .settings import READOUT_MODELS, HybridSettings
 
 __all__ = [
     "MapSource",
@@ -280,11 +280,9 @@ def download(
             mode, more = "exact", ["exact download (shots = 0): no tomography noise"]
             notes += [m for m in more if m not in notes]
             continue
-        mode = s.readout
-        if mode == "auto":
-            mode = "shots" if z.size <= s.readout_max_dim else "noise-model"
         p_block = p_succ * float(np.sum(z * z)) / z_norm2 if z_norm2 > 0 else 0.0
-        z_hat, ro = _read_block(z, p_block, s.shots, mode, seed * 2 + i)
+        z_hat, ro = _read_block(z, p_block, s.shots, READOUT_MODELS[s.readout], seed * 2 + i)
+        mode = "shots" if ro.model == "sampled" else "noise-model"
         hats.append(z_hat)
         used += int(ro.shots["total"])
         more = list(ro.notes) + [f"norm from {s.shots} shots of the success flag (P_succ known)"]
@@ -293,7 +291,7 @@ def download(
     return Download(np.concatenate(hats), z_all, mode, used, tuple(notes))
 
 
-def _read_block(z: np.ndarray, p: float, shots: int, mode: str, seed: int):
+def _read_block(z: np.ndarray, p: float, shots: int, model: str, seed: int):
     """ẑ = ν̂ψ̂ of one block and the :class:`~qcarleman.quantum.readout.Readout`."""
     from ..quantum.readout import download as ro_download
 
@@ -301,7 +299,6 @@ def _read_block(z: np.ndarray, p: float, shots: int, mode: str, seed: int):
     if not 0 < p <= 1:  # P_succ unknown (underflow): the norm is taken as exact, P̂ = 1
         p = 1.0
     result = _BlockOutput(z, p, zn / np.sqrt(p))
-    model = "sampled" if mode == "shots" else "noise"
     zeros, every = np.zeros(z.size), np.ones(z.size, dtype=bool)
     z_hat, ro = ro_download(zeros, every, result, shots, seed=seed, model=model)
     return z_hat, ro

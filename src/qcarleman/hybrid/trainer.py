@@ -304,6 +304,7 @@ class HybridTrainer:
             lr=self.lr_at(self.step),
             mask=self.trainer.mask,
             weight_decay=self.train_settings.weight_decay,
+            momentum=self.momentum,
             horizon=s.max_segment_steps,
             curve_steps=s.max_segment_steps,
             method="slq",
@@ -312,7 +313,8 @@ class HybridTrainer:
             k=2,
             seed=s.seed + self.segment,
         )
-        return {"window": rep.window, "rho": rep.rho}
+        # window and ρ of the map trained (§6.1); ‖A_lin‖₂ is the ‖G1‖ of the κ bound
+        return {"window": rep.window, "rho": rep.rho, "norm_linear": rep.norm_linear}
 
     # -- the loop -----------------------------------------------------------------------------
     def run(self, callback: Callable[[HybridTrainer, dict], None] | None = None) -> dict:
@@ -344,7 +346,7 @@ class HybridTrainer:
         t0 = time.perf_counter()
         K, info = self._segment_length()
         if self.quantum_open:
-            rec = self._quantum_segment(K, info.get("rho"))
+            rec = self._quantum_segment(K, info.get("norm_linear"))
         else:
             rec = self._classical_segment(K)
         loss, acc, val = self._evaluate()
@@ -411,7 +413,7 @@ class HybridTrainer:
             flops_per_step=self.flops_per_step,
         )
 
-    def _quantum_segment(self, K: int, rho: float | None) -> SegmentRecord:
+    def _quantum_segment(self, K: int, norm_linear: float | None) -> SegmentRecord:
         """Upload, emulate, (solve), cost, download and re-upload (module docstring)."""
         s = self.settings
         start, lr = self.step, self.lr_at(self.step)
@@ -437,8 +439,9 @@ class HybridTrainer:
             self._shape(K, emu.order),
             p_succ=p_succ,
             p_succ_source=p_src,
-            rho_measured=rho,
+            rho_measured=norm_linear,
             solver=solver,
+            gmap=emu.gmap,
         )
         if solver:  # the solver's output state |ŷ1(T)⟩ is downloaded whole
             blocks = [torch.from_numpy(solver.vector)]

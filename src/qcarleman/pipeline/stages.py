@@ -295,7 +295,9 @@ def quantum_phase(hybrid: HybridSettings, first: dict[str, Any]) -> QuantumPhase
     else:
         qsteps, why = hybrid.total_steps, "window still open at the end of the E(t) curve"
     qsteps = min(qsteps, hybrid.total_steps)
-    settings = replace(hybrid, quantum_steps=qsteps, rho=hybrid.rho or float(first["rho"]))
+    # ‖A_lin‖₂ of the trained map is the ‖G1‖ of the κ bound (ALGORITHM.md §6.1), not ρ
+    norm_a = first.get("norm_linear") or first["rho"]
+    settings = replace(hybrid, quantum_steps=qsteps, rho=hybrid.rho or float(norm_a))
     return QuantumPhase(qsteps, why, settings)
 
 
@@ -431,6 +433,16 @@ def _window_summary(first: dict[str, Any]) -> dict[str, Any]:
         "negative_mass": first["negative_mass"],
         "spectrum_method": first["method"],
         "lr": first["lr"],
+        "momentum": first.get("momentum", 0.0),
+        "weight_decay": first.get("weight_decay", 0.0),
+        "norm_linear": first.get("norm_linear"),
+        "window_paper": first.get("window_paper"),
+        "window_closed_paper": first.get("window_closed_paper"),
+        "rho_paper": first.get("rho_paper"),
+        "regime_paper": first.get("regime_paper"),
+        "window_factor": first.get("window_factor"),
+        "window_band": first.get("window_band"),
+        "window_band_paper": first.get("window_band_paper"),
     }
 
 
@@ -470,25 +482,39 @@ def _sweep_summary(sweep: list[dict], emulation: list[dict]) -> dict[str, Any]:
 
 def window_statement(first: dict[str, Any], window: int, closed: bool) -> str:
     """One honest sentence about the dissipative window at the pruned weights (``first``: the
-    spectrum record of step 0 with E(t), λ_min, ρ, the regime and the horizon)."""
+    spectrum record of step 0 with E(t), λ_min, ρ, the regime and the horizon), for the map
+    trained (momentum, weight decay; ALGORITHM.md §6.1), followed by the paper's plain-GD window
+    (§6) when the record has it."""
     E = first.get("E") or []
     e1 = E[1] if len(E) > 1 else math.nan
+    mu = first.get("momentum") or 0.0
+    which = f"of the map trained (momentum μ = {mu:g})" if mu else "of the map trained"
     if window == 0:
-        return (
-            f"no dissipative window: E(1) = {e1:.6g} > 1 at the pruned weights "
+        text = (
+            f"no dissipative window {which}: E(1) = {e1:.6g} > 1 at the pruned weights "
             f"(λ_min = {first['lambda_min']:.4g}, ρ = {first['rho']:.6g})"
         )
-    emin = min(E[: window + 1]) if E else math.nan
-    tmin = E.index(emin) if E else -1
-    tail = (
-        f"E(t) ≤ 1 for t ≤ t* = {window}, then exceeds 1"
-        if closed
-        else f"E(t) ≤ 1 over the whole computed range t ≤ {window} (window not closed)"
-    )
-    return (
-        f"dissipative window after pruning: {tail}; minimum E = {emin:.6g} at t = {tmin}; "
-        f"ρ = {first['rho']:.6g} ({first['regime']} for the horizon {first['horizon']})"
-    )
+    else:
+        emin = min(E[: window + 1]) if E else math.nan
+        tmin = E.index(emin) if E else -1
+        tail = (
+            f"E(t) ≤ 1 for t ≤ t* = {window}, then exceeds 1"
+            if closed
+            else f"E(t) ≤ 1 over the whole computed range t ≤ {window} (window not closed)"
+        )
+        text = (
+            f"dissipative window {which} after pruning: {tail}; minimum E = {emin:.6g} at "
+            f"t = {tmin}; ρ = {first['rho']:.6g} ({first['regime']} for the horizon "
+            f"{first['horizon']})"
+        )
+    if first.get("window_paper") is not None:
+        wp = first["window_paper"]
+        state = "" if first.get("window_closed_paper", True) else " (not closed)"
+        text += (
+            f"; the paper's plain-GD definition (factor |1 − ηλ|) gives t* = {wp}{state}, "
+            f"ρ = {first['rho_paper']:.6g}"
+        )
+    return text
 
 
 def run_demo(

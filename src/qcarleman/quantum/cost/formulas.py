@@ -27,7 +27,7 @@ import math
 
 import numpy as np
 
-from ...carleman.blocks import block_sums, inverse_norm_bound
+from ...carleman.blocks import block_sums, history_norm_bound, inverse_norm_bound
 from ...errors import UsageError
 
 __all__ = [
@@ -149,8 +149,9 @@ def alpha_sparse(s_row: int, s_col: int, max_entry: float) -> float:
 
 
 def kappa_bound(norm_A: float, T: int, p: int = 0) -> float:
-    """κ(L) ≤ (1 + ‖A‖)·‖L⁻¹‖-bound (ALGORITHM.md §3)."""
-    return (1.0 + norm_A) * inverse_norm_bound(norm_A, p, steps=T)
+    """κ(L) ≤ ‖L‖-bound · ‖L⁻¹‖-bound with ‖L‖ ≤ 1 + max(‖A‖, 1 if p > 0) (the idle identity
+    blocks count; :func:`qcarleman.carleman.blocks.history_norm_bound`, ALGORITHM.md §3)."""
+    return history_norm_bound([norm_A], p) * inverse_norm_bound(norm_A, p, steps=T)
 
 
 # ------------------------------------------------------------------------------------------
