@@ -35,7 +35,7 @@ FIGURES = ("accuracy.png", "spectra.png", "error_curve.png", "modes.png", "emula
 def _strip(obj):
     """The summary without wall-clock numbers (they differ between runs)."""
     if isinstance(obj, dict):
-        return {k: _strip(v) for k, v in obj.items() if "seconds" not in k and k != "timings_s"}
+        return {k: _strip(v) for k, v in obj.items() if "seconds" not in k and k not in ("timings_s", "run")}
     if isinstance(obj, list):
         return [_strip(v) for v in obj]
     return obj
@@ -114,7 +114,10 @@ def _drop(lay: PaperLayout, stage: str) -> None:
     lay.summary.unlink()
 
 
-@pytest.mark.parametrize("stage", paper_mod.STAGES)
+@pytest.mark.parametrize(
+    "stage",
+    [s if s == "emulation" else pytest.param(s, marks=pytest.mark.slow) for s in paper_mod.STAGES],
+)
 def test_tiny_resumes_after_interruption(tiny, tmp_path, monkeypatch, stage):
     ref = _strip(json.loads(PaperLayout(tiny).summary.read_text()))
     out = tmp_path / "run"
@@ -162,6 +165,7 @@ TINY_WIDTH = [
 ]  # fmt: skip
 
 
+@pytest.mark.slow  # minutes on a shared 2-core machine (spectra, emulation, estimate)
 @pytest.mark.parametrize("preset", ["paper", "paper-103m"])
 def test_cifar_presets_end_to_end_at_tiny_width(tmp_path, preset):
     _write_cifar100(tmp_path / "data", 64, 32)

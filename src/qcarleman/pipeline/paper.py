@@ -382,7 +382,9 @@ def findings(summary: dict[str, Any]) -> str:
 
     rec = s["recovery"]
     wp, wm = s["window_paper"], s["window_momentum"]
-    if rec["step"] is None:
+    if rec.get("note"):
+        rtext = f"pruning cost {rec['drop_points']:.1f} points of test accuracy (< 2): no recovery"
+    elif rec["step"] is None:
         rtext = "test accuracy does not regain 90% of the pruning loss within the logged steps"
     else:
         inside = "inside" if rec["step"] <= wp else "outside"
