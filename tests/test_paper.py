@@ -33,9 +33,10 @@ FIGURES = ("accuracy.png", "spectra.png", "error_curve.png", "modes.png", "emula
 
 
 def _strip(obj):
-    """The summary without wall-clock numbers (they differ between runs)."""
+    """The summary without wall-clock numbers and the run's own path (they differ)."""
     if isinstance(obj, dict):
-        return {k: _strip(v) for k, v in obj.items() if "seconds" not in k and k not in ("timings_s", "run")}
+        drop = ("timings_s", "run")
+        return {k: _strip(v) for k, v in obj.items() if "seconds" not in k and k not in drop}
     if isinstance(obj, list):
         return [_strip(v) for v in obj]
     return obj
