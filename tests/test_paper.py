@@ -173,12 +173,10 @@ def test_cifar_presets_end_to_end_at_tiny_width(tmp_path, preset):
     out = tmp_path / "out"
     args = ["paper", "--preset", preset, "--out", str(out), "--data", str(tmp_path / "data")]
     args += ["--device", "cpu", "--quiet"] + [f"--set={o}" for o in TINY_WIDTH]
-    if preset == "paper-103m":
-        args.append("--set=model.depth=56")  # the Bottleneck family, still tiny width
     assert main(args) == 0
     s = json.loads(PaperLayout(out).summary.read_text())
     assert s["config"]["data"]["name"] == "cifar100"
-    assert s["config"]["model"]["depth"] == (56 if preset == "paper-103m" else 8)
+    assert s["config"]["model"]["depth"] == 8  # tiny width; the full sizes: test_presets_...
     assert len(s["accuracy_per_step"]["finetune"]) == 5
     assert s["spectra_steps"] == [0, 2, 6]
     for f in FIGURES:
