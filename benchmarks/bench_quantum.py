@@ -1,4 +1,4 @@
-"""Benchmark: HHL and QSVT circuit simulation time against the number of qubits (issue 7).
+"""Benchmark: HHL and QSVT circuit simulation time against the number of qubits.
 
 * HHL (``qcarleman.quantum.hhl.hhl_solve``, lightning.qubit state vector): linear-GD history
   systems of dimension 4..64 (dilation 8..128 → 3..7 system qubits) with 6 clock qubits, then a
@@ -180,7 +180,7 @@ def main() -> None:
 
 
 def circuits_section() -> list[str]:
-    """HHL and QSVT circuit simulation times and fidelities (issue 7)."""
+    """HHL and QSVT circuit simulation times and fidelities."""
     lines = [
         "PennyLane lightning.qubit state vector, single-threaded BLAS. Times are wall clock of one",
         "call (build + simulate + post-select); fidelity = |⟨exact|emulated⟩|² vs numpy.",

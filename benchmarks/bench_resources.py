@@ -1,4 +1,4 @@
-"""Resource estimate of the paper's setting and the break-even table (issue 8).
+"""Resource estimate of the paper's setting and the break-even table.
 
 Prints a markdown section and appends it to benchmarks/RESULTS.md: the bill for one quantum
 segment of the 90%-pruned ResNet-32×4 (n = 745,104 active of P = 7,451,044, T = 20, N = 2,
@@ -60,7 +60,7 @@ def main() -> None:
     text = "\n".join(
         [
             "",
-            "## Resource estimate and break-even (issue 8, `benchmarks/bench_resources.py`)",
+            "## Resource estimate and break-even (`benchmarks/bench_resources.py`)",
             "",
             f"Machine: {machine()} (shared with other agents); date "
             f"{datetime.date.today().isoformat()}; load average {load0[0]:.2f} → {load1[0]:.2f}.",

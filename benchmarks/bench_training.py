@@ -1,4 +1,4 @@
-"""Training throughput on the CPU (issue 4): samples per second of forward + backward + SGD step.
+"""Training throughput on the CPU: samples per second of forward + backward + SGD step.
 
 Models: ResNet-20 (w = 1) and ResNet-32×4 (the paper's 7,451,044-parameter model) on 32×32×3
 inputs with 100/10 classes, batch 128, random data (throughput does not depend on pixel values);
@@ -83,7 +83,7 @@ def main() -> None:
 
     lines = [
         "",
-        f"## Training throughput on CPU (issue 4) — {dt.date.today().isoformat()}",
+        f"## Training throughput on CPU — {dt.date.today().isoformat()}",
         "",
         f"Command: `.venv/bin/python benchmarks/bench_training.py --threads {args.threads}"
         f"{' --quick' if args.quick else ''}`. Machine: {machine()}, torch "

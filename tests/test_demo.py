@@ -110,7 +110,7 @@ def test_no_window_is_stated_honestly():
 
 
 def test_hybrid_config_files(tmp_path):
-    for name in ("hybrid_digits_cpu", "hybrid_paper_gpu"):
+    for name in ("hybrid-digits-cpu", "hybrid-paper-gpu", "hybrid_digits_cpu", "mnist-cnn"):
         from qcarleman.training.config import example_config, load_config
 
         cfg, hyb, opts = load_hybrid_config(example_config(name))

@@ -139,7 +139,7 @@ def test_lr_schedule():
 
 def test_digits_cnn_pipeline_reaches_95_percent(tmp_path):
     """Shipped digits config: dense ≥ 95 % test accuracy; 90 % pruned + sparse finetune keeps
-    the classifier, the exact sparsity and per-step checkpoints 0..20 (contract (2))."""
+    the classifier, the exact sparsity and per-step checkpoints 0..20."""
     cfg = load_config(example_config("digits-cnn"))
     rec = train_dense(cfg, tmp_path / "dense", progress=False)
     assert rec["test_acc"] >= 0.95

@@ -20,7 +20,7 @@ Hessian eigenvalues (exact eigendecomposition when n ≤ ``exact_max``, else Lan
 labelled approximate), and R_d* = 2√(‖f0‖‖F2‖)/(1 − ρ) (None when ρ ≥ 1).
 
 :func:`emulate_checkpoint` does all of this for a checkpoint of a training run directory
-(contract (2)): the run's learning rate at that step, momentum, weight decay, mask, momentum
+(docs/training.md): the run's learning rate at that step, momentum, weight decay, mask, momentum
 buffer, and the batches the trainer would use next. :func:`plot_report` draws e_N(t) per order.
 """
 
@@ -98,7 +98,7 @@ def emulation_report(
         raise UsageError(f"threshold = {threshold} is invalid; use a relative error > 0")
     gd.check_horizon(T)
     z0 = gd.initial_state() if z0 is None else gd._check_state(z0)
-    n, seconds, notes = gd.n, {}, []
+    n, seconds, notes = gd.n, {}, [gd.evaluation]
 
     t0 = time.perf_counter()
     true = gd.true_trajectory(T, z0)
@@ -220,13 +220,14 @@ def emulate_checkpoint(
     chunk_size: int | None = None,
     progress: bool = False,
     keep_trajectories: bool = False,
+    device: str | None = None,
 ) -> dict[str, Any]:
     """:func:`emulation_report` for checkpoint ``step`` (latest if None) of a training run: the
     GD map at its parameters with the run's η (schedule at that step, or ``lr``), μ, λ, mask,
     momentum buffer, and the T batches the trainer uses from that step on (SGD), or the full
     batch (``optimizer = "gd"``). ``chunk_size`` bounds the columns per vmapped product call
-    (memory O(P·chunk) instead of O(P·rank) for large models)."""
-    from ..training.config import lr_at_step
+    (memory O(P·chunk) instead of O(P·rank) for large models); ``device`` where the products
+    run (default: the checkpoint model's device)."""
     from ..training.run import RunDir
 
     if int(T) != T or T < 1:
@@ -234,8 +235,8 @@ def emulate_checkpoint(
     run = RunDir(run_dir)
     ck = run.load(step)
     meta = ck.meta
-    eta = lr_at_step(meta, ck.step) if lr is None else float(lr)
-    sgd = str(meta.get("optimizer", "sgd")) != "gd"
+    eta = meta.lr_at(ck.step) if lr is None else float(lr)
+    sgd = meta.optimizer != "gd"
     batches = run.batches(int(T) if sgd else 1, batch_size=batch_size, start_step=ck.step)
     gd = GDMap(
         ck.model,
@@ -243,11 +244,12 @@ def emulate_checkpoint(
         batches,
         eta,
         mask=ck.mask,
-        weight_decay=float(meta.get("weight_decay", 0.0)),
-        momentum=float(meta.get("momentum", 0.0)),
+        weight_decay=meta.weight_decay,
+        momentum=meta.momentum,
         per_step=sgd,
         dtype=dtype,
         chunk_size=chunk_size,
+        device=device,
     )
     report = emulation_report(
         gd,
@@ -260,5 +262,11 @@ def emulate_checkpoint(
         progress=progress,
         keep_trajectories=keep_trajectories,
     )
-    report.update(run_dir=str(run.path), checkpoint=ck.step, P=gd.active.P, dtype=str(dtype))
+    report.update(
+        run_dir=str(run.path),
+        checkpoint=ck.step,
+        P=gd.active.P,
+        dtype=str(dtype),
+        device=str(gd.device),
+    )
     return report

@@ -1,11 +1,11 @@
 r"""Inputs of the resource estimate measured on a training checkpoint (ALGORITHM.md §6–§7).
 
-:func:`measure_run` loads checkpoint ``step`` of a run directory (contract (2),
+:func:`measure_run` loads checkpoint ``step`` of a run directory (docs/training.md,
 :class:`~qcarleman.training.run.RunDir`) and measures, on the active set of its mask:
 
 * n (active parameters), P (all parameters), per-step classical FLOPs by layer, sparse and
   dense (:func:`qcarleman.training.flops.step_flops`, kind measured);
-* η: the run's schedule at ``step`` (:func:`~qcarleman.training.config.lr_at_step`) or ``lr``;
+* η: the run's schedule at ``step`` (:meth:`CheckpointMeta.lr_at`) or ``lr``;
 * the Hessian H = ∇²L(θ̄) + λI of the mean loss over ``n_batches`` batches of the trainer's data
   order starting at ``step`` (the batches of the first steps of the segment), as a
   :class:`~qcarleman.autodiff.operators.LossOperators` (float64);
@@ -78,7 +78,6 @@ def measure_run(
     seconds). See the module docstring.
     """
     from ..autodiff.operators import LossOperators
-    from ..training.config import lr_at_step
     from ..training.flops import step_flops
     from ..training.run import RunDir
 
@@ -99,9 +98,9 @@ def measure_run(
         raise UsageError(f"no checkpoint at step {step} in {run_dir}; it has steps {steps}")
     ck = run.load(step)
     model, mask, meta = ck.model, ck.mask, ck.meta
-    eta = float(lr) if lr is not None else lr_at_step(meta, step)
-    wd = float(meta.get("weight_decay", 0.0))
-    B = int(batch_size or meta.get("batch_size", 128))
+    eta = float(lr) if lr is not None else meta.lr_at(step)
+    wd = meta.weight_decay
+    B = int(batch_size or meta.batch_size)
     batches = run.batches(int(n_batches), B, split, start_step=step)
     B = int(batches[0][0].shape[0])
     P = sum(p.numel() for p in model.parameters())
@@ -138,7 +137,7 @@ def measure_run(
         rho=Quantity(rho, "measured", source=src_rho),
         f0_norm=Quantity(f0, "measured", source=src_f0),
         F2_norm=Quantity(f2, "measured", source=src_f2),
-        momentum=bool(meta.get("momentum", 0)),
+        momentum=bool(meta.momentum),
     )
     details: dict[str, Any] = dict(
         step=step,

@@ -6,15 +6,27 @@ segments with tomography download and re-upload) against classical sparse traini
 shot budget, estimate the fault-tolerant cost, and write ``summary.json``, PNG figures and a
 self-contained ``report.html`` into DIR (:func:`qcarleman.pipeline.stages.run_demo`). About two
 minutes on a 2-core CPU; ``--quick`` (used by CI) in well under one. Rerunning resumes.
+
+Examples::
+
+    qcarleman demo
+    qcarleman demo --quick --out demo-quick
+    qcarleman demo --json --quiet > summary.json
 """
 
 from __future__ import annotations
 
 import argparse
 
+from .helptext import command_help
+
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("demo", help="run the end-to-end example on the embedded default data")
+    p = sub.add_parser(
+        "demo",
+        help="run the end-to-end example on the embedded default data",
+        **command_help(__doc__),
+    )
     p.add_argument("--quick", action="store_true", help="smallest settings (used by CI)")
     p.add_argument("--out", default="demo-out", help="output directory (default: demo-out)")
     p.add_argument("--json", action="store_true", help="print summary.json instead of a summary")
@@ -23,9 +35,18 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def print_summary(s: dict, out: str) -> None:
-    """The short human summary of a pipeline run (every number from ``summary.json``)."""
+    """The short human summary of a pipeline run (every number from ``summary.json``): the
+    verdict (:func:`qcarleman.report.verdict.verdict`) first, then the details."""
+    import textwrap
+
+    from ..report.verdict import breakeven_crossovers, human, verdict
+
     pct = lambda v: f"{100 * v:.1f}%"
     print(f"{s['title']} — results in {out}")
+    print("Verdict:")
+    for i, sentence in enumerate(verdict(s, crossovers=breakeven_crossovers(s)), 1):
+        print(textwrap.fill(sentence, 100, initial_indent=f" {i}. ", subsequent_indent="    "))
+    print("Details (terms: docs/report.md, ALGORITHM.md §6–§7):")
     print(f"  model: {s['parameters']:,} parameters, n = {s['n_active']:,} active after pruning")
     print(f"  dense accuracy            {pct(s['dense_accuracy'])}")
     print(f"  after pruning             {pct(s['pruned_accuracy'])}")
@@ -59,8 +80,8 @@ def print_summary(s: dict, out: str) -> None:
     if e:
         print(
             f"  estimate (one segment)    {e['logical_qubits']} logical qubits, T-count "
-            f"{e['t_count']:.3g}, quantum {e['quantum_seconds']:.3g} s vs classical "
-            f"{e['classical_seconds']:.3g} s"
+            f"{human(e['t_count'], 'count')}, quantum {human(e['quantum_seconds'], 's')} vs "
+            f"classical {human(e['classical_seconds'], 's')}"
             + (f" at {e['flop_rate']:.3g} FLOP/s" if "flop_rate" in e else "")
             + f" → {e['winner']}"
         )

@@ -21,6 +21,8 @@ import argparse
 import json
 from pathlib import Path
 
+from .helptext import command_help
+
 JSON_KEYS = (
     "steps",
     "order",
@@ -34,7 +36,9 @@ JSON_KEYS = (
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
-        "emulate", help="Carleman emulation of T steps from a checkpoint vs true GD and Taylor"
+        "emulate",
+        help="Carleman emulation of T steps from a checkpoint vs true GD and Taylor",
+        **command_help(__doc__),
     )
     p.add_argument("run_dir", metavar="RUN_DIR", help="training run directory")
     p.add_argument("--checkpoint", type=int, default=None, help="step (default: the latest)")
@@ -48,6 +52,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--float32", action="store_true", help="autodiff in float32 (large models)")
     p.add_argument(
         "--chunk-size", type=int, default=None, help="columns per vmapped product (bounds memory)"
+    )
+    p.add_argument(
+        "--device",
+        default=None,
+        help="where the products run: cpu, cuda, cuda:1, ... (default: the model's, i.e. cpu)",
     )
     p.add_argument("--out", default=None, help="output folder (default RUN_DIR/emulate)")
     p.add_argument("--no-plot", action="store_true", help="skip the PNG")
@@ -75,7 +84,8 @@ def run(args: argparse.Namespace) -> int:
         max_rank=args.max_rank,
         f2_iters=args.f2_iters,
         chunk_size=args.chunk_size,
-        progress=not args.quiet and not args.json,
+        device=args.device,
+        progress=not args.quiet,  # tqdm writes to stderr; --json output stays clean
     )
     out = Path(args.out) if args.out else Path(args.run_dir) / "emulate"
     stem = f"emulate_step_{report['checkpoint']:08d}"

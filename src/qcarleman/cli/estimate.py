@@ -1,18 +1,18 @@
 """``qcarleman estimate``: what a fault-tolerant run of one quantum segment would cost, against
 classical sparse training (ALGORITHM.md §7; :mod:`qcarleman.quantum.cost.estimate`).
 
-From explicit numbers (fast, no torch)::
-
-    qcarleman estimate --params 7451044 --active 745104 --steps 20 --order 2 --epsilon 1e-2 --json
-
-or from a training run directory: n, P, per-layer FLOPs, ρ = max|1 − ηλ| (Lanczos), ‖f0‖,
-‖F2‖ (power method) and a sampled Hessian row sparsity measured on a checkpoint
-(:func:`qcarleman.analysis.estimate_run.estimate_run`), so κ is the §3 bound from them::
-
-    qcarleman estimate --run runs/digits-sparse --step 0 --steps 20 --batches 2
-
+Either from explicit numbers (fast, no torch: --params P --active n), or from a training run
+directory (--run RUN --step S): n, P, per-layer FLOPs, ρ = max|1 − ηλ| (Lanczos), ‖f0‖, ‖F2‖
+(power method) and a sampled Hessian row sparsity measured on a checkpoint
+(:func:`qcarleman.analysis.estimate_run.estimate_run`), so κ is the §3 bound from them.
 ``--breakeven`` adds the break-even table over n = 10³…10⁹ and T ∈ {10, 20, 50, 100} for the
 fully and almost dissipative regimes; ``--plot FILE.png`` draws it.
+
+Examples::
+
+    qcarleman estimate --params 7451044 --active 745104 --steps 20 --order 2 --epsilon 1e-2 --json
+    qcarleman estimate --run runs/digits-sparse --step 0 --steps 20 --batches 2
+    qcarleman estimate --params 7451044 --active 745104 --breakeven --plot breakeven.png
 """
 
 from __future__ import annotations
@@ -22,14 +22,14 @@ import json
 import sys
 
 from ..atomic import jsonable, write_json
+from .helptext import command_help
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "estimate",
         help="resource estimate of the fault-tolerant run vs classical training",
-        description="Logical/physical cost of one quantum Carleman segment (QLSA + download) "
-        "against the classical FLOPs of the same T sparse training steps.",
+        **command_help(__doc__),
     )
     src = p.add_argument_group("problem (explicit numbers)")
     src.add_argument("--active", "-n", type=int, help="active (unpruned) parameters n")
@@ -72,7 +72,13 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="QLSA used for totals (all are reported; default costa-empirical)",
     )
     cost.add_argument("--bits", type=int, default=32, help="oracle arithmetic bits b (32)")
-    cost.add_argument("--oracle", default="arithmetic", choices=["arithmetic", "qrom"])
+    cost.add_argument(
+        "--oracle",
+        default="arithmetic",
+        choices=["arithmetic", "qrom"],
+        help="entry oracle of the block encoding: computed by b-bit arithmetic, or looked up "
+        "from a QROM of the weights (default arithmetic)",
+    )
     cost.add_argument("--entry-mults", type=int, default=4, help="b-bit mults per entry (4)")
     cost.add_argument("--batch-size", "-B", type=int, help="batch size B (128; --run: the run's)")
     cost.add_argument(
@@ -81,7 +87,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     cost.add_argument("--logical-rate", type=float, help="logical ops/s (default: surface code)")
     cost.add_argument("--qubit", default="qubit_gate_ns_e3", help="physical qubit model")
     cost.add_argument("--error-budget", type=float, default=1e-3, help="physical error budget")
-    cost.add_argument("--no-qsharp", action="store_true", help="skip the qsharp estimator")
+    cost.add_argument(
+        "--no-qsharp",
+        action="store_true",
+        help="skip Microsoft's resource estimator (qdk; the surface-code model only)",
+    )
     out = p.add_argument_group("output")
     out.add_argument("--json", action="store_true", help="print JSON instead of text")
     out.add_argument("--breakeven", action="store_true", help="add the break-even table")

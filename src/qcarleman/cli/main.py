@@ -5,7 +5,8 @@ Each command lives in its own module ``qcarleman.cli.<name>`` exposing
 Command modules import heavy dependencies (torch, pennylane) inside ``func`` so that
 ``qcarleman --help`` and light commands start fast.
 
-Errors: a :class:`~qcarleman.errors.UsageError` prints one line and exits with code 2; any other
+Errors: a :class:`~qcarleman.errors.UsageError` prints one line and exits with code 2, a
+:class:`~qcarleman.errors.DivergenceError` (NaN/inf in training) with code 3; any other
 :class:`~qcarleman.errors.QCarlemanError` prints one line and exits with code 1.
 """
 
@@ -15,7 +16,7 @@ import argparse
 import importlib
 import sys
 
-from ..errors import QCarlemanError, UsageError
+from ..errors import DivergenceError, QCarlemanError, UsageError
 
 # One module per command, in the order `qcarleman --help` lists them.
 COMMANDS = [
@@ -30,6 +31,7 @@ COMMANDS = [
     "estimate",
     "spectrum",
     "emulate",
+    "configs",
 ]
 
 
@@ -61,6 +63,9 @@ def main(argv: list[str] | None = None) -> int:
     except UsageError as exc:
         print(f"qcarleman: error: {exc}", file=sys.stderr)
         return 2
+    except DivergenceError as exc:
+        print(f"qcarleman: error: {exc}", file=sys.stderr)
+        return 3
     except QCarlemanError as exc:
         print(f"qcarleman: error: {exc}", file=sys.stderr)
         return 1

@@ -5,15 +5,26 @@ RUN_DIR is the output directory of ``qcarleman demo``, ``qcarleman hybrid`` or
 rebuilt from its saved JSON (``summary.json``, ``spectra.json``, ``shots.json``,
 ``emulation.json``, ``hybrid/segments.jsonl``, ``classical/segments.jsonl``) without retraining
 (:func:`qcarleman.report.build_report`).
+
+Examples::
+
+    qcarleman report demo-out
+    qcarleman report runs/hybrid-digits --json
 """
 
 from __future__ import annotations
 
 import argparse
 
+from .helptext import command_help
+
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("report", help="rebuild report.html of a demo/hybrid output directory")
+    p = sub.add_parser(
+        "report",
+        help="rebuild report.html of a demo/hybrid output directory",
+        **command_help(__doc__),
+    )
     p.add_argument("run_dir", help="output directory of `qcarleman demo`, `hybrid` or `paper`")
     p.add_argument("--json", action="store_true", help="print the figure list as JSON")
     p.set_defaults(func=run)

@@ -22,6 +22,8 @@ import argparse
 import json
 from pathlib import Path
 
+from .helptext import command_help
+
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("run_dir", metavar="RUN_DIR", help="training run directory")
@@ -36,14 +38,25 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--lr", type=float, default=None, help="η (default: the run's schedule)")
     p.add_argument("--horizon", type=int, default=20, help="horizon T for the regime (20)")
     p.add_argument("--curve-steps", type=int, default=100, help="E(t) for t = 0..this (100)")
-    p.add_argument("--method", choices=["auto", "exact", "slq"], default="auto")
+    p.add_argument(
+        "--method",
+        choices=["auto", "exact", "slq"],
+        default="auto",
+        help="exact: dense Hessian eigenvalues; slq: Lanczos extremes + stochastic Lanczos "
+        "quadrature density; auto: exact up to --exact-max active parameters (default auto)",
+    )
     p.add_argument(
         "--exact-max", type=int, default=4096, help="auto: exact eigh up to this n (4096)"
     )
     p.add_argument("--k", type=int, default=10, help="Lanczos extremes per end, deflated (10)")
     p.add_argument("--probes", type=int, default=16, help="SLQ probes (16)")
     p.add_argument("--iters", type=int, default=80, help="SLQ Lanczos steps per probe (80)")
-    p.add_argument("--dist", choices=["rademacher", "gaussian"], default="rademacher")
+    p.add_argument(
+        "--dist",
+        choices=["rademacher", "gaussian"],
+        default="rademacher",
+        help="SLQ probe vector distribution (default rademacher)",
+    )
     p.add_argument("--batches", type=int, default=1, help="batches in the loss (1)")
     p.add_argument("--batch-size", type=int, default=None, help="default: the run's")
     p.add_argument(
@@ -63,14 +76,26 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         default="float64",
         help="autodiff precision of the Hessian products (Lanczos/SLQ stay float64; float64)",
     )
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument(
+        "--device",
+        default=None,
+        help="where the products run: cpu, cuda, cuda:1, ... (default: the model's, i.e. cpu)",
+    )
+    p.add_argument(
+        "--seed",
+        type=int,
+        default=0,
+        help="seed of the random probes (Lanczos start, SLQ, power method; 0)",
+    )
     p.add_argument("--memory-limit", default=None, help="e.g. 8G (default: half the RAM)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
-        "spectrum", help="Hessian spectra and dissipation diagnostics at checkpoints of a run"
+        "spectrum",
+        help="Hessian spectra and dissipation diagnostics at checkpoints of a run",
+        **command_help(__doc__),
     )
     add_arguments(p)
     p.set_defaults(func=run, distributed=False)
@@ -133,6 +158,7 @@ def run(args: argparse.Namespace) -> int:
         seed=args.seed,
         memory_limit=args.memory_limit,
         dtype=args.dtype,
+        device=args.device,
     )
     if distributed and torch.distributed.get_rank() != 0:
         return 0

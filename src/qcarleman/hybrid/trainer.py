@@ -1,6 +1,6 @@
 r"""Hybrid training: quantum segments with sparse download and re-upload (ALGORITHM.md §8).
 
-A :class:`HybridTrainer` continues the sparse training of a run directory (contract (2), usually
+A :class:`HybridTrainer` continues the sparse training of a run directory (docs/training.md, usually
 step 0 of a pruned run) in *segments*. A **quantum segment** of K steps starting at global step s:
 
 1. *upload*: θ̄ = the current sparse parameters θ_S (and the momentum buffer v̄ when μ > 0);
@@ -93,7 +93,7 @@ class HybridTrainer:
     Parameters
     ----------
     source:
-        A training run directory (contract (2)); training starts from its checkpoint ``step``.
+        A training run directory (docs/training.md); training starts from its checkpoint ``step``.
     out:
         Output directory of the hybrid run (resumed if it holds a state with the same settings).
     settings:

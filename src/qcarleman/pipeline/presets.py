@@ -4,10 +4,10 @@ options of the paper pipeline (the ``[paper]`` table of such a config).
 ========== ============================== ==================================================
 preset     config                         what
 ========== ============================== ==================================================
-tiny       ``paper_tiny.toml``            ResNet-8 on digits, CI size (≤ 2 min on 2 cores)
-cpu        ``paper_cpu.toml``             ResNet-8 on MNIST padded to 32×32 (≤ 30 min, CPU)
-paper      ``paper_resnet32x4.toml``      ResNet-32×4 on CIFAR-100, ALGORITHM.md §9, CUDA
-paper-103m ``paper_resnet56x11.toml``     ResNet-56×11 (103,703,700 parameters), CUDA
+tiny       ``paper-tiny.toml``            ResNet-8 on digits, CI size (≤ 2 min on 2 cores)
+cpu        ``paper-cpu.toml``             ResNet-8 on MNIST padded to 32×32 (≤ 30 min, CPU)
+paper      ``paper-resnet32x4.toml``      ResNet-32×4 on CIFAR-100, ALGORITHM.md §9, CUDA
+paper-103m ``paper-resnet56x11.toml``     ResNet-56×11 (103,703,700 parameters), CUDA
 ========== ============================== ==================================================
 
 :func:`load_preset` returns the training config dict and :class:`PaperOptions`; it checks the
@@ -29,10 +29,10 @@ from ..errors import UsageError
 __all__ = ["PRESETS", "PaperOptions", "load_preset", "apply_overrides"]
 
 PRESETS = {
-    "tiny": "paper_tiny.toml",
-    "cpu": "paper_cpu.toml",
-    "paper": "paper_resnet32x4.toml",
-    "paper-103m": "paper_resnet56x11.toml",
+    "tiny": "paper-tiny.toml",
+    "cpu": "paper-cpu.toml",
+    "paper": "paper-resnet32x4.toml",
+    "paper-103m": "paper-resnet56x11.toml",
 }
 
 #: The paper's checkpoints of the Hessian spectra (Liu et al. 2024, Fig. 3): steps 0–20, 24, 28, 32.

@@ -113,7 +113,7 @@ def load_hybrid_config(
 
     p = Path(path)
     if not p.is_file():
-        raise UsageError(f"config file {p} not found; see src/qcarleman/configs/hybrid_*.toml")
+        raise UsageError(f"config file {p} not found; `qcarleman configs` lists the shipped ones")
     try:
         raw = tomllib.loads(p.read_text())
     except tomllib.TOMLDecodeError as exc:
@@ -427,6 +427,7 @@ def _window_summary(first: dict[str, Any]) -> dict[str, Any]:
         "window_closed": closed,
         "window_statement": window_statement(first, window, closed),
         "regime": first["regime"],
+        "horizon": first.get("horizon"),
         "rho": first["rho"],
         "lambda_min": first["lambda_min"],
         "lambda_max": first["lambda_max"],

@@ -48,7 +48,7 @@ def layer_flops(
     """Forward FLOPs per example of each leaf layer: [{name, type, flops, active_fraction}].
 
     ``input_shape`` excludes the batch dimension, e.g. (3, 32, 32); ``mask`` maps parameter names
-    to bool tensors (contract (2)); missing entries count as dense."""
+    to bool tensors (the run directory's mask); missing entries count as dense."""
     records: list[dict] = []
     hooks = []
     names = dict(model.named_modules())
