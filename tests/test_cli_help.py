@@ -32,6 +32,7 @@ def test_every_command_is_registered_once():
         "burgers",
         "demo",
         "configs",
+        "paper",
     } == names
 
 

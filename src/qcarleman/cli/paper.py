@@ -11,17 +11,30 @@ budgets) and its resource bill (:func:`qcarleman.pipeline.paper.run_paper`). Wri
 Presets (:mod:`qcarleman.pipeline.presets`): ``tiny`` (CI), ``cpu`` (ResNet-8 on MNIST, ≤ 30 min
 on 2 cores), ``paper`` (ResNet-32×4 on CIFAR-100, CUDA, ``--data DIR``), ``paper-103m``
 (ResNet-56×11, 103,703,700 parameters). ``--set section.key=value`` overrides a config key.
+
+Examples::
+
+    qcarleman paper --preset tiny --out paper-tiny
+    qcarleman paper --preset cpu --out paper-cpu
+    qcarleman paper --preset paper --data ~/data --out paper-r32x4
+    qcarleman paper --preset paper --data ~/data --device cpu --set model.widen=1 --out small
 """
 
 from __future__ import annotations
 
 import argparse
 
+from .helptext import command_help
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     from ..pipeline.presets import PRESETS
 
-    p = sub.add_parser("paper", help="the paper's experiment (Figs. 2-4) and the emulated output")
+    p = sub.add_parser(
+        "paper",
+        help="the paper's experiment (Figs. 2-4) and the emulated output",
+        **command_help(__doc__),
+    )
     p.add_argument("--preset", required=True, help=f"one of {', '.join(PRESETS)} (or a TOML file)")
     p.add_argument("--out", required=True, help="output directory (rerun to resume)")
     p.add_argument("--data", default=None, help="folder holding cifar-100-python/ (CIFAR presets)")
