@@ -27,3 +27,77 @@ def _default_dtype(request):
     torch.set_default_dtype(getattr(request.module, "DEFAULT_DTYPE", torch.float32))
     yield
     torch.set_default_dtype(old)
+
+
+# -- shared runs and setups (fixtures, so no test module imports another) ---------------------
+def _tiny_pipeline(out, report=None):
+    """A seconds-scale pipeline: a tiny MLP on a digits subset."""
+    from qcarleman.hybrid.settings import HybridSettings
+    from qcarleman.pipeline.stages import run_pipeline
+
+    cfg = {
+        "seed": 0,
+        "threads": 1,
+        "data": {"name": "digits", "subset": 300},
+        "model": {"name": "mlp", "hidden": [8], "activation": "tanh"},
+        "train": {"lr": 0.1, "momentum": 0.9, "batch_size": 32, "epochs": 2, "milestones": []},
+        "prune": {"amount": 0.9},
+        "sparse": {"lr": 0.1, "milestones": []},
+    }
+    hyb = HybridSettings(backend="carleman", segment_steps=3, total_steps=8, shots=10_000)
+    opts = {
+        "spectrum_steps": 2,
+        "spectrum_probes": 2,
+        "spectrum_iters": 10,
+        "shot_budgets": [100, 10_000],
+        "emulation_backends": ["linear", "carleman"],
+    }
+    return run_pipeline(cfg, hyb, out, opts, progress=False, report=report, title="tiny")
+
+
+def _shared_tiny(tmp_path_factory):
+    """The tiny pipeline in one folder per test session (the pipeline and report tests share it)."""
+    import json
+
+    from qcarleman.report import build_report
+
+    out = tmp_path_factory.getbasetemp() / "tiny-pipeline"
+    if (out / "report.html").is_file():
+        return out, json.loads((out / "summary.json").read_text())
+    return out, _tiny_pipeline(out, report=build_report)
+
+
+@pytest.fixture(scope="session")
+def tiny_pipeline_run(tmp_path_factory):
+    """(out, summary) of the seconds-scale pipeline, built once per test session."""
+    return _shared_tiny(tmp_path_factory)
+
+
+@pytest.fixture
+def tiny_pipeline_factory():
+    """Run the seconds-scale pipeline into a folder: ``factory(out, report=...)``."""
+    return _tiny_pipeline
+
+
+@pytest.fixture
+def digits_setup():
+    """``digits_setup(T, lr, hidden, batch)`` → (model, mask, batches): a pruned tiny tanh MLP on
+    sklearn digits (90% of weights pruned, classifier included), T SGD batches, float64."""
+    return _digits_setup
+
+
+def _digits_setup(T: int = 4, lr: float = 0.05, hidden: int = 4, batch: int = 32):
+    """A pruned tiny tanh MLP on sklearn digits (90% of weights pruned), SGD batches."""
+    from sklearn.datasets import load_digits
+
+    from qcarleman.training.models import MLP
+    from qcarleman.training.pruning import prune_global
+
+    d = load_digits()
+    x = torch.tensor(d.data / 16.0)
+    y = torch.tensor(d.target)
+    torch.manual_seed(0)
+    model = MLP(64, 10, hidden=(hidden,), activation="tanh").double()
+    mask = prune_global(model, 0.9, include_classifier=True)
+    batches = [(x[i * batch : (i + 1) * batch], y[i * batch : (i + 1) * batch]) for i in range(T)]
+    return model, mask, batches

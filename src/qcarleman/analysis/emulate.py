@@ -29,6 +29,7 @@ from __future__ import annotations
 import math
 import os
 import time
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -39,7 +40,7 @@ from ..autodiff.gdmap import GDMap
 from ..autodiff.lowrank import emulate_order1, emulate_order2
 from ..errors import UsageError
 
-__all__ = ["emulation_report", "emulate_checkpoint", "relative_errors"]
+__all__ = ["emulation_report", "emulate_checkpoint", "checkpoint_map", "relative_errors"]
 
 
 def relative_errors(emulated: np.ndarray, reference: np.ndarray, n: int) -> list[float]:
@@ -206,6 +207,52 @@ def _velocity(ck, gd: GDMap) -> torch.Tensor | None:
     return gd.active.flatten(bufs)
 
 
+def checkpoint_map(
+    run_dir: str | os.PathLike,
+    step: int | None,
+    T: int,
+    *,
+    lr: float | None = None,
+    momentum: float | None = None,
+    weight_decay: float | None = None,
+    batch_size: int | None = None,
+    dtype: torch.dtype = torch.float64,
+    chunk_size: int | None = None,
+    device: str | None = None,
+) -> tuple[GDMap, np.ndarray, Any]:
+    """The GD map of checkpoint ``step`` (latest if None) of a training run and its start state:
+    the run's η (schedule at that step, or ``lr``), μ, λ (or the overrides), mask, the T batches
+    the trainer uses from that step on (SGD) or the full batch (``optimizer = "gd"``), and
+    z0 with the checkpoint's momentum buffer; ``device`` where the products run (default: the
+    model's). Returns (map, z0, loaded checkpoint)."""
+    from ..training.run import RunDir
+
+    if int(T) != T or T < 1:
+        raise UsageError(f"steps T = {T} is invalid; use an integer T ≥ 1")
+    run = RunDir(run_dir)
+    ck = run.load(step)
+    meta = ck.meta
+    eta = meta.lr_at(ck.step) if lr is None else float(lr)
+    sgd = meta.optimizer != "gd"
+    batches = run.batches(int(T) if sgd else 1, batch_size=batch_size, start_step=ck.step)
+    mu = meta.momentum if momentum is None else float(momentum)
+    wd = meta.weight_decay if weight_decay is None else float(weight_decay)
+    gd = GDMap(
+        ck.model,
+        ck.loss_fn,
+        batches,
+        eta,
+        mask=ck.mask,
+        weight_decay=wd,
+        momentum=mu,
+        per_step=sgd,
+        dtype=dtype,
+        chunk_size=chunk_size,
+        device=device,
+    )
+    return gd, gd.initial_state(_velocity(ck, gd)), ck
+
+
 def emulate_checkpoint(
     run_dir: str | os.PathLike,
     step: int | None,
@@ -222,31 +269,16 @@ def emulate_checkpoint(
     keep_trajectories: bool = False,
     device: str | None = None,
 ) -> dict[str, Any]:
-    """:func:`emulation_report` for checkpoint ``step`` (latest if None) of a training run: the
-    GD map at its parameters with the run's η (schedule at that step, or ``lr``), μ, λ, mask,
-    momentum buffer, and the T batches the trainer uses from that step on (SGD), or the full
-    batch (``optimizer = "gd"``). ``chunk_size`` bounds the columns per vmapped product call
-    (memory O(P·chunk) instead of O(P·rank) for large models); ``device`` where the products
-    run (default: the checkpoint model's device)."""
-    from ..training.run import RunDir
-
-    if int(T) != T or T < 1:
-        raise UsageError(f"steps T = {T} is invalid; use an integer T ≥ 1")
-    run = RunDir(run_dir)
-    ck = run.load(step)
-    meta = ck.meta
-    eta = meta.lr_at(ck.step) if lr is None else float(lr)
-    sgd = meta.optimizer != "gd"
-    batches = run.batches(int(T) if sgd else 1, batch_size=batch_size, start_step=ck.step)
-    gd = GDMap(
-        ck.model,
-        ck.loss_fn,
-        batches,
-        eta,
-        mask=ck.mask,
-        weight_decay=meta.weight_decay,
-        momentum=meta.momentum,
-        per_step=sgd,
+    """:func:`emulation_report` for checkpoint ``step`` (latest if None) of a training run, on
+    the map of :func:`checkpoint_map`. ``chunk_size`` bounds the columns per vmapped product
+    call (memory O(P·chunk) instead of O(P·rank) for large models); ``device`` where the
+    products run (default: the checkpoint model's device)."""
+    gd, z0, ck = checkpoint_map(
+        run_dir,
+        step,
+        T,
+        lr=lr,
+        batch_size=batch_size,
         dtype=dtype,
         chunk_size=chunk_size,
         device=device,
@@ -256,14 +288,14 @@ def emulate_checkpoint(
         T,
         order=order,
         threshold=threshold,
-        z0=gd.initial_state(_velocity(ck, gd)),
+        z0=z0,
         max_rank=max_rank,
         f2_iters=f2_iters,
         progress=progress,
         keep_trajectories=keep_trajectories,
     )
     report.update(
-        run_dir=str(run.path),
+        run_dir=str(Path(run_dir)),
         checkpoint=ck.step,
         P=gd.active.P,
         dtype=str(dtype),

@@ -159,11 +159,12 @@ class HistoryOperator:
         value = (self.idle + 1) * float(Y[self.T] @ Y[self.T]) / total
         return Quantity(value, "exact", source="forward solve of the order-1 history system (§3)")
 
-    def kappa(self, *, tol: float = 1e-8, maxiter: int | None = None, seed: int = 0) -> Quantity:
-        r"""Measured κ(L) = σ_max/σ_min by Lanczos on LᵀL and on L⁻¹L⁻ᵀ (module docstring).
-
-        ``uncertainty`` is the relative Ritz residual bound carried to κ,
-        κ·½(r_max/θ_max + r_inv/θ_inv); ``source`` records iterations and HVPs."""
+    def singular_extremes(
+        self, *, tol: float = 1e-8, maxiter: int | None = None, seed: int = 0
+    ) -> tuple[float, float, float, str]:
+        r"""(σ_max, σ_min, relative uncertainty, description) of L: σ_max² = λ_max(LᵀL) and
+        1/σ_min² = λ_max(L⁻¹L⁻ᵀ), each by Lanczos (module docstring). The uncertainty is
+        ½(r_max/θ_max + r_inv/θ_inv), the relative Ritz residuals carried to κ = σ_max/σ_min."""
         start = self.hvps
         gram = LinearOperator(
             (self.dim, self.dim), matvec=lambda y: self.rmatvec(self.matvec(y)), dtype=float
@@ -178,20 +179,27 @@ class HistoryOperator:
         t_max, t_inv = float(top.largest[0]), float(low.largest[0])
         if not (t_max > 0 and t_inv > 0):
             raise UsageError("LᵀL has a zero Ritz value; the history matrix is degenerate")
-        value = math.sqrt(t_max * t_inv)
         rel = 0.5 * (
             float(top.residual_largest[0]) / t_max + float(low.residual_largest[0]) / t_inv
         )
         conv = "converged" if top.converged and low.converged else "NOT converged (raise maxiter)"
+        info = (
+            f"Lanczos on LᵀL ({top.iterations} steps) and L⁻¹L⁻ᵀ ({low.iterations} steps), "
+            f"matrix-free, {self.hvps - start} HVPs, tol {tol:g}, {conv}"
+        )
+        return math.sqrt(t_max), 1.0 / math.sqrt(t_inv), rel, info
+
+    def kappa(self, *, tol: float = 1e-8, maxiter: int | None = None, seed: int = 0) -> Quantity:
+        r"""Measured κ(L) = σ_max/σ_min by Lanczos on LᵀL and on L⁻¹L⁻ᵀ
+        (:meth:`singular_extremes`). ``uncertainty`` is κ times the relative Ritz residual
+        bound; ``source`` records iterations and HVPs."""
+        smax, smin, rel, info = self.singular_extremes(tol=tol, maxiter=maxiter, seed=seed)
+        value = smax / smin
         return Quantity(
             value,
             "measured",
             uncertainty=value * rel,
-            source=(
-                f"Lanczos on LᵀL ({top.iterations} steps) and L⁻¹L⁻ᵀ ({low.iterations} steps), "
-                f"matrix-free, {self.hvps - start} HVPs, tol {tol:g}, {conv}; "
-                "order-1 history system (ALGORITHM.md §3, §6.1)"
-            ),
+            source=f"{info}; order-1 history system (ALGORITHM.md §3, §6.1)",
         )
 
     def intervals(self, *, tol: float = 1e-8, seed: int = 0) -> list[tuple[float, float]]:

@@ -59,6 +59,8 @@ class LowRankResult:
     discarded: ‖Y2 − Y2_k‖_F/‖Y2‖_F dropped by truncation at each step (0 when none).
     g1_products / g2_products: number of G1·u (HVP) and G2(u, u) (third-order) products used.
     seconds: wall time of each step.
+    level2_norms: ‖ŷ2(t)‖_F at t = 0..T (order 2, from the factors: ‖U diag(s) Uᵀ‖_F² =
+    Σ_ij s_i s_j (UᵀU)_ij²; empty for order 1).
     notes: how the model was evaluated (a :class:`~qcarleman.autodiff.gdmap.GDMap`'s
     ``evaluation``: dropout off, batch-norm batch statistics), when the map comes from a model.
     """
@@ -70,6 +72,7 @@ class LowRankResult:
     g1_products: int = 0
     g2_products: int = 0
     seconds: list[float] = field(default_factory=list)
+    level2_norms: list[float] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
 
     @property
@@ -228,7 +231,9 @@ def emulate_order2(
         U = torch.empty((co.d, 0), dtype=co.dtype, device=dev)
         s = torch.empty(0, dtype=co.dtype, device=dev)
     pm = torch.tensor([1.0, -1.0], dtype=co.dtype, device=dev)
-    res = LowRankResult(order=2, trajectory=traj, ranks=[U.shape[1]], discarded=[0.0])
+    res = LowRankResult(
+        order=2, trajectory=traj, ranks=[U.shape[1]], discarded=[0.0], level2_norms=[_fro(U, s)]
+    )
     res.notes += [qmap.evaluation] if hasattr(qmap, "evaluation") else []
     for t in _progress(T, "order-2 low-rank emulation", progress):
         start = time.perf_counter()
@@ -247,8 +252,17 @@ def emulate_order2(
         traj[t + 1] = y1
         res.ranks.append(int(U.shape[1]))
         res.discarded.append(dropped)
+        res.level2_norms.append(_fro(U, s))
         res.seconds.append(time.perf_counter() - start)
     return res
+
+
+def _fro(U: Tensor, s: Tensor) -> float:
+    """‖U diag(s) Uᵀ‖_F = √(Σ_ij s_i s_j (UᵀU)_ij²) (O(d r²), no d×d matrix)."""
+    if U.shape[1] == 0:
+        return 0.0
+    G = U.T @ U
+    return float(torch.sqrt(torch.clamp(s @ (G * G) @ s, min=0.0)))
 
 
 def _truncate(

@@ -6,13 +6,17 @@ directory (--run RUN --step S): n, P, per-layer FLOPs, ρ = max|1 − ηλ| (Lan
 (power method) and a sampled Hessian row sparsity measured on a checkpoint
 (:func:`qcarleman.analysis.estimate_run.estimate_run`), so κ is the §3 bound from them.
 ``--breakeven`` adds the break-even table over n = 10³…10⁹ and T ∈ {10, 20, 50, 100} for the
-fully and almost dissipative regimes; ``--plot FILE.png`` draws it.
+fully and almost dissipative regimes; ``--plot FILE.png`` draws it. ``--frontier`` adds the
+advantage frontier (:mod:`qcarleman.quantum.cost.frontier`): the crossover n over row sparsity,
+ε, T, download or not, classical FLOP rate and quantum clock, and one sentence of what would
+have to be true for this n; ``--frontier-plot FILE.png`` draws it.
 
 Examples::
 
     qcarleman estimate --params 7451044 --active 745104 --steps 20 --order 2 --epsilon 1e-2 --json
     qcarleman estimate --run runs/digits-sparse --step 0 --steps 20 --batches 2
     qcarleman estimate --params 7451044 --active 745104 --breakeven --plot breakeven.png
+    qcarleman estimate --params 7451044 --active 745104 --steps 20 --frontier --frontier-plot f.png
 """
 
 from __future__ import annotations
@@ -96,6 +100,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     out.add_argument("--json", action="store_true", help="print JSON instead of text")
     out.add_argument("--breakeven", action="store_true", help="add the break-even table")
     out.add_argument("--plot", help="write the break-even plot to FILE.png (implies --breakeven)")
+    out.add_argument("--frontier", action="store_true", help="add the advantage frontier")
+    out.add_argument("--frontier-plot", help="write the frontier plot (implies --frontier)")
     out.add_argument("--out", help="also write the JSON result to this file")
     p.set_defaults(func=run)
 
@@ -201,6 +207,16 @@ def run(args: argparse.Namespace) -> int:
         result["breakeven"] = be
         if args.plot:
             result["breakeven"]["plot"] = plot_breakeven(be, args.plot)
+    if args.frontier or args.frontier_plot:
+        from ..quantum.cost.frontier import frontier, what_would_have_to_be_true
+
+        fr = frontier(N=args.order, batch_size=est.problem.batch_size, model=model)
+        fr["sentence"] = what_would_have_to_be_true(fr, est.problem.n)
+        if args.frontier_plot:
+            from ..report.plots import plot_frontier
+
+            fr["plot"] = plot_frontier(fr, args.frontier_plot, est.problem.n)
+        result["frontier"] = fr
     if args.out:
         write_json(args.out, result)
     if args.json:
@@ -217,4 +233,11 @@ def run(args: argparse.Namespace) -> int:
         print(breakeven_table(result["breakeven"]))
         if args.plot:
             print(f"plot: {result['breakeven']['plot']}")
+    if "frontier" in result:
+        print()
+        print(f"Advantage frontier: {result['frontier']['sentence']}")
+        for a in result["frontier"]["settings"]["assumptions"]:
+            print(f"  assumption: {a}")
+        if "plot" in result["frontier"]:
+            print(f"plot: {result['frontier']['plot']}")
     return 0

@@ -31,6 +31,8 @@ COMMANDS = [
     "estimate",
     "spectrum",
     "emulate",
+    "scaling",
+    "advise",
     "configs",
 ]
 

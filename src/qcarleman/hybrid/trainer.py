@@ -63,6 +63,7 @@ from typing import Any
 
 import torch
 
+from ..errors import UsageError
 from ..training.config import lr_at_step, settings_from_meta
 from ..training.data import batch_for_step
 from ..training.run import RunDir
@@ -102,6 +103,9 @@ class HybridTrainer:
         torch device of the classical steps (the emulation follows the model).
     progress:
         Show a tqdm bar over steps.
+    optimizer:
+        Overrides of the source run's ``lr``, ``momentum`` and ``weight_decay`` (e.g. the
+        settings :mod:`qcarleman.analysis.advise` suggests); None keeps the run's.
     """
 
     def __init__(
@@ -113,6 +117,7 @@ class HybridTrainer:
         step: int = 0,
         device: str = "cpu",
         progress: bool = True,
+        optimizer: dict[str, float] | None = None,
     ):
         self.settings = settings or HybridSettings()
         self.settings.validate()
@@ -121,6 +126,15 @@ class HybridTrainer:
         self.store = HybridStore(self.out)
         self.progress = progress
         ck = self.source.load(step)
+        self.overrides = dict(optimizer or {})
+        if optimizer:
+            bad = set(optimizer) - {"lr", "momentum", "weight_decay"}
+            if bad:
+                raise UsageError(
+                    f"optimizer overrides {sorted(bad)} are unknown; use lr, momentum, weight_decay"
+                )
+            opts = {k: float(v) for k, v in optimizer.items()}
+            ck = replace(ck, meta=replace(ck.meta, **opts))
         self.meta = ck.meta
         self.loss_fn = ck.loss_fn
         self.data = self.source.dataset()
@@ -157,6 +171,10 @@ class HybridTrainer:
         )
         if ck.optimizer:
             tr.optimizer.load_state_dict(ck.optimizer)
+            if self.overrides:  # the overridden settings, not the stored ones
+                for group in tr.optimizer.param_groups:
+                    group["momentum"] = self.train_settings.momentum
+                    group["weight_decay"] = self.train_settings.weight_decay
         tr.step = ck.step
         return tr
 
@@ -566,8 +584,11 @@ def run_baseline(
     step: int = 0,
     device: str = "cpu",
     progress: bool = True,
+    optimizer: dict[str, float] | None = None,
 ) -> dict[str, Any]:
     """Classical sparse training beside a hybrid run: the same source, steps, data order and
     segment boundaries (evaluation points), every step classical. Returns the summary."""
     base = replace(settings, backend="classical")
-    return HybridTrainer(source, out, base, step=step, device=device, progress=progress).run()
+    return HybridTrainer(
+        source, out, base, step=step, device=device, progress=progress, optimizer=optimizer
+    ).run()

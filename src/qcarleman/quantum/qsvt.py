@@ -49,6 +49,7 @@ __all__ = [
     "blockencode_alpha",
     "qsvt_apply_svd",
     "qsvt_apply_chebyshev",
+    "qsvt_apply_operator",
     "qsvt_circuit",
     "qsvt_solve",
 ]
@@ -279,19 +280,32 @@ def qsvt_apply_svd(
     return Vt.T @ (poly(S / alpha) * (U.T @ v))
 
 
-def qsvt_apply_chebyshev(L, v: np.ndarray, poly: InversePolynomial, alpha: float) -> np.ndarray:
-    """Same as :func:`qsvt_apply_svd` by the singular-value Chebyshev recurrence (sparse
-    matvecs only): T_0 = v, T_1 = A†v, T_{k+1} = 2·(A if k+1 even else A†)·T_k − T_{k−1}."""
-    A = sp.csr_matrix(L) / alpha
-    At = A.T.tocsr()
-    prev, cur = v, At @ v
+def qsvt_apply_operator(matvec, rmatvec, v: np.ndarray, poly: InversePolynomial, alpha: float):
+    r"""P^{(SV)}(Lᵀ/α) v with L given only through ``matvec`` (u ↦ Lu) and ``rmatvec``
+    (u ↦ Lᵀu): the singular-value Chebyshev recurrence T_0 = v, T_1 = A†v,
+    T_{k+1} = 2·(A if k+1 even else A†)·T_k − T_{k−1} with A = L/α, one product per degree
+    (Gilyén et al. 2019, Lemma 9 / Def. 16: for odd P, P^{(SV)}(A†) = V P(Σ) Uᵀ). This is the
+    matrix-free form of the QSVT output; :func:`qsvt_apply_svd` is its dense counterpart."""
+    if poly.degree < 1:
+        raise UsageError("the inverse polynomial has degree 0; it must be odd (degree ≥ 1)")
+    inv = 1.0 / float(alpha)
+    prev = np.asarray(v, dtype=float)
+    cur = inv * rmatvec(prev)
     out = poly.cheb[1] * cur
     for k in range(1, poly.degree):
-        nxt = 2.0 * ((A @ cur) if (k + 1) % 2 == 0 else (At @ cur)) - prev
-        prev, cur = cur, nxt
+        step = matvec(cur) if (k + 1) % 2 == 0 else rmatvec(cur)
+        prev, cur = cur, 2.0 * inv * step - prev
         if (k + 1) % 2 == 1:
             out = out + poly.cheb[k + 1] * cur
     return out
+
+
+def qsvt_apply_chebyshev(L, v: np.ndarray, poly: InversePolynomial, alpha: float) -> np.ndarray:
+    """Same as :func:`qsvt_apply_svd` by the singular-value Chebyshev recurrence of
+    :func:`qsvt_apply_operator` on the sparse matrix L (sparse matvecs only)."""
+    A = sp.csr_matrix(L)
+    At = A.T.tocsr()
+    return qsvt_apply_operator(lambda u: A @ u, lambda u: At @ u, v, poly, alpha)
 
 
 def qsvt_circuit(A: np.ndarray, b: np.ndarray, angles: np.ndarray):

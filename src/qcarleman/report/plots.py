@@ -319,6 +319,53 @@ def plot_burgers(result: dict, path: str | os.PathLike) -> str:
     return path
 
 
+def plot_frontier(result: dict, path: str, n_user: int | None = None) -> str:
+    """The advantage frontier (:func:`qcarleman.quantum.cost.frontier.frontier`): crossover n
+    against the row sparsity s, one panel per (download, quantum clock), one line per
+    (T, ε, classical FLOP rate); missing points: no crossover in the n range. Written
+    atomically."""
+    plt = pyplot()
+    cells = result["cells"]
+    panels = sorted({(c["download"], c["logical_rate"] or 0.0) for c in cells}, reverse=True)
+    fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 4.2), sharey=True)
+    axes = np.atleast_1d(axes)
+    lines = sorted({(c["T"], c["epsilon"], c["flop_rate"]) for c in cells})
+    colors = plt.cm.viridis(np.linspace(0, 0.85, len(lines)))
+    for ax, (download, rate) in zip(axes, panels):
+        for (T, eps, flops), col in zip(lines, colors):
+            sel = sorted(
+                (
+                    c
+                    for c in cells
+                    if c["download"] == download
+                    and (c["logical_rate"] or 0.0) == rate
+                    and (c["T"], c["epsilon"], c["flop_rate"]) == (T, eps, flops)
+                ),
+                key=lambda c: c["sparsity"],
+            )
+            xs = [c["sparsity"] for c in sel if c["crossover_n"] is not None]
+            ys = [c["crossover_n"] for c in sel if c["crossover_n"] is not None]
+            ax.loglog(xs, ys, "o-", color=col, label=f"T={T}, ε={eps:g}, {flops:.0e} FLOP/s")
+        if n_user:
+            ax.axhline(n_user, color="red", lw=0.8, label="your n")
+        clock = "surface-code cycle" if not rate else f"{rate:.0e} logical ops/s"
+        ax.set_title(f"{'download' if download else 'no download'}; {clock}", fontsize=9)
+        ax.set_xlabel("row sparsity s")
+        ax.grid(True, which="major", alpha=0.3)
+    axes[0].set_ylabel("crossover n (quantum wins above)")
+    axes[-1].legend(fontsize=6)
+    lo, hi = result["settings"]["n_range"]
+    fig.suptitle(
+        f"Advantage frontier (ρ = {result['settings']['rho']}, N = {result['settings']['N']}, "
+        f"n scanned {lo:.0e}…{hi:.0e}; no marker: no crossover)",
+        fontsize=9,
+    )
+    fig.tight_layout()
+    path = os.fspath(path)
+    save_figure(fig, path, dpi=110)
+    return path
+
+
 def _figure(ncols: int, width: float = 5.5, height: float = 3.8):
     """A pyplot-free Figure with ``ncols`` axes (Agg canvas)."""
     from matplotlib.figure import Figure

@@ -32,7 +32,7 @@ from ...quantity import Quantity
 from .estimate import estimate
 from .inputs import Conditioning, CostModel, Problem
 
-__all__ = ["breakeven", "crossover", "breakeven_table", "DEFAULT_T"]
+__all__ = ["breakeven", "crossover", "breakeven_table", "point_estimates", "DEFAULT_T"]
 
 DEFAULT_T = (10, 20, 50, 100)
 
@@ -53,6 +53,33 @@ def crossover(ns, quantum_s, classical_s) -> float | None:
     if not np.isfinite(r0):
         return float(ns[i])
     return float(math.exp(x0 + (x1 - x0) * r0 / (r0 - r1)))
+
+
+def point_estimates(
+    ns,
+    *,
+    T: int,
+    N: int,
+    epsilon: float,
+    batch_size: int,
+    sparsity: int | None,
+    conditioning: Conditioning,
+    model: CostModel,
+) -> list:
+    """The full estimate at every n of ``ns`` (sparsity s capped at n), one point of the
+    break-even table or of the frontier (:mod:`qcarleman.quantum.cost.frontier`)."""
+    out = []
+    for n in ns:
+        problem = Problem(
+            n=int(n),
+            T=int(T),
+            N=N,
+            epsilon=epsilon,
+            batch_size=batch_size,
+            sparsity=None if sparsity is None else min(sparsity, int(n)),
+        )
+        out.append(estimate(problem=problem, conditioning=conditioning, model=model))
+    return out
 
 
 def breakeven(
@@ -86,16 +113,19 @@ def breakeven(
             for download in (True, False):
                 model_d = replace(base, download=download)
                 qs, cs = [], []
-                for n in ns:
-                    problem = Problem(
-                        n=n,
+                for n, est in zip(
+                    ns,
+                    point_estimates(
+                        ns,
                         T=int(T),
                         N=N,
                         epsilon=epsilon,
                         batch_size=batch_size,
-                        sparsity=None if sparsity is None else min(sparsity, n),
-                    )
-                    est = estimate(problem=problem, conditioning=cond, model=model_d)
+                        sparsity=sparsity,
+                        conditioning=cond,
+                        model=model_d,
+                    ),
+                ):
                     w = est.wall_clock
                     qs.append(w.quantum_s)
                     cs.append(w.classical_s)

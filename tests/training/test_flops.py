@@ -79,7 +79,7 @@ def test_one_flop_definition_dense_never_below_sparse():
 
 def test_estimate_from_run_directory(tmp_path, capsys):
     """`qcarleman estimate --run`: n, P, per-layer FLOPs and ‖f0‖ = η‖g‖ from a checkpoint
-    (ρ, ‖F2‖ and s against a dense Hessian: tests/test_estimate_run.py)."""
+    (ρ, ‖F2‖ and s against a dense Hessian: tests/analysis/test_estimate_run.py)."""
     import json
     import math
 

@@ -12,12 +12,11 @@ import pytest
 
 from qcarleman.cli.main import main
 from qcarleman.report import build_report
-from test_demo import shared_tiny
 
 
 @pytest.fixture(scope="module")
-def run_dir(tmp_path_factory):
-    return shared_tiny(tmp_path_factory)[0]
+def run_dir(tiny_pipeline_run):
+    return tiny_pipeline_run[0]
 
 
 def _images(html: str) -> dict[str, str]:

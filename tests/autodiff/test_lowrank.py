@@ -12,7 +12,6 @@ from qcarleman.autodiff.lowrank import emulate_order1, emulate_order2
 from qcarleman.carleman import CarlemanSystem
 from qcarleman.dynamics import QuadraticMap
 from qcarleman.errors import UsageError
-from test_gdmap import digits_setup
 
 DEFAULT_DTYPE = torch.float64  # applied per test by conftest.py
 
@@ -59,7 +58,7 @@ def test_truncation_reports_discarded_weight():
     assert 0 < err < 0.5 * np.abs(exact.trajectory.numpy()).max()
 
 
-def test_lowrank_gdmap_equals_dense_order2_on_pruned_digits_mlp():
+def test_lowrank_gdmap_equals_dense_order2_on_pruned_digits_mlp(digits_setup):
     """The spec test: low-rank N = 2 (torch-native HVP / third-order products) equals the dense
     CarlemanSystem at N = 2 to 1e-9, with and without momentum."""
     T = 4
@@ -84,7 +83,7 @@ def test_lowrank_gdmap_equals_dense_order2_on_pruned_digits_mlp():
         assert np.abs(emulate_order1(gd, z0, T).trajectory.numpy() - ref1).max() < 1e-9
 
 
-def test_float32_gdmap_runs_natively():
+def test_float32_gdmap_runs_natively(digits_setup):
     T = 3
     model, mask, batches = digits_setup(T)
     gd32 = GDMap(

@@ -11,7 +11,7 @@ import pytest
 
 from qcarleman.atomic import atomic_write_text, write_json
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.mark.parametrize("umask", [0o022, 0o002, 0o077])

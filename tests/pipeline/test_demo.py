@@ -10,8 +10,7 @@ import pytest
 from qcarleman.cli.main import main
 from qcarleman.errors import UsageError
 from qcarleman.hybrid.settings import HybridSettings
-from qcarleman.pipeline.stages import demo_config, load_hybrid_config, run_pipeline
-from qcarleman.report import build_report
+from qcarleman.pipeline.stages import demo_config, load_hybrid_config
 
 KEYS = (
     "dense_accuracy",
@@ -26,39 +25,10 @@ KEYS = (
 )
 
 
-def tiny_pipeline(out, report=build_report):
-    """A seconds-scale pipeline: a tiny MLP on a digits subset."""
-    cfg = {
-        "seed": 0,
-        "threads": 1,
-        "data": {"name": "digits", "subset": 300},
-        "model": {"name": "mlp", "hidden": [8], "activation": "tanh"},
-        "train": {"lr": 0.1, "momentum": 0.9, "batch_size": 32, "epochs": 2, "milestones": []},
-        "prune": {"amount": 0.9},
-        "sparse": {"lr": 0.1, "milestones": []},
-    }
-    hyb = HybridSettings(backend="carleman", segment_steps=3, total_steps=8, shots=10_000)
-    opts = {
-        "spectrum_steps": 2,
-        "spectrum_probes": 2,
-        "spectrum_iters": 10,
-        "shot_budgets": [100, 10_000],
-        "emulation_backends": ["linear", "carleman"],
-    }
-    return run_pipeline(cfg, hyb, out, opts, progress=False, report=report, title="tiny")
-
-
-def shared_tiny(tmp_path_factory):
-    """The tiny pipeline in one folder per test session (test_report reuses it)."""
-    out = tmp_path_factory.getbasetemp() / "tiny-pipeline"
-    if (out / "report.html").is_file():
-        return out, json.loads((out / "summary.json").read_text())
-    return out, tiny_pipeline(out)
-
-
 @pytest.fixture(scope="module")
-def tiny(tmp_path_factory):
-    return shared_tiny(tmp_path_factory)
+def tiny(tiny_pipeline_run):
+    return tiny_pipeline_run
+
 
 
 def test_summary_keys_and_numbers(tiny):
@@ -92,10 +62,10 @@ def test_summary_keys_and_numbers(tiny):
     assert all(v[0] < 1e-4 for v in errs.values())
 
 
-def test_rerun_resumes_without_retraining(tiny):
+def test_rerun_resumes_without_retraining(tiny, tiny_pipeline_factory):
     out, s = tiny
     stamp = (out / "hybrid" / "state.pt").stat().st_mtime_ns
-    again = tiny_pipeline(out, report=None)
+    again = tiny_pipeline_factory(out, report=None)
     assert (out / "hybrid" / "state.pt").stat().st_mtime_ns == stamp
     for k in ("hybrid_accuracy", "classical_sparse_accuracy", "window", "shots_total"):
         assert again[k] == s[k]

@@ -11,8 +11,7 @@ from qcarleman.autodiff.gdmap import GDMap
 from qcarleman.carleman import CarlemanSystem
 from qcarleman.dynamics import QuadraticMap
 from qcarleman.errors import UsageError
-from qcarleman.training.models import MLP
-from qcarleman.training.pruning import apply_mask, mask_gradients, prune_global
+from qcarleman.training.pruning import apply_mask, mask_gradients
 
 DEFAULT_DTYPE = torch.float64  # applied per test by conftest.py
 
@@ -145,21 +144,7 @@ def test_dense_coefficients_match_operator_form():
         assert np.abs(dm.iterate(z0, 3) - gd.iterate(z0, 3)).max() < 1e-12
 
 
-def digits_setup(T: int = 4, lr: float = 0.05, hidden: int = 4, batch: int = 32):
-    """A pruned tiny tanh MLP on sklearn digits (90% of weights pruned), SGD batches."""
-    from sklearn.datasets import load_digits
-
-    d = load_digits()
-    x = torch.tensor(d.data / 16.0)
-    y = torch.tensor(d.target)
-    torch.manual_seed(0)
-    model = MLP(64, 10, hidden=(hidden,), activation="tanh").double()
-    mask = prune_global(model, 0.9, include_classifier=True)
-    batches = [(x[i * batch : (i + 1) * batch], y[i * batch : (i + 1) * batch]) for i in range(T)]
-    return model, mask, batches
-
-
-def test_carleman_orders_on_pruned_digits_mlp():
+def test_carleman_orders_on_pruned_digits_mlp(digits_setup):
     """Carleman N = 1, 2, 3 against the exact Taylor iteration: errors decrease with N at a small
     learning rate (ALGORITHM.md §2); the operator-form map lifts like its dense twin."""
     T = 4

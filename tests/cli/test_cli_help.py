@@ -32,6 +32,8 @@ def test_every_command_is_registered_once():
         "burgers",
         "demo",
         "configs",
+        "scaling",
+        "advise",
         "paper",
     } == names
 
