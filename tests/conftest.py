@@ -73,13 +73,13 @@ def tiny_pipeline_run(tmp_path_factory):
     return _shared_tiny(tmp_path_factory)
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def tiny_pipeline_factory():
     """Run the seconds-scale pipeline into a folder: ``factory(out, report=...)``."""
     return _tiny_pipeline
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def digits_setup():
     """``digits_setup(T, lr, hidden, batch)`` → (model, mask, batches): a pruned tiny tanh MLP on
     sklearn digits (90% of weights pruned, classifier included), T SGD batches, float64."""
@@ -101,3 +101,38 @@ def _digits_setup(T: int = 4, lr: float = 0.05, hidden: int = 4, batch: int = 32
     mask = prune_global(model, 0.9, include_classifier=True)
     batches = [(x[i * batch : (i + 1) * batch], y[i * batch : (i + 1) * batch]) for i in range(T)]
     return model, mask, batches
+
+
+@pytest.fixture(scope="session")
+def sparse_run():
+    """``sparse_run(root, hidden, momentum, lr=0.05)`` → a pruned run directory (hidden widths of a
+    tanh MLP on 256 digits, sparse momentum μ)."""
+    return _sparse_run
+
+
+def _sparse_run(root, hidden, momentum, lr=0.05):
+    """A dense tanh MLP on a digits subset, trained one epoch and pruned 90%: the sparse run dir."""
+    from qcarleman.training.config import load_config
+    from qcarleman.training.trainer import prune_run, train_dense
+
+    cfg = load_config(
+        {
+            "seed": 0,
+            "data": {"name": "digits", "subset": 256},
+            "model": {"name": "mlp", "hidden": hidden, "activation": "tanh"},
+            "train": {
+                "lr": 0.1,
+                "momentum": 0.9,
+                "weight_decay": 1e-4,
+                "batch_size": 32,
+                "epochs": 1,
+                "milestones": [],
+                "checkpoint_every": 0,
+            },
+            "prune": {"amount": 0.9},
+            "sparse": {"lr": lr, "momentum": momentum, "epochs": 1, "every_step_first": 0},
+        }
+    )
+    train_dense(cfg, root / "dense", progress=False)
+    prune_run(cfg, root / "dense", root / "sparse", progress=False)
+    return root / "sparse"

@@ -73,17 +73,16 @@ def test_no_setting_is_stated_plainly():
     assert r["verdict"] == "no setting in the grid makes this segment fully dissipative"
 
 
-def test_advise_on_a_run_and_measured_accuracy_of_overrides(tmp_path):
+def test_advise_on_a_run_and_measured_accuracy_of_overrides(tmp_path, sparse_run):
     """The run-level contract and the optimizer overrides the accuracy study relies on."""
 
     from qcarleman.cli.main import main
     from qcarleman.hybrid.compare import compare_settings
     from qcarleman.hybrid.settings import HybridSettings
     from qcarleman.hybrid.trainer import HybridTrainer
-    from test_hybrid import _sparse_run
 
     torch.set_default_dtype(torch.float32)  # the trainer's dtype (restored by conftest)
-    run = _sparse_run(tmp_path, [4], 0.9)
+    run = sparse_run(tmp_path, [4], 0.9)
     h = HybridTrainer(
         run,
         tmp_path / "h",

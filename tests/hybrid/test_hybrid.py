@@ -18,43 +18,17 @@ from qcarleman.hybrid.settings import HybridSettings
 from qcarleman.hybrid.stages import carleman_trajectory
 from qcarleman.hybrid.store import load_records
 from qcarleman.hybrid.trainer import HybridTrainer, run_baseline
-from qcarleman.training.config import load_config
 from qcarleman.training.run import RunDir
-from qcarleman.training.trainer import prune_run, train_dense
-
-
-def _sparse_run(root, hidden, momentum, lr=0.05):
-    cfg = load_config(
-        {
-            "seed": 0,
-            "data": {"name": "digits", "subset": 256},
-            "model": {"name": "mlp", "hidden": hidden, "activation": "tanh"},
-            "train": {
-                "lr": 0.1,
-                "momentum": 0.9,
-                "weight_decay": 1e-4,
-                "batch_size": 32,
-                "epochs": 1,
-                "milestones": [],
-                "checkpoint_every": 0,
-            },
-            "prune": {"amount": 0.9},
-            "sparse": {"lr": lr, "momentum": momentum, "epochs": 1, "every_step_first": 0},
-        }
-    )
-    train_dense(cfg, root / "dense", progress=False)
-    prune_run(cfg, root / "dense", root / "sparse", progress=False)
-    return root / "sparse"
 
 
 @pytest.fixture(scope="module")
-def run_mom(tmp_path_factory):
-    return _sparse_run(tmp_path_factory.mktemp("mom"), [16], 0.9)
+def run_mom(tmp_path_factory, sparse_run):
+    return sparse_run(tmp_path_factory.mktemp("mom"), [16], 0.9)
 
 
 @pytest.fixture(scope="module")
-def run_tiny(tmp_path_factory):
-    return _sparse_run(tmp_path_factory.mktemp("tiny"), [2], 0.0)
+def run_tiny(tmp_path_factory, sparse_run):
+    return sparse_run(tmp_path_factory.mktemp("tiny"), [2], 0.0)
 
 
 def _params(h: HybridTrainer) -> dict[str, torch.Tensor]:

@@ -127,3 +127,13 @@ def test_report_opens_with_the_verdict_and_explains_every_row(run_dir):
     assert ">None<" not in html
     est = re.search(r"Resource estimate of one quantum segment</h2>(.*?)</table>", html, re.S)
     assert "years" in est.group(1) or "days" in est.group(1) or " s (≈" in est.group(1)
+
+
+def test_report_says_where_the_quantum_bill_could_win(run_dir):
+    """The frontier paragraph follows the verdict, names the run's n and lists its assumptions."""
+    html = (run_dir / "report.html").read_text()
+    at = html.index("<h2>Where could it win</h2>")
+    assert html.index("<section id='verdict'>") < at < html.index("<h2>Details</h2>")
+    para = re.search(r"Where could it win</h2><p>(.*?)</p>", html, re.S).group(1)
+    assert "your n =" in para or "Under no combination" in para
+    assert "fully dissipative" in html[at:]

@@ -212,6 +212,28 @@ def _verdict_html(s: dict[str, Any], run: dict[str, Any]) -> str:
     return f"<section id='verdict'><h2>Verdict</h2><ol>{items}</ol></section>"
 
 
+def _frontier_html(s: dict[str, Any]) -> str:
+    """"Where could it win": the advantage frontier (:func:`qcarleman.quantum.cost.frontier.
+    frontier`, ALGORITHM.md §7) at the run's order N and batch size, summarized in one sentence
+    for the run's active-set size n, with its assumptions."""
+    from ..quantum.cost.frontier import frontier, what_would_have_to_be_true
+
+    e = s.get("estimate") or {}
+    if not e.get("n"):
+        return ""
+    batch = int(((s.get("config") or {}).get("train") or {}).get("batch_size") or 128)
+    res = frontier(N=int(e.get("N", 2)), batch_size=batch)
+    sentence = what_would_have_to_be_true(res, n=int(e["n"]))
+    assumptions = "".join(f"<li>{html.escape(a)}</li>" for a in res["settings"]["assumptions"])
+    return (
+        "<h2>Where could it win</h2>"
+        f"<p>{html.escape(sentence)} The scan covers row sparsity, ε, T, full download or a few "
+        "observables, the classical FLOP rate and the quantum clock, for n = 10³…10²⁴ "
+        "(qcarleman estimate --frontier for the full table).</p>"
+        f"<details><summary>Assumptions</summary><ul>{assumptions}</ul></details>"
+    )
+
+
 def build_report(out: str | os.PathLike) -> Path:
     """Rebuild the figures of ``out`` and write ``out/report.html`` (atomically)."""
     from ..atomic import atomic_write_text
@@ -231,6 +253,7 @@ def build_report(out: str | os.PathLike) -> Path:
         f"<style>{_CSS}</style></head><body>",
         f"<h1>{html.escape(s.get('title', 'qcarleman report'))}</h1>",
         _verdict_html(s, run),
+        _frontier_html(s),
         _glossary(),
         "<h2>Details</h2>",
         "<p>Hybrid training with sparse download and re-upload (Liu et al., Nat. Commun. 15, "
