@@ -34,6 +34,7 @@ def test_every_command_is_registered_once():
         "configs",
         "scaling",
         "advise",
+        "paper",
     } == names
 
 

@@ -82,8 +82,11 @@ def emulation_report(
     max_rank: int | None = None,
     f2_iters: int = 20,
     progress: bool = False,
+    keep_trajectories: bool = False,
 ) -> dict[str, Any]:
     """The emulation report of orders N = 1..``order`` over T steps (module docstring).
+    ``keep_trajectories`` adds ``trajectories`` ({"gd", "taylor", "N": (T+1, d) arrays}; not
+    JSON) for downstream use, e.g. the download of the emulated output.
 
     Returns a JSON-able dict: ``steps``, ``order``, ``orders``, ``rel_error_vs_gd`` and
     ``rel_error_vs_taylor`` ({"N": [e(0..T)]}), ``taylor_vs_gd`` (the Taylor model's own error),
@@ -107,6 +110,7 @@ def emulation_report(
     taylor = gd.iterate(z0, T)
     seconds["taylor"] = time.perf_counter() - t0
 
+    trajectories = {"gd": true, "taylor": taylor}
     vs_gd: dict[str, list[float]] = {}
     vs_taylor: dict[str, list[float]] = {}
     ranks: list[int] = []
@@ -132,6 +136,7 @@ def emulation_report(
             traj = CarlemanSystem(dense_map, N).iterate(z0, T)
             notes.append(f"order {N} by the dense CarlemanSystem (d = {gd.dim})")
         seconds[f"order_{N}"] = time.perf_counter() - t0
+        trajectories[str(N)] = traj
         vs_gd[str(N)] = relative_errors(traj, true, n)
         vs_taylor[str(N)] = relative_errors(traj, taylor, n)
 
@@ -151,7 +156,7 @@ def emulation_report(
     if gd.per_step:
         notes.append("diagnostics use the step-0 batch")
 
-    return {
+    report = {
         "steps": int(T),
         "order": int(order),
         "orders": list(range(1, int(order) + 1)),
@@ -182,6 +187,9 @@ def emulation_report(
         "seconds": seconds,
         "notes": notes,
     }
+    if keep_trajectories:
+        report["trajectories"] = trajectories
+    return report
 
 
 def _velocity(ck, gd: GDMap) -> torch.Tensor | None:
@@ -260,6 +268,7 @@ def emulate_checkpoint(  # noqa: PLR0913 — predates the rule (docs/DEVELOPING.
     f2_iters: int = 20,
     chunk_size: int | None = None,
     progress: bool = False,
+    keep_trajectories: bool = False,
     device: str | None = None,
 ) -> dict[str, Any]:
     """:func:`emulation_report` for checkpoint ``step`` (latest if None) of a training run, on
@@ -285,6 +294,7 @@ def emulate_checkpoint(  # noqa: PLR0913 — predates the rule (docs/DEVELOPING.
         max_rank=max_rank,
         f2_iters=f2_iters,
         progress=progress,
+        keep_trajectories=keep_trajectories,
     )
     report.update(
         run_dir=str(Path(run_dir)),

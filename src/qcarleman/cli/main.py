@@ -21,6 +21,7 @@ from ..errors import DivergenceError, QCarlemanError, UsageError
 # One module per command, in the order `qcarleman --help` lists them.
 COMMANDS = [
     "demo",
+    "paper",
     "hybrid",
     "report",
     "burgers",

@@ -1,6 +1,7 @@
 """``qcarleman report RUN_DIR``: rebuild the figures and ``report.html`` of a pipeline run.
 
-RUN_DIR is the output directory of ``qcarleman demo`` or ``qcarleman hybrid``; the page is
+RUN_DIR is the output directory of ``qcarleman demo``, ``qcarleman hybrid`` or
+``qcarleman paper`` (:func:`qcarleman.report.paper_html.build_paper_report`); the page is
 rebuilt from its saved JSON (``summary.json``, ``spectra.json``, ``shots.json``,
 ``emulation.json``, ``hybrid/segments.jsonl``, ``classical/segments.jsonl``) without retraining
 (:func:`qcarleman.report.build_report`).
@@ -24,7 +25,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="rebuild report.html of a demo/hybrid output directory",
         **command_help(__doc__),
     )
-    p.add_argument("run_dir", help="output directory of `qcarleman demo` or `qcarleman hybrid`")
+    p.add_argument("run_dir", help="output directory of `qcarleman demo`, `hybrid` or `paper`")
     p.add_argument("--json", action="store_true", help="print the figure list as JSON")
     p.set_defaults(func=run)
 
@@ -34,11 +35,14 @@ def run(args: argparse.Namespace) -> int:
     from dataclasses import asdict
 
     from ..atomic import read_json
-    from ..pipeline.layout import RunLayout
+    from ..pipeline.layout import PaperLayout, RunLayout
     from ..report import build_report
     from ..report.figures import FigureInfo
+    from ..report.paper_html import build_paper_report
 
-    path = build_report(args.run_dir)
+    paper = PaperLayout(args.run_dir)
+    build = build_paper_report if paper.analysis.is_file() else build_report
+    path = build(args.run_dir)
     figs = [FigureInfo(**f) for f in read_json(RunLayout(args.run_dir).figure_index)]
     if args.json:
         print(json.dumps({"report": str(path), "figures": [asdict(f) for f in figs]}))

@@ -15,7 +15,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["RunLayout"]
+__all__ = ["RunLayout", "PaperLayout"]
 
 
 @dataclass(frozen=True)
@@ -78,3 +78,38 @@ class RunLayout:
     @property
     def figure_index(self) -> Path:
         return self.figures / "index.json"
+
+
+@dataclass(frozen=True)
+class PaperLayout:
+    """The files of a ``qcarleman paper`` output directory ``root``::
+
+        OUT/dense/  OUT/sparse/  OUT/scratch/   training runs (per-step checkpoints after pruning)
+        OUT/accuracy.json    test accuracy per step      OUT/spectra/step_<k>.json  one spectrum
+        OUT/spectra.json     all spectra                 OUT/analysis.json  E(t), windows, D/G/r
+        OUT/emulation.json   emulated output vs true GD  OUT/estimate.json  resource bill
+        OUT/summary.json     headline numbers            OUT/report.html    the HTML report
+        OUT/figures/         PNGs + index.json
+    """
+
+    root: Path
+
+    def __init__(self, root: str | os.PathLike):
+        object.__setattr__(self, "root", Path(root))
+
+    dense = property(lambda self: self.root / "dense")
+    sparse = property(lambda self: self.root / "sparse")
+    scratch = property(lambda self: self.root / "scratch")
+    accuracy = property(lambda self: self.root / "accuracy.json")
+    spectra = property(lambda self: self.root / "spectra.json")
+    analysis = property(lambda self: self.root / "analysis.json")
+    emulation = property(lambda self: self.root / "emulation.json")
+    estimate = property(lambda self: self.root / "estimate.json")
+    summary = property(lambda self: self.root / "summary.json")
+    report = property(lambda self: self.root / "report.html")
+    figures = property(lambda self: self.root / "figures")
+    figure_index = property(lambda self: self.root / "figures" / "index.json")
+
+    def spectrum(self, step: int) -> Path:
+        """The spectrum record of checkpoint ``step`` (written as soon as it is measured)."""
+        return self.root / "spectra" / f"step_{int(step):06d}.json"

@@ -10,11 +10,13 @@ Layout (every key optional except ``model.name``; the resolved config is written
     [data]                # see qcarleman.training.data
     name = "digits"       # digits | mnist | cifar10 | cifar100
     root = ""             # CIFAR folder holding cifar-10-batches-py/ or cifar-100-python/
+    pad = 0               # black border of pad pixels per side (MNIST 28 + 2·2 = 32)
     size = 0              # resize images to size×size (0 = native)
     val_fraction = 0.1    # held-out validation part of the training data
     test_fraction = 0.2   # digits only (the other datasets have a test set)
     augment = false       # CIFAR crop+flip (default true for CIFAR)
     subset = 0            # keep only the first `subset` training samples (0 = all)
+    eval_subset = 0       # keep only the first `eval_subset` validation/test samples (0 = all)
     split_seed = 0
 
     [model]               # name + constructor keywords of ResNet / SmallCNN / MLP
@@ -182,11 +184,13 @@ DATASETS = ("digits", "mnist", "cifar10", "cifar100")
 _DATA_KEYS = {
     "name": str,
     "root": str,
+    "pad": int,
     "size": int,
     "val_fraction": float,
     "test_fraction": float,
     "augment": bool,
     "subset": int,
+    "eval_subset": int,
     "split_seed": int,
 }
 _TRAIN_TYPES = {f.name: f.type for f in fields(TrainSettings)}
@@ -272,7 +276,7 @@ def check_data_spec(spec: Any, where: str = "data") -> dict[str, Any]:
     for key in ("val_fraction", "test_fraction"):
         if key in data and not 0 <= data[key] < 1:
             raise UsageError(f"{where}.{key} = {data[key]!r} is invalid; use a fraction in [0, 1)")
-    for key in ("size", "subset"):
+    for key in ("size", "subset", "pad", "eval_subset"):
         if data.get(key, 0) < 0:
             raise UsageError(f"{where}.{key} = {data[key]!r} is invalid; use 0 or a positive count")
     return data
@@ -334,6 +338,7 @@ def load_config(source: str | os.PathLike | dict[str, Any]) -> Config:
         "sparse": dict,
         "hybrid": dict,  # read by `qcarleman hybrid` (qcarleman.pipeline.stages.load_hybrid_config)
         "pipeline": dict,
+        "paper": dict,  # read by `qcarleman paper` (qcarleman.pipeline.presets.PaperOptions)
     }
     _check_keys("config", raw, top)
     cfg = Config(

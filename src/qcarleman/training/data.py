@@ -90,8 +90,10 @@ class Dataset:
 
 
 def load_dataset(spec: dict[str, Any]) -> Dataset:
-    """Load a dataset from a spec dict (keys: name, root, size, val_fraction, test_fraction,
-    augment, subset, split_seed). Missing keys take the dataset's defaults."""
+    """Load a dataset from a spec dict (keys: name, root, pad, size, val_fraction,
+    test_fraction, augment, subset, eval_subset, split_seed); ``pad`` adds a black border of
+    that many pixels, ``eval_subset`` keeps the first that many validation and test samples.
+    Missing keys take the dataset's defaults."""
     spec = check_data_spec(spec)
     name = str(spec.get("name", "digits")).lower()
     if name not in DATASETS:
@@ -119,6 +121,12 @@ def load_dataset(spec: dict[str, Any]) -> Dataset:
         augment = bool(spec.get("augment", True))
     if subset:
         train = (train[0][:subset], train[1][:subset])
+    k = int(spec.get("eval_subset", 0) or 0)
+    if k:  # e.g. a CPU-sized MNIST run evaluated on 2,000 of its 10,000 test images
+        val, test = ((s[0][:k], s[1][:k]) for s in (val, test))
+    border = int(spec.get("pad", 0) or 0)
+    if border:  # zero (black) border before normalisation, e.g. MNIST 28×28 → 32×32
+        train, val, test = ((F.pad(s[0], (border,) * 4), s[1]) for s in (train, val, test))
     size = int(spec.get("size", 0) or 0)
     if size and size != train[0].shape[-1]:
         if size < 1:
