@@ -73,7 +73,7 @@ def _spectrum_ends(gd: GDMap) -> tuple[float, float, str]:
     return float(res.smallest[0]), float(res.largest[0]), f"lanczos ({res.iterations} steps)"
 
 
-def emulation_report(
+def emulation_report(  # noqa: PLR0913 — landed with the rule (docs/DEVELOPING.md, Lint)
     gd: GDMap,
     T: int,
     order: int = 2,
@@ -81,6 +81,7 @@ def emulation_report(
     z0: np.ndarray | None = None,
     max_rank: int | None = None,
     f2_iters: int = 20,
+    *,
     progress: bool = False,
     keep_trajectories: bool = False,
 ) -> dict[str, Any]:

@@ -207,9 +207,9 @@ def momentum_window(record: dict[str, Any]) -> tuple[int, bool, list[float]]:
     return int(record["window"]), bool(record["window_closed"]), list(record["E"])
 
 
-def _curve_facts(E: list[float]) -> dict[str, Any]:
+def _curve_facts(curve: list[float]) -> dict[str, Any]:
     """Where E(t) dips (minimum over t ≥ 1) and first exceeds 1 (None if it never does)."""
-    E = np.asarray(E, dtype=float)
+    E = np.asarray(curve, dtype=float)
     tmin = int(np.argmin(E[1:]) + 1) if E.size > 1 else 0
     above = np.flatnonzero(~(E[1:] <= 1.0 + 1e-12))
     return {

@@ -188,10 +188,10 @@ def make_paper_figures(out: str | os.PathLike) -> list[FigureInfo]:
     run = load_paper_run(root)
     lay = PaperLayout(root)
     lay.figures.mkdir(parents=True, exist_ok=True)
-    figs = [
+    made = [
         f(run, root)
         for f in (fig_accuracy, fig_spectra, fig_error_curve, fig_modes, fig_emulation)
     ]
-    figs = [f for f in figs if f is not None]
+    figs = [f for f in made if f is not None]
     write_json(lay.figure_index, [asdict(f) for f in figs])
     return figs
