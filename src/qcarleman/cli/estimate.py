@@ -22,6 +22,11 @@ import json
 import sys
 
 from ..atomic import jsonable, write_json
+from .validate import add_force, check_work, float_range, integer, png, positive, real
+
+#: Largest Carleman order: the block sums enumerate the 3^N compositions (§2).
+MAX_ORDER = 10
+_FIX = "use smaller ρ, T, N, ‖f0‖, ‖F2‖, κ or --max-entry"
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -32,34 +37,58 @@ def register(sub: argparse._SubParsersAction) -> None:
         "against the classical FLOPs of the same T sparse training steps.",
     )
     src = p.add_argument_group("problem (explicit numbers)")
-    src.add_argument("--active", "-n", type=int, help="active (unpruned) parameters n")
-    src.add_argument("--params", "-P", type=int, help="total parameters P")
+    src.add_argument("--active", "-n", type=integer(1), help="active (unpruned) parameters n")
+    src.add_argument("--params", "-P", type=integer(1), help="total parameters P")
     src.add_argument("--run", help="run directory: measure n, P, FLOPs, ρ, ‖f0‖, ‖F2‖, s")
-    src.add_argument("--step", type=int, help="checkpoint step in --run (default: first)")
-    src.add_argument("--batches", type=int, default=1, help="--run: batches for H (default 1)")
-    src.add_argument("--lr", type=float, help="--run: η (default: the run's schedule at --step)")
-    src.add_argument("--f2-iters", type=int, default=20, help="--run: ‖F2‖ power steps (20)")
     src.add_argument(
-        "--sparsity-samples", type=int, default=8, help="--run: rows of H sampled for s (8; 0: off)"
+        "--step", type=integer(0, 10**9), help="checkpoint step in --run (default: first)"
     )
-    src.add_argument("--steps", "-T", type=int, default=20, help="horizon T (default 20)")
-    src.add_argument("--order", "-N", type=int, default=2, help="Carleman order N (default 2)")
-    src.add_argument("--idle", type=int, help="idle steps p (default T)")
-    src.add_argument("--epsilon", type=float, default=1e-2, help="target ℓ2 error (1e-2)")
+    src.add_argument(
+        "--batches", type=integer(1, 10**4), default=1, help="--run: batches for H (1; ≤ 10⁴)"
+    )
+    src.add_argument(
+        "--lr", type=positive(1e6), help="--run: η (default: the run's schedule at --step)"
+    )
+    src.add_argument(
+        "--f2-iters", type=integer(1, 10**4), default=20, help="--run: ‖F2‖ power steps (20)"
+    )
+    src.add_argument(
+        "--sparsity-samples",
+        type=integer(0, 10**5),
+        default=8,
+        help="--run: rows of H sampled for s (8; 0: off)",
+    )
+    src.add_argument(
+        "--steps", "-T", type=integer(1, 10**6), default=20, help="horizon T (20; ≤ 10⁶)"
+    )
+    src.add_argument(
+        "--order", "-N", type=integer(1, MAX_ORDER), default=2, help="Carleman order N (2; ≤ 10)"
+    )
+    src.add_argument("--idle", type=integer(0, 10**6), help="idle steps p (default T; ≤ 10⁶)")
+    src.add_argument(
+        "--epsilon",
+        type=real(1e-12, 0.48),
+        default=1e-2,
+        help="target ℓ2 error (1e-2; ≤ 0.48: ε_q = ε/2 ≤ 0.24 for Jennings et al.)",
+    )
     src.add_argument("--momentum", action="store_true", help="heavy-ball state (d = 2n)")
     src.add_argument("--symmetric", action="store_true", help="symmetric Carleman subspace")
     cond = p.add_argument_group("conditioning and structure")
-    cond.add_argument("--kappa", type=float, help="κ(L) (default: §3 bound from ρ)")
-    cond.add_argument("--norm-L", type=float, help="‖L‖ if known (with --kappa)")
-    cond.add_argument("--rho", type=float, help="ρ = ‖F1‖ (default 1 + 1/T, labelled)")
-    cond.add_argument("--f0-norm", type=float, help="‖f0‖ = η‖g‖")
-    cond.add_argument("--f2-norm", type=float, help="‖F2‖")
-    cond.add_argument("--sparsity", type=int, help="nonzeros per Hessian row s (default n)")
-    cond.add_argument("--row-sparsity", type=int, help="row sparsity of L (sparse access)")
-    cond.add_argument("--col-sparsity", type=int, help="column sparsity of L")
-    cond.add_argument("--max-entry", type=float, help="max |L_ij| (sparse access)")
-    cond.add_argument("--p-succ", type=float, help="P_succ (default: stated model)")
-    cond.add_argument("--shots", type=int, help="tomography shots (default: Kerenidis–Prakash)")
+    cond.add_argument(
+        "--kappa", type=real(1, 1e100), help="κ(L) ≤ 1e100 (default: §3 bound from ρ)"
+    )
+    cond.add_argument("--norm-L", type=real(1e-100, 1e100), help="‖L‖ if known (with --kappa)")
+    cond.add_argument("--rho", type=real(1e-100, 1e3), help="ρ = ‖F1‖ (default 1 + 1/T, labelled)")
+    cond.add_argument("--f0-norm", type=real(0, 1e10), help="‖f0‖ = η‖g‖")
+    cond.add_argument("--f2-norm", type=real(0, 1e10), help="‖F2‖")
+    cond.add_argument("--sparsity", type=integer(1), help="nonzeros per Hessian row s (default n)")
+    cond.add_argument("--row-sparsity", type=integer(1), help="row sparsity of L (sparse access)")
+    cond.add_argument("--col-sparsity", type=integer(1), help="column sparsity of L")
+    cond.add_argument("--max-entry", type=real(1e-100, 1e100), help="max |L_ij| (sparse access)")
+    cond.add_argument("--p-succ", type=real(1e-30, 1), help="P_succ (default: stated model)")
+    cond.add_argument(
+        "--shots", type=integer(1, 10**30), help="tomography shots (default: Kerenidis–Prakash)"
+    )
     cost = p.add_argument_group("cost model")
     cost.add_argument(
         "--solver",
@@ -67,20 +96,38 @@ def register(sub: argparse._SubParsersAction) -> None:
         choices=["hhl", "cks", "costa", "costa-empirical", "jennings"],
         help="QLSA used for totals (all are reported; default costa-empirical)",
     )
-    cost.add_argument("--bits", type=int, default=32, help="oracle arithmetic bits b (32)")
+    cost.add_argument(
+        "--bits", type=integer(1, 1024), default=32, help="oracle arithmetic bits b (32)"
+    )
     cost.add_argument("--oracle", default="arithmetic", choices=["arithmetic", "qrom"])
-    cost.add_argument("--entry-mults", type=int, default=4, help="b-bit mults per entry (4)")
-    cost.add_argument("--batch-size", "-B", type=int, help="batch size B (128; --run: the run's)")
-    cost.add_argument("--flop-rate", type=float, default=1e15, help="classical FLOP/s (1e15)")
-    cost.add_argument("--logical-rate", type=float, help="logical ops/s (default: surface code)")
+    cost.add_argument(
+        "--entry-mults", type=integer(1, 10**6), default=4, help="b-bit mults per entry (4)"
+    )
+    cost.add_argument(
+        "--batch-size", "-B", type=integer(1, 10**9), help="batch size B (128; --run: the run's)"
+    )
+    cost.add_argument(
+        "--flop-rate", type=real(1, 1e30), default=1e15, help="classical FLOP/s (1e15)"
+    )
+    cost.add_argument(
+        "--logical-rate", type=real(1, 1e30), help="logical ops/s (default: surface code)"
+    )
     cost.add_argument("--qubit", default="qubit_gate_ns_e3", help="physical qubit model")
-    cost.add_argument("--error-budget", type=float, default=1e-3, help="physical error budget")
+    cost.add_argument(
+        "--error-budget",
+        type=real(1e-15, 1, lo_open=True, hi_open=True),
+        default=1e-3,
+        help="physical error budget",
+    )
     cost.add_argument("--no-qsharp", action="store_true", help="skip the qsharp estimator")
     out = p.add_argument_group("output")
     out.add_argument("--json", action="store_true", help="print JSON instead of text")
     out.add_argument("--breakeven", action="store_true", help="add the break-even table")
-    out.add_argument("--plot", help="write the break-even plot to FILE.png (implies --breakeven)")
+    out.add_argument(
+        "--plot", type=png, help="write the break-even plot to FILE.png (implies --breakeven)"
+    )
     out.add_argument("--out", help="also write the JSON result to this file")
+    add_force(p)
     p.set_defaults(func=run)
 
 
@@ -161,12 +208,18 @@ def run(args: argparse.Namespace) -> int:
     from ..quantum.cost.estimate import estimate
 
     kw = _explicit(args)
-    if args.run is not None:
-        est = _from_run(args, kw)
-        kw = est.inputs
-    else:
-        est = estimate(**{**kw, "batch_size": kw["batch_size"] or 128})
-    result = est.to_dict()
+    # The block sums enumerate the 3^N compositions, once per break-even point (~4 ms at N = 1).
+    if args.breakeven or args.plot:
+        check_work(
+            4e-3 * 3**args.order, 60, f"--breakeven at N = {args.order}: seconds", force=args.force
+        )
+    with float_range("the estimate", _FIX):
+        if args.run is not None:
+            est = _from_run(args, kw)
+            kw = est.inputs
+        else:
+            est = estimate(**{**kw, "batch_size": kw["batch_size"] or 128})
+        result = est.to_dict()
     if args.breakeven or args.plot:
         from ..quantum.cost.breakeven import breakeven, breakeven_table
         from ..report.plots import plot_breakeven
@@ -183,7 +236,8 @@ def run(args: argparse.Namespace) -> int:
         )
         if args.sparsity is not None:
             be_kw["sparsity"] = args.sparsity
-        be = breakeven(**be_kw)
+        with float_range("the break-even table", _FIX):
+            be = breakeven(**be_kw)
         result["breakeven"] = be
         if args.plot:
             result["breakeven"]["plot"] = plot_breakeven(be, args.plot)

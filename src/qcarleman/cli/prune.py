@@ -11,19 +11,22 @@ from __future__ import annotations
 import argparse
 
 from .train import add_common, load, report
+from .validate import integer
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("prune", help="magnitude-prune a dense run's checkpoint (sparse step 0)")
     add_common(p)
     p.add_argument("--from", dest="source", required=True, help="dense run directory")
-    p.add_argument("--step", type=int, default=None, help="checkpoint step (default: latest)")
+    p.add_argument(
+        "--step", type=integer(0, 10**9), default=None, help="checkpoint step (default: latest)"
+    )
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     from ..training.trainer import prune_run
 
-    rep = prune_run(load(args.config), args.source, args.out, args.step, not args.quiet)
+    rep = prune_run(load(args.config, args.force), args.source, args.out, args.step, not args.quiet)
     report(args, f"pruned {args.source} -> {args.out} (step 0)", rep)
     return 0
