@@ -1,6 +1,5 @@
 """The CLI shell: one-line errors with exit code 2, never a traceback."""
 
-import pytest
 
 from qcarleman.cli.main import main
 
