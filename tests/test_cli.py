@@ -1,6 +1,5 @@
 """The CLI shell: one-line errors with exit code 2, never a traceback."""
 
-
 from qcarleman.cli.main import main
 
 

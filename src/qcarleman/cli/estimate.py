@@ -181,7 +181,7 @@ def _from_run(args, kw: dict):
     kw = {k: v for k, v in kw.items() if k not in ("n", "P", "T")}
     if not args.momentum:
         kw.pop("momentum")  # measured from the run's meta
-    bar = tqdm(desc="measuring", unit="stage", file=sys.stderr, leave=False)
+    bar = tqdm(desc="measuring", unit="stage", file=sys.stderr, leave=False, disable=None)
 
     def stage(name: str) -> None:
         bar.set_postfix_str(name)

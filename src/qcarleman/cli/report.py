@@ -23,14 +23,23 @@ def run(args: argparse.Namespace) -> int:
     from dataclasses import asdict
     from pathlib import Path
 
+    from ..errors import UsageError
     from ..report import build_report
     from ..report.figures import FigureInfo
 
-    path = build_report(args.run_dir)
-    figs = [
-        FigureInfo(**f)
-        for f in json.loads((Path(args.run_dir) / "figures" / "index.json").read_text())
-    ]
+    try:
+        path = build_report(args.run_dir)
+        figs = [
+            FigureInfo(**f)
+            for f in json.loads((Path(args.run_dir) / "figures" / "index.json").read_text())
+        ]
+    except (ValueError, TypeError, KeyError, AttributeError, IndexError) as exc:
+        if isinstance(exc, UsageError):
+            raise
+        raise UsageError(
+            f"{args.run_dir} holds a damaged or foreign result file ({type(exc).__name__}: "
+            f"{' '.join(str(exc).split())[:120]}); rerun `qcarleman demo`/`hybrid` into it"
+        ) from None
     if args.json:
         print(json.dumps({"report": str(path), "figures": [asdict(f) for f in figs]}))
     else:

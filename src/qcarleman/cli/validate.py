@@ -160,6 +160,27 @@ def _in_range(name: str, value: Any, lo: float, hi: float) -> None:
         raise UsageError(f"{name} = {value!r} is out of range; use a finite value in [{lo}, {hi}]")
 
 
+def _check_model_types(model: dict[str, Any]) -> None:
+    """model.<key> has the type of the constructor's default for that key."""
+    import inspect
+
+    from ..training.models import model_class
+
+    params = inspect.signature(model_class(model)[0]).parameters
+    for key, value in model.items():
+        default = params[key].default if key in params else None
+        if default is None or default is inspect.Parameter.empty or key == "name":
+            continue
+        want = list if isinstance(default, list | tuple) else type(default)
+        got = list if isinstance(value, list | tuple) else type(value)
+        if want is float and got is int:
+            continue
+        if got is not want:
+            raise UsageError(
+                f"model.{key} = {value!r} has the wrong type; expected {want.__name__}"
+            )
+
+
 def check_config(cfg: Any, *, force: bool = False) -> None:
     """Ranges of a loaded :class:`~qcarleman.training.config.Config` (finite numbers, bounded
     sizes), then the work guard: optimizer steps × batch size (samples through the model)."""
@@ -171,6 +192,7 @@ def check_config(cfg: Any, *, force: bool = False) -> None:
     for key in ("val_fraction", "test_fraction"):
         if key in cfg.data:
             _in_range(f"data.{key}", cfg.data[key], 0.0, 0.9)
+    _check_model_types(cfg.model)
     for key, value in cfg.model.items():
         items = value if isinstance(value, list) else [value]
         for v in items:
