@@ -1,6 +1,7 @@
 # qcarleman: one Makefile for setup, demo, tests and lint.
 # torch is pinned to the CPU wheel on local disk (2.13.0); any other spec may pull a CUDA build.
-PY ?= python3.11
+# Any Python >= 3.11: python3.11 if present, else python3 (checked below).
+PY ?= $(shell command -v python3.11 || command -v python3)
 VENV ?= .venv
 BIN := $(VENV)/bin
 TORCH_SPEC ?= torch==2.13.0
@@ -9,6 +10,7 @@ EXTRAS ?= dev,quantum,estimator
 .PHONY: setup demo test test-all lint bench clean
 
 $(BIN)/activate:
+	@$(PY) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "qcarleman needs Python >= 3.11, got " + sys.version.split()[0] + ": run make PY=/path/to/python3.11")'
 	$(PY) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q "$(TORCH_SPEC)"

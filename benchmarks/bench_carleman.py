@@ -156,7 +156,7 @@ def main() -> None:
 
     lines = [
         "",
-        "## Discrete Carleman: structural iteration vs Kronecker-assembled A (issue 2)",
+        "## Discrete Carleman: structural iteration vs Kronecker-assembled A",
         "",
         f"Command: `python benchmarks/bench_carleman.py`. Machine: {machine()}; "
         f"{datetime.datetime.now().astimezone():%Y-%m-%d %H:%M %Z}; load average "

@@ -119,7 +119,7 @@ def markdown(rows: list[dict], args, started: str, load: tuple) -> str:
     r0 = rows[0]
     lines = [
         "",
-        "## Low-rank order-2 Carleman emulation at scale (issue 5, `benchmarks/bench_lowrank.py`)",
+        "## Low-rank order-2 Carleman emulation at scale (`benchmarks/bench_lowrank.py`)",
         "",
         f"SmallCNN (stages {args.stages}, width {args.width}, BN) on digits upsampled to "
         f"{args.size}×{args.size}, {args.prune:.0%} global magnitude pruning: n = {r0['n']:,} "

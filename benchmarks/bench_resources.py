@@ -1,4 +1,4 @@
-"""Resource estimate of the paper's setting and the break-even table (issue 8).
+"""Resource estimate of the paper's setting and the break-even table.
 
 Prints a markdown section and appends it to benchmarks/RESULTS.md: the bill for one quantum
 segment of the 90%-pruned ResNet-32×4 (n = 745,104 active of P = 7,451,044, T = 20, N = 2,
@@ -23,6 +23,7 @@ from common import append_results, machine  # noqa: E402
 from qcarleman.quantum.cost import physical  # noqa: E402
 from qcarleman.quantum.cost.breakeven import breakeven, breakeven_table  # noqa: E402
 from qcarleman.quantum.cost.estimate import estimate  # noqa: E402
+from qcarleman.quantum.cost.inputs import Problem  # noqa: E402
 
 
 def main() -> None:
@@ -35,25 +36,21 @@ def main() -> None:
     subprocess.run([sys.executable, "-m", "qcarleman.cli.main", *cmd.split()], check=True,
                    capture_output=True)  # fmt: skip
     cli_s = time.perf_counter() - t0
-    est = estimate(n=745104, P=7451044, T=20, N=2, epsilon=1e-2)
+    est = estimate(problem=Problem(n=745104, P=7451044, T=20, N=2, epsilon=1e-2))
     rows = [
         f"| {k} | {v.value:.4g} | {v.approx or '—'} |" if isinstance(v.value, float)
         else f"| {k} | {v.value} | {v.approx or '—'} |"
         for k, v in est.figures.items()
     ]  # fmt: skip
     # qsharp vs model on counts qsharp accepts (the full T-count is beyond its 64-bit range)
-    lq = est["logical_qubits"]
+    lq = est.logical_qubits
     cmp_lines = []
     for t in (1e9, 1e12, 1e15):
         q, s = physical.physical_estimate(lq, t)
-        qs = (
-            "—"
-            if q is None
-            else f"{q['physical_qubits']:.4g} qubits, {q['runtime_ns'] * 1e-9:.3g} s"
-        )
+        qs = "—" if q is None else f"{q.physical_qubits:.4g} qubits, {q.runtime_s:.3g} s"
         cmp_lines.append(
-            f"| {t:.0e} | {qs} | {s['physical_qubits']:.4g} qubits, "
-            f"{s['runtime_ns'] * 1e-9:.3g} s, d = {s['code_distance']} |"
+            f"| {t:.0e} | {qs} | {s.physical_qubits:.4g} qubits, "
+            f"{s.runtime_s:.3g} s, d = {s.code_distance} |"
         )
     t1 = time.perf_counter()
     be = breakeven()
@@ -63,7 +60,7 @@ def main() -> None:
     text = "\n".join(
         [
             "",
-            "## Resource estimate and break-even (issue 8, `benchmarks/bench_resources.py`)",
+            "## Resource estimate and break-even (`benchmarks/bench_resources.py`)",
             "",
             f"Machine: {machine()} (shared with other agents); date "
             f"{datetime.date.today().isoformat()}; load average {load0[0]:.2f} → {load1[0]:.2f}.",
@@ -77,8 +74,8 @@ def main() -> None:
             "|---|---|---|",
             *rows,
             "",
-            f"Wall clock: quantum {w['quantum_s']:.3g} s ({w['quantum_source']}) vs classical "
-            f"{w['classical_s']:.3g} s at {w['flop_rate']:.0e} FLOP/s.",
+            f"Wall clock: quantum {w.quantum_s:.3g} s ({w.quantum_source}) vs classical "
+            f"{w.classical_s:.3g} s at {w.flop_rate:.0e} FLOP/s.",
             "",
             f"Physical estimate for {lq} logical qubits at smaller T-counts (qsharp vs model):",
             "",

@@ -1,4 +1,4 @@
-"""Training throughput on the CPU (issue 4): samples per second of forward + backward + SGD step.
+"""Training throughput on the CPU: samples per second of forward + backward + SGD step.
 
 Models: ResNet-20 (w = 1) and ResNet-32×4 (the paper's 7,451,044-parameter model) on 32×32×3
 inputs with 100/10 classes, batch 128, random data (throughput does not depend on pixel values);
@@ -52,6 +52,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1)")
     ap.add_argument("--quick", action="store_true", help="fewer timed steps")
+    ap.add_argument("--no-append", action="store_true", help="print only")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
@@ -82,7 +83,7 @@ def main() -> None:
 
     lines = [
         "",
-        f"## Training throughput on CPU (issue 4) — {dt.date.today().isoformat()}",
+        f"## Training throughput on CPU — {dt.date.today().isoformat()}",
         "",
         f"Command: `.venv/bin/python benchmarks/bench_training.py --threads {args.threads}"
         f"{' --quick' if args.quick else ''}`. Machine: {machine()}, torch "
@@ -103,7 +104,8 @@ def main() -> None:
     ]
     text = "\n".join(lines)
     print(text)
-    append_results(text)
+    if not args.no_append:
+        append_results(text)
 
 
 if __name__ == "__main__":

@@ -12,6 +12,7 @@ import pytest
 
 from qcarleman.cli.main import main
 from qcarleman.quantum.cost import breakeven as B
+from qcarleman.quantum.cost.inputs import CostModel
 from qcarleman.report.plots import plot_breakeven
 
 
@@ -41,7 +42,7 @@ def test_breakeven_rows_regimes_and_monotonicity(tmp_path):
     # the almost-dissipative κ grows with T, the download dominates the one-sample variant
     k10 = next(x["kappa"] for x in rows if x["regime"] == "almost dissipative" and x["T"] == 10)
     k50 = next(x["kappa"] for x in rows if x["regime"] == "almost dissipative" and x["T"] == 50)
-    assert k50 > 3 * k10
+    assert k50["value"] > 3 * k10["value"] and k50["kind"] == "assumed"  # ρ of the regime
     with_dl = [x["quantum_s"] for x in rows if x["download"]]
     without = [x["quantum_s"] for x in rows if not x["download"]]
     assert all(a > b for a, b in zip(with_dl, without))
@@ -54,7 +55,7 @@ def test_breakeven_rows_regimes_and_monotonicity(tmp_path):
 
 def test_breakeven_finds_a_crossover_when_quantum_is_made_cheap():
     # With an absurdly fast logical clock the one-sample variant must cross: checks the search.
-    r = B.breakeven(ns=[10**3, 10**6, 10**9], Ts=(10,), logical_rate=1e15)
+    r = B.breakeven(ns=[10**3, 10**6, 10**9], Ts=(10,), model=CostModel(logical_rate=1e15))
     c = [x for x in r["crossovers"] if not x["download"]]
     assert any(x["crossover_n"] is not None for x in c)
 
@@ -70,6 +71,8 @@ def test_cli_required_command_fast_and_keys():
     for key in ("logical_qubits", "queries", "t_count", "shots", "classical_flops", "physical"):
         assert key in d
     assert "source" in d and set(d["source"]) == set(d["figures"])
+    assert d["flop_rate"] == 1e15 and d["kappa"]["kind"] == "assumed"  # ρ = 1 + 1/T default
+    assert d["problem"]["n"] == 745104 and d["model"]["solver"] == "costa-empirical"
     assert "torch" not in out.stderr
     assert elapsed < 10  # the issue asks < 5 s; leave slack for this shared, loaded machine
 
@@ -79,6 +82,13 @@ def test_cli_text_breakeven_and_usage_error(capsys, tmp_path):
     rc = main(["estimate", "--active", "1000", "--steps", "10", "--no-qsharp", "--plot", str(png)])
     out = capsys.readouterr().out
     assert rc == 0 and "t_count" in out and "crossover" in out and png.exists()
+    assert "1e+15 FLOP/s" in out  # the classical rate is stated
+    rc = main(["estimate", "--active", "1000", "--steps", "10", "--no-qsharp", "--shots", "1000",
+               "--flop-rate", "3e12", "--json"])  # fmt: skip
+    d = json.loads(capsys.readouterr().out)
+    assert rc == 0 and d["flop_rate"] == 3e12 and d["shots_given"] == 1000
+    assert d["shots"] == d["shots_for_epsilon"] > 1000 and d["epsilon_at_shots_given"]["value"] > 1
+    assert main(["estimate", "--active", "10", "--flop-rate", "0"]) == 2
     assert main(["estimate", "--steps", "10"]) == 2
     assert "--active" in capsys.readouterr().err
     assert main(["estimate", "--active", "10", "--epsilon", "3"]) == 2

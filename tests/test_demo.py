@@ -9,7 +9,7 @@ import pytest
 
 from qcarleman.cli.main import main
 from qcarleman.errors import UsageError
-from qcarleman.hybrid.trainer import HybridSettings
+from qcarleman.hybrid.settings import HybridSettings
 from qcarleman.pipeline.stages import demo_config, load_hybrid_config, run_pipeline
 from qcarleman.report import build_report
 
@@ -76,6 +76,15 @@ def test_summary_keys_and_numbers(tiny):
         100 * (s["hybrid_accuracy"] - s["classical_sparse_accuracy"])
     )
     assert s["shots_total"] > 0 and s["estimate"]["t_count"] > 0
+    e = s["estimate"]  # a consistent bill: κ with its kind, the FLOP rate, shots priced for ε
+    assert {e["kappa"]["kind"], e["kappa_eff"]["kind"]} <= {"exact", "measured", "bound", "assumed"}
+    assert e["flop_rate"] > 0 and e["classical_seconds"] == e["classical_flops"] / e["flop_rate"]
+    assert e["shots"] == e["shots_for_epsilon"] and e["shots_given"] == s["shots_per_segment"]
+    assert e["epsilon_at_shots_given"]["kind"] == "bound"
+    assert (
+        e["classical_flops_dense"] >= e["classical_flops"]
+        and e["classical_flops_kind"] == "measured"
+    )
     assert [d["shots"] for d in s["degradation"]] == [100, 10_000]
     errs = {e["backend"]: e["errors"] for e in s["emulation"]}
     assert set(errs) == {"linear", "carleman"} and all(len(v) == 3 for v in errs.values())
@@ -93,15 +102,15 @@ def test_rerun_resumes_without_retraining(tiny):
 
 
 def test_no_window_is_stated_honestly():
-    from qcarleman.pipeline.stages import _window_statement
+    from qcarleman.pipeline.stages import window_statement
 
     first = {"E": [1.0, 1.5, 2.0], "lambda_min": -3.0, "rho": 1.5, "regime": "non-dissipative"}
-    text = _window_statement(first, 0, True)
+    text = window_statement(first, 0, True)
     assert text.startswith("no dissipative window") and "E(1) = 1.5" in text
 
 
 def test_hybrid_config_files(tmp_path):
-    for name in ("hybrid_digits_cpu", "hybrid_paper_gpu"):
+    for name in ("hybrid-digits-cpu", "hybrid-paper-gpu", "hybrid_digits_cpu", "mnist-cnn"):
         from qcarleman.training.config import example_config, load_config
 
         cfg, hyb, opts = load_hybrid_config(example_config(name))

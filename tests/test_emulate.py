@@ -116,7 +116,9 @@ def test_cli_json_and_errors(run_dir, tmp_path, capsys):
         ]
     )
     assert code == 0
-    rec = json.loads(capsys.readouterr().out)
+    captured = capsys.readouterr()
+    rec = json.loads(captured.out)  # stdout is only the JSON …
+    assert "order-2 low-rank emulation" in captured.err  # … and progress still goes to stderr
     for key in (
         "steps",
         "order",

@@ -12,6 +12,7 @@ from qcarleman.autodiff.operators import LossOperators
 from qcarleman.cli.main import main
 from qcarleman.dissipation import regime
 from qcarleman.quantum.cost.estimate import estimate
+from qcarleman.quantum.cost.inputs import Conditioning, CostModel, Problem
 from qcarleman.training.config import TrainSettings
 from qcarleman.training.data import load_dataset
 from qcarleman.training.flops import training_flops
@@ -57,24 +58,29 @@ def test_measured_rho_f0_sparsity_match_dense_hessian(run_dir):
     m = measure_run(run_dir, 1, T=5, n_batches=2, sparsity_samples=5, f2_iters=5)
     run, ck, ops, H = _dense(run_dir, 1, 2)
     lam = np.linalg.eigvalsh(H)
-    inp, prov, det = m["inputs"], m["provenance"], m["details"]
+    inp, det = m["inputs"], m["details"]
+    prov = {k: inp[k].source for k in ("rho", "f0_norm", "F2_norm", "sparsity")}
+    assert all(inp[k].kind == "measured" for k in prov)
     assert det["lr"] == LR and det["weight_decay"] == WD
     assert inp["n"] == ops.n == sum(int(v.sum()) for v in ck.mask.values())
     assert inp["P"] == sum(p.numel() for p in ck.model.parameters()) > inp["n"]
     rho_ref = np.max(np.abs(1.0 - LR * lam))
-    assert inp["rho"] == pytest.approx(rho_ref, abs=1e-6)
+    assert inp["rho"].value == pytest.approx(rho_ref, abs=1e-6)
     assert det["lambda_min"] == pytest.approx(lam[0], abs=1e-6)
     assert det["lambda_max"] == pytest.approx(lam[-1], abs=1e-6)
-    assert inp["f0_norm"] == pytest.approx(LR * float(ops.grad().norm()), rel=1e-10)
-    assert 0.0 < inp["F2_norm"] < np.inf
+    assert inp["f0_norm"].value == pytest.approx(LR * float(ops.grad().norm()), rel=1e-10)
+    assert 0.0 < inp["F2_norm"].value < np.inf
     # sampled sparsity: the nonzero counts of the sampled rows of the dense H
     rows = det["sparsity_rows"]
     Ha = np.abs(H[rows])
     ref = (Ha > 1e-12 * Ha.max(axis=1, keepdims=True)).sum(axis=1)
     np.testing.assert_array_equal(det["sparsity_counts"], ref)
-    assert inp["sparsity"] == ref.max()
+    assert inp["sparsity"].value == ref.max()
     x, _ = run.batches(1)[0]
-    assert inp["flops_per_step"] == training_flops(ck.model, tuple(x.shape[1:]), 64, 1, ck.mask)
+    fps = inp["flops_per_step"]
+    assert fps.sparse.value == training_flops(ck.model, tuple(x.shape[1:]), 64, 1, ck.mask)
+    assert fps.dense.value == training_flops(ck.model, tuple(x.shape[1:]), 64, 1, None)
+    assert fps.dense.value > fps.sparse.value and fps.sparse.kind == "measured"
     assert prov["rho"].startswith("measured: max|1 − ηλ|") and "Lanczos" in prov["rho"]
     assert "2 batch(es) of 64 from step 1" in prov["rho"]
     assert prov["sparsity"].startswith("measured (sampled: max over 5 random rows")
@@ -85,28 +91,34 @@ def test_all_rows_sparsity_is_exact(run_dir):
     m = measure_run(run_dir, 0, sparsity_samples=10_000, f2_iters=1)
     *_, H = _dense(run_dir, 0, 1)
     Ha = np.abs(H)
-    assert m["inputs"]["sparsity"] == (Ha > 1e-12 * Ha.max(axis=1, keepdims=True)).sum(1).max()
-    assert m["provenance"]["sparsity"].startswith("measured (exact: all n rows)")
+    s = m["inputs"]["sparsity"]
+    assert s.value == (Ha > 1e-12 * Ha.max(axis=1, keepdims=True)).sum(1).max()
+    assert s.source.startswith("measured (exact: all n rows)")
 
 
 def test_kappa_is_the_bound_from_the_measured_rho(run_dir):
-    est = estimate_run(run_dir, 0, T=5, f2_iters=5, sparsity_samples=3, use_qsharp=False)
-    inp = est.inputs
+    no_qs = CostModel(use_qsharp=False)
+    est = estimate_run(run_dir, 0, T=5, f2_iters=5, sparsity_samples=3, model=no_qs)
+    pb, c = est.problem, est.conditioning
     ref = estimate(
-        n=inp["n"], P=inp["P"], T=5, rho=inp["rho"], f0_norm=inp["f0_norm"],
-        F2_norm=inp["F2_norm"], sparsity=inp["sparsity"], batch_size=64, use_qsharp=False,
-    )  # fmt: skip
-    assert est["kappa"] == ref["kappa"]
-    assert est["kappa"] != estimate(n=inp["n"], T=5, use_qsharp=False)["kappa"]  # not 1 + 1/T
+        problem=Problem(n=pb.n, P=pb.P, T=5, sparsity=pb.sparsity, batch_size=64),
+        conditioning=Conditioning(rho=c.rho, f0_norm=c.f0_norm, F2_norm=c.F2_norm),
+        model=no_qs,
+    )
+    assert est.kappa.value == ref.kappa.value and est.kappa.kind == "bound"
+    default = estimate(problem=Problem(n=pb.n, T=5), model=no_qs)
+    assert est.kappa.value != default.kappa.value  # not 1 + 1/T
     f = est.figures
-    assert f["rho"].value == inp["rho"] and f["rho"].source.startswith("measured")
+    assert f["rho"].value == c.rho.value and f["rho"].source.startswith("measured")
     assert f["kappa"].source.endswith("from measured rho, f0_norm, F2_norm")
     assert f["kappa"].approx == ""  # nothing assumed
     assert f["sparsity_H"].source.startswith("measured") and f["sparsity_H"].approx == ""
-    assert inp["measured"]["regime"] == regime(inp["rho"], 5)
+    assert est.measured["regime"] == regime(c.rho.value, 5)
+    assert est.classical_flops.kind == "measured"
+    assert est.classical_flops_dense.value >= est.classical_flops.value
     # an explicit value wins over the measurement and is labelled as user input
-    given = estimate_run(run_dir, 0, T=5, f2_iters=1, sparsity_samples=0, rho=0.5, use_qsharp=False)
-    assert given.inputs["rho"] == 0.5 and given.figures["rho"].source == "user input"
+    given = estimate_run(run_dir, 0, T=5, f2_iters=1, sparsity_samples=0, rho=0.5, model=no_qs)
+    assert given.conditioning.rho.value == 0.5 and given.figures["rho"].source == "user input"
     assert given.figures["sparsity_H"].source == "assumed"  # sampling off: dense assumption
 
 
@@ -117,8 +129,10 @@ def test_cli_run_path_lr_override_and_errors(run_dir, capsys):
     d = json.loads(capsys.readouterr().out)
     *_, H = _dense(run_dir, 0, 1)
     lam = np.linalg.eigvalsh(H)
-    assert d["inputs"]["rho"] == pytest.approx(np.max(np.abs(1 - 0.1 * lam)), abs=1e-6)
-    assert d["inputs"]["measured"]["lr"] == 0.1 and d["inputs"]["run"] == str(run_dir)
+    rho = d["conditioning"]["rho"]
+    assert rho["value"] == pytest.approx(np.max(np.abs(1 - 0.1 * lam)), abs=1e-6)
+    assert rho["kind"] == "measured" and d["kappa"]["kind"] == "bound"
+    assert d["measured"]["lr"] == 0.1 and d["measured"]["run"] == str(run_dir)
     assert d["source"]["rho"].startswith("measured") and "η = 0.1" in d["source"]["rho"]
     assert "measured" in d["source"]["kappa"] and d["source"]["F2_norm"].startswith("measured")
     assert main(["estimate", "--run", str(run_dir), "--active", "10"]) == 2

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from qcarleman import CarlemanSystem, QuadraticMap, UsageError
-from qcarleman.quantum.hhl import dilate, hhl_filter, hhl_solve
+from qcarleman.quantum.hhl import dilate, embed, hhl_filter, hhl_solve
 from qcarleman.quantum.solve import solve
 
 pytest.importorskip("pennylane")
@@ -55,7 +55,7 @@ def test_circuit_matches_analytic_filter():
 
 
 def test_on_grid_eigenvalues_are_exact():
-    """σ = 1, 2, 3 on clock bins 4, 8, 12 (and −4, −8, −12): HHL is exact, norm included."""
+    """λ = 1, 2, 3 on clock bins 4, 8, 12 (symmetric L: no dilation): exact, norm included."""
     L = np.diag([1.0, 2.0, 3.0, 2.0])
     c = np.array([1.0, -2.0, 0.5, 1.0])
     t0 = 2 * np.pi * 4 / 2**6
@@ -66,11 +66,60 @@ def test_on_grid_eigenvalues_are_exact():
     assert np.allclose(res.state * np.linalg.norm(x), x, atol=1e-9)
 
 
+def _symmetric_8x8(seed=0):
+    """Symmetric 8×8 with eigenvalues of both signs, |λ| in [0.2, 1] (κ ≤ 5), off the clock grid."""
+    rng = np.random.default_rng(seed)
+    Q = np.linalg.qr(rng.standard_normal((8, 8)))[0]
+    lam = rng.choice([-1.0, 1.0], 8) * rng.uniform(0.2, 1.0, 8)
+    lam[:2] = [-0.83, 0.61]  # both signs present
+    return Q @ np.diag(lam) @ Q.T, rng.standard_normal(8)
+
+
+def test_symmetric_8x8_textbook_qubit_count():
+    """A symmetric 8×8 is inverted without the dilation: 6 clock + 3 system + 1 ancilla = 10
+    qubits (the dilation needs 11), with the same output state."""
+    L, c = _symmetric_8x8()
+    x = np.linalg.solve(L, c)
+    res = hhl_solve(L, c, np.arange(8), clock=6, shots=100_000, seed=1)
+    assert res.resources["qubits"] == 10 and res.resources["system_qubits"] == 3
+    assert res.resources["dilated"] is False
+    assert res.fidelity >= 0.99
+    assert res.fidelity == pytest.approx(np.dot(res.state, x / np.linalg.norm(x)) ** 2)
+    assert res.solution_norm == pytest.approx(np.linalg.norm(x), rel=0.05)
+    p, m, M = res.success_probability, res.measured_success_probability, res.shots
+    assert abs(m - p) <= 4.5 * np.sqrt(p * (1 - p) / M) + 1.0 / M
+    dil = hhl_solve(L, c, np.arange(8), clock=6, dilation=True)
+    assert dil.resources["qubits"] == 11 and dil.resources["dilated"] is True
+    assert dil.fidelity == pytest.approx(res.fidelity, abs=1e-3)
+
+
+def test_signed_eigenvalues_without_dilation_match_filter():
+    """Two's complement on a symmetric L with negative eigenvalues: the post-selected state is
+    V f(λ) Vᵀ b with f the Fejér-weighted reciprocal evaluated at the signed λ."""
+    L, c = _symmetric_8x8(seed=3)
+    res = hhl_solve(L, c, np.arange(8), clock=5, t0="range")
+    H, D, offset = embed(L)
+    assert offset == 0 and H.shape == (8, 8)
+    w, V = np.linalg.eigh(H)
+    assert w.min() < 0 < w.max()
+    b = c / np.linalg.norm(c)
+    pred = V @ (hhl_filter(w, res.resources["bins_per_unit_eigenvalue"], 5) * (V.T @ b))
+    assert res.success_probability == pytest.approx(pred @ pred, rel=1e-8)
+    pred *= np.sign(pred @ res.state)
+    assert np.allclose(res.state, pred / np.linalg.norm(pred), atol=1e-7)
+    # eigen-components: amplitude β_j/λ_j, so the sign flips exactly on the negative eigenvalues
+    # (the state is phase-aligned with the exact solution)
+    beta, out = V.T @ b, V.T @ res.state
+    assert np.all(np.sign(out) == np.sign(beta / w))
+
+
 def test_usage_errors():
     with pytest.raises(UsageError, match="wraps"):
         hhl_solve(np.diag([1.0, 2.0]), np.ones(2), np.arange(2), clock=4, t0=10.0)
     with pytest.raises(UsageError, match="clock"):
         hhl_solve(np.eye(2), np.ones(2), np.arange(2), clock=1)
+    with pytest.raises(UsageError, match="symmetric"):
+        hhl_solve(np.array([[1.0, 0.5], [0.0, 1.0]]), np.ones(2), np.arange(2), dilation=False)
     with pytest.raises(UsageError, match="qubits"):
         hhl_solve(np.eye(2**10), np.ones(2**10), np.arange(4), clock=14)
 

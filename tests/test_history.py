@@ -211,6 +211,7 @@ def test_memory_limits():
     big = CarlemanSystem(QuadraticMap(np.zeros(d), 0.5 * sp.eye(d), sp.csr_matrix((d, d * d))), 2)
     hb = HistorySystem(big, np.zeros(big.dim), 100, idle=5, memory_limit=10**8)
     assert hb.dim == 106 * (d + d * d)
-    assert hb.kappa("bound") == pytest.approx(1.5 * (6 + 1 - 0.5**100), rel=1e-12)
+    # ‖L‖ ≤ 1 + max(‖A‖, 1): the idle blocks are identities
+    assert hb.kappa("bound") == pytest.approx(2.0 * (6 + 1 - 0.5**100), rel=1e-12)
     with pytest.raises(MemoryLimitError, match="history solution"):
         hb.solve()

@@ -12,15 +12,12 @@ import torch
 
 from qcarleman import QuadraticMap
 from qcarleman.carleman import CarlemanSystem
+from qcarleman.carleman.history import success_probability
 from qcarleman.errors import UsageError
-from qcarleman.hybrid.trainer import (
-    HybridSettings,
-    HybridTrainer,
-    _carleman,
-    load_records,
-    run_baseline,
-    success_probability,
-)
+from qcarleman.hybrid.settings import HybridSettings
+from qcarleman.hybrid.stages import carleman_trajectory
+from qcarleman.hybrid.store import load_records
+from qcarleman.hybrid.trainer import HybridTrainer, run_baseline
 from qcarleman.training.config import load_config
 from qcarleman.training.run import RunDir
 from qcarleman.training.trainer import prune_run, train_dense
@@ -90,8 +87,8 @@ def test_momentum_not_carried_would_differ(run_mom, tmp_path):
     h2 = HybridTrainer(run_mom, tmp_path / "h2", replace(s, total_steps=3), progress=False)
     h2.run()
     h2.trainer.optimizer.state.clear()  # forget the momentum after segment 0
-    for x, y in h2._batches(3, 3):
-        h2.trainer.train_step(x, y, h2._lr(h2.trainer.step))
+    for x, y in h2.batches(3, 3):
+        h2.trainer.train_step(x, y, h2.lr_at(h2.trainer.step))
         h2.trainer.step += 1
     assert any(not torch.equal(ref[k], v) for k, v in _params(h2).items())
 
@@ -102,7 +99,7 @@ def test_mask_kept_and_noise_bookkeeping(run_mom, tmp_path):
     h = HybridTrainer(run_mom, tmp_path / "h", s, progress=False)
     summary = h.run()
     mask = h.trainer.mask
-    bufs = h._buffers()
+    bufs = h.momentum_buffers()
     for name, p in h.trainer.model.named_parameters():
         assert torch.all(p[~mask[name]] == 0), name
         assert torch.all(bufs[name][~mask[name]] == 0), name
@@ -171,12 +168,44 @@ def test_lowrank_segment_matches_dense_carleman(run_tiny):
     gmap = GDMap(ck.model, ck.loss_fn, batches, 0.05, mask=ck.mask, weight_decay=1e-4,
                  per_step=True)  # fmt: skip
     z0 = gmap.initial_state()
-    traj, levels, notes = _carleman(gmap, z0, 3, 2, 0)
+    traj, levels, notes = carleman_trajectory(gmap, z0, 3, 2, 0)
     dense = CarlemanSystem(gmap.dense_map(), 2).iterate(z0, 3)
     np.testing.assert_allclose(traj, dense, rtol=0, atol=1e-10 * np.abs(dense).max())
     assert "low-rank" in notes[0]
     taylor = gmap.iterate(z0, 3)
     assert np.linalg.norm(traj[-1] - taylor[-1]) < 0.05 * np.linalg.norm(taylor[-1])
+
+
+def test_dense_carleman_segment_levels_and_p_succ(run_tiny):
+    """Order N = 3 (dense CarlemanSystem): the level-1 trajectory equals CarlemanSystem.iterate,
+    and P_succ from the emulated level norms equals the history system's (ALGORITHM.md §3)."""
+    from qcarleman.autodiff.gdmap import GDMap
+    from qcarleman.hybrid.stages import Emulation, emulated_success_probability
+
+    run = RunDir(run_tiny)
+    ck = run.load(0)
+    mask, left = {}, 12  # keep the last 12 active entries: d = 12, dim of level 3 = 1728
+    for k, m in reversed(ck.mask.items()):
+        flat = m.flatten().clone()
+        idx = torch.nonzero(flat).flatten()
+        flat[idx[: max(0, len(idx) - left)]] = False
+        left = max(0, left - len(idx))
+        mask[k] = flat.reshape(m.shape)
+    gmap = GDMap(ck.model, ck.loss_fn, run.batches(3), 0.05, mask=mask, per_step=True)
+    assert gmap.dim == 12
+    z0 = gmap.initial_state()
+    traj, levels, notes = carleman_trajectory(gmap, z0, 3, 3, 0)
+    cs = CarlemanSystem(gmap.dense_map(), 3)
+    dense = cs.iterate(z0, 3)
+    np.testing.assert_allclose(traj, dense, rtol=0, atol=1e-12 * np.abs(dense).max())
+    assert len(levels) == 4 and "dense Carleman N = 3" in notes[0]
+    x = [torch.from_numpy(t) for t in traj]
+    emu = Emulation(x, None, 3, levels=levels)
+    for p in (0, 3):
+        p_succ, source = emulated_success_probability(emu, p)
+        assert "levels" in source
+        hist = cs.history(z0, 3, idle=p)
+        assert p_succ == pytest.approx(hist.success_probability, rel=1e-10)
 
 
 def test_success_probability_matches_history_system():
@@ -186,8 +215,8 @@ def test_success_probability_matches_history_system():
     qmap = QuadraticMap(0.1 * rng.standard_normal(d), G1, np.zeros((d, d, d)))
     z0 = rng.standard_normal(d)
     hist = CarlemanSystem(qmap, 1).history(z0, T, idle=p)
-    norms = np.linalg.norm(qmap.iterate(z0, T), axis=1)
-    assert success_probability(list(norms), 1, p) == pytest.approx(
+    norms2 = [float(z @ z) for z in qmap.iterate(z0, T)]
+    assert success_probability(norms2, norms2[-1], p) == pytest.approx(
         hist.success_probability, rel=1e-12
     )
 

@@ -27,32 +27,32 @@ def test_worked_example_beverland_layout_and_distance():
     # Q_alg = 2·100 + ⌈√800⌉ + 1 = 230; required P_L = 5e-4/(230·1e6) = 2.17e-12 → d = 21;
     # 2d² = 882 qubits per patch; cycle = (4·50 + 2·100)·21 ns = 8.4 µs; runtime 8.4 s.
     r = ph.surface_code_model(100, 1e6)
-    assert r["feasible"] and r["producer"] == "surface-code model"
-    assert r["algorithmic_logical_qubits"] == 230
-    assert r["code_distance"] == 21
-    assert r["physical_qubits_algorithm"] == 230 * 882
-    assert r["logical_cycle_ns"] == pytest.approx(8400.0)
-    assert r["runtime_ns"] == pytest.approx(8.4e9)
-    f = r["factory"]
-    assert f["output_error"] <= 5e-4 / 1e6
-    assert r["physical_qubits"] == r["physical_qubits_algorithm"] + r["physical_qubits_factories"]
+    assert r.feasible and r.producer == "surface-code model"
+    assert r.algorithmic_logical_qubits == 230
+    assert r.code_distance == 21
+    assert r.physical_qubits_algorithm == 230 * 882
+    assert r.logical_cycle_ns == pytest.approx(8400.0)
+    assert r.runtime_ns == pytest.approx(8.4e9)
+    f = r.factory
+    assert f.output_error <= 5e-4 / 1e6
+    assert r.physical_qubits == r.physical_qubits_algorithm + r.physical_qubits_factories
 
 
 def test_model_monotone_in_t_count_and_error_rate():
     small, big = ph.surface_code_model(50, 1e6), ph.surface_code_model(50, 1e12)
-    assert big["code_distance"] >= small["code_distance"]
-    assert big["runtime_ns"] > small["runtime_ns"]
+    assert big.code_distance >= small.code_distance
+    assert big.runtime_ns > small.runtime_ns
     good = ph.surface_code_model(50, 1e9, qubit="qubit_gate_ns_e4")
     bad = ph.surface_code_model(50, 1e9, qubit="qubit_gate_ns_e3")
-    assert good["code_distance"] < bad["code_distance"]
-    assert good["physical_qubits"] < bad["physical_qubits"]
+    assert good.code_distance < bad.code_distance
+    assert good.physical_qubits < bad.physical_qubits
 
 
 def test_infeasible_and_extended_distance():
     r = ph.surface_code_model(50, 1e25)
-    assert not r["feasible"] and "distance" in r["reason"]
+    assert not r.feasible and "distance" in r.reason
     r2 = ph.surface_code_model(50, 1e25, max_distance=199)
-    assert r2["feasible"] and r2["code_distance"] > 50
+    assert r2.feasible and r2.code_distance > 50
 
 
 def test_bad_inputs():
@@ -66,7 +66,9 @@ def test_qsharp_absent_returns_none(monkeypatch):
     monkeypatch.setattr(ph, "qsharp_available", lambda: False)
     assert ph.qsharp_estimate(10, 1e6) is None
     q, s = ph.physical_estimate(10, 1e6)
-    assert q is None and s["feasible"]
+    assert q is None and s.feasible
+    d = s.to_dict()  # JSON form: the qubit model as a dict, unset fields dropped, no raw report
+    assert d["qubit"]["name"] == "qubit_gate_ns_e3" and "raw" not in d and "reason" not in d
 
 
 def test_qsharp_refuses_beyond_64_bit_range():
@@ -91,11 +93,11 @@ def _direct(q, t, qubit):
 def test_qsharp_path_agrees_with_direct_call(q, t, qubit):
     ours = ph.qsharp_estimate(q, t, qubit=qubit)
     direct = _direct(q, t, qubit)
-    assert ours["producer"] == "qsharp"
-    assert ours["physical_qubits"] == direct["physicalCounts"]["physicalQubits"]
-    assert ours["runtime_ns"] == direct["physicalCounts"]["runtime"]
-    assert ours["code_distance"] == direct["logicalQubit"]["codeDistance"]
-    assert ours["t_factories"] == direct["physicalCounts"]["breakdown"]["numTfactories"]
+    assert ours.producer == "qsharp"
+    assert ours.physical_qubits == direct["physicalCounts"]["physicalQubits"]
+    assert ours.runtime_ns == direct["physicalCounts"]["runtime"]
+    assert ours.code_distance == direct["logicalQubit"]["codeDistance"]
+    assert ours.t_factories == direct["physicalCounts"]["breakdown"]["numTfactories"]
 
 
 @needs_qsharp
@@ -112,7 +114,7 @@ def test_model_matches_qsharp(q, t, qubit):
     # the factory model (no failure overhead, unit types not optimized) within 25%.
     qs, sc = ph.physical_estimate(q, t, qubit=qubit)
     for key in ("algorithmic_logical_qubits", "code_distance", "physical_qubits_algorithm"):
-        assert sc[key] == qs[key], key
-    assert sc["runtime_ns"] == pytest.approx(qs["runtime_ns"])
-    assert sc["factory"]["code_distance_per_round"] == qs["raw"]["tfactory"]["codeDistancePerRound"]
-    assert sc["physical_qubits"] == pytest.approx(qs["physical_qubits"], rel=0.25)
+        assert getattr(sc, key) == getattr(qs, key), key
+    assert sc.runtime_ns == pytest.approx(qs.runtime_ns)
+    assert sc.factory.code_distance_per_round == qs.raw["tfactory"]["codeDistancePerRound"]
+    assert sc.physical_qubits == pytest.approx(qs.physical_qubits, rel=0.25)

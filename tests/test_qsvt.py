@@ -1,14 +1,20 @@
 """QSVT inversion (quantum/qsvt.py): polynomial, matrix level, circuit, U/V swap."""
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
 from qcarleman import CarlemanSystem, QuadraticMap, UsageError
 from qcarleman.quantum.qsvt import (
+    CIRCUIT_MAX_DEGREE,
     blockencode_alpha,
     inverse_polynomial,
+    qsp_phases,
+    qsvt_angles,
     qsvt_apply_chebyshev,
     qsvt_apply_svd,
+    qsvt_response,
     qsvt_solve,
 )
 from qcarleman.quantum.solve import solve
@@ -88,6 +94,64 @@ def test_circuit_matches_matrix_level():
     # post-selection on the output indices only
     out = qsvt_solve(L, c, idx, epsilon=0.05, method="circuit")
     assert out.fidelity == pytest.approx(1.0, abs=1e-12)  # one output entry
+
+
+@pytest.mark.parametrize("kappa,eps,degree", [(8.3, 0.05, 51), (10.0, 0.05, 61), (33.0, 0.05, 201)])
+def test_angles_stable_at_high_degree(kappa, eps, degree):
+    """Degrees 51 and 61 crashed the monomial route (qml.poly_to_angles); the Chebyshev-basis
+    Newton phases reproduce P to 1e-12 on a fine grid, without shrinking P, up to degree 201."""
+    pytest.importorskip("pennylane")
+    P = inverse_polynomial(kappa, eps)
+    assert P.degree == degree
+    angles, impl = qsvt_angles(P)
+    assert impl.K == P.K and angles.size == degree + 1  # no shrink needed
+    x = np.linspace(-1, 1, 4001)
+    assert np.max(np.abs(qsvt_response(angles, x) - P(x))) <= 1e-12
+    assert np.max(np.abs(P(x))) == pytest.approx(1.0, abs=1e-4)  # even with max |P| ≈ 1
+
+
+def test_numpy_response_is_pennylane_qsvt():
+    """qsvt_response (used to check every angle set) is what qml.QSVT implements."""
+    qml = pytest.importorskip("pennylane")
+    P = inverse_polynomial(3.0, 0.05)
+    angles, _ = qsvt_angles(P)
+    for x in (-0.7, 0.1, 0.37, 0.93):
+        ops = [qml.PCPhase(a, dim=1, wires=[0]) for a in angles]
+        U = qml.matrix(qml.QSVT(qml.BlockEncode(np.array([[x]]), wires=[0]), ops))
+        assert U[0, 0].real == pytest.approx(qsvt_response(angles, x)[0], abs=1e-12)
+        assert U[0, 0].real == pytest.approx(P(x), abs=1e-12)
+
+
+def test_circuit_at_degree_above_100_matches_exact_solution():
+    pytest.importorskip("pennylane")
+    rng = np.random.default_rng(0)
+    Q1, Q2 = (np.linalg.qr(rng.standard_normal((4, 4)))[0] for _ in range(2))
+    L = Q1 @ np.diag([1.0, 0.6, 0.3, 0.1]) @ Q2.T  # non-symmetric, κ = 10
+    c = rng.standard_normal(4)
+    res = qsvt_solve(L, c, np.arange(4), epsilon=1e-2, method="circuit")
+    assert res.resources["degree"] >= 100
+    x = np.linalg.solve(L, c)
+    assert res.fidelity >= 0.999
+    assert res.fidelity == pytest.approx(np.dot(res.state, x / np.linalg.norm(x)) ** 2)
+    assert res.solution_norm == pytest.approx(np.linalg.norm(x), rel=0.02)
+    mat = qsvt_solve(L, c, np.arange(4), epsilon=1e-2, method="svd", alpha=res.resources["alpha"])
+    assert np.allclose(res.state, mat.state, atol=1e-8)
+
+
+def test_angle_failures_are_usage_errors():
+    pytest.importorskip("pennylane")
+    P = inverse_polynomial(3.0, 0.05)
+    with pytest.raises(UsageError, match="odd polynomial"):
+        qsp_phases(np.array([0.5, 0.0, 0.2]))
+    too_big = replace(P, cheb=1.5 * P.cheb)  # |P| > 1: no phases exist
+    with pytest.raises(UsageError, match="no accurate QSVT angles"):
+        qsvt_angles(too_big)
+    cheb = np.zeros(CIRCUIT_MAX_DEGREE + 3)
+    cheb[-1] = 0.5  # 0.5·T_{401+2}
+    deep = replace(P, cheb=cheb)
+    assert deep.degree > CIRCUIT_MAX_DEGREE
+    with pytest.raises(UsageError, match="degree"):
+        qsvt_angles(deep)
 
 
 def test_usage_errors():

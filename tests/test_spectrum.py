@@ -9,7 +9,6 @@ import torch
 from qcarleman import UsageError
 from qcarleman.analysis.spectrum import (
     analyze_operator,
-    lr_at_step,
     model_spectrum,
     parse_checkpoints,
     run_spectra,
@@ -19,7 +18,7 @@ from qcarleman.cli.main import main
 from qcarleman.dissipation import error_curve, window
 from qcarleman.report.plots import plot_spectra
 from qcarleman.spectral import lanczos, slq
-from qcarleman.training.config import TrainSettings
+from qcarleman.training.config import TrainSettings, lr_at_step
 from qcarleman.training.data import load_dataset
 from qcarleman.training.models import build_model
 from qcarleman.training.pruning import prune_global
@@ -117,6 +116,55 @@ def test_analyze_operator_exact_vs_slq(setting):
     rec = st.to_json()
     assert json.dumps(rec)  # plain JSON (inf/NaN → null)
     assert len(rec["E"]) == 101
+
+
+RECORD_KEYS = (
+    "lr",
+    "momentum",
+    "weight_decay",
+    "lambda_min",
+    "lambda_max",
+    "rho",
+    "window",
+    "rho_paper",
+    "window_paper",
+    "spectrum_method",
+)
+
+
+def test_momentum_map_beside_the_paper_map(setting, tmp_path):
+    """§6.1: the trained map (μ = 0.9; H already holds λ_wd) against the paper's plain GD; the
+    SLQ estimate carries a band over probes that contains the exact curve."""
+    from qcarleman.dissipation import TrainedMap, error_curve, rho, window
+
+    ops, A, lam, ext = setting
+    lr, mu = 0.5 / lam[-1], 0.9
+    kw = dict(lr=lr, momentum=mu, weight_decay=1e-4, horizon=20, curve_steps=60)
+    ex = analyze_operator(A, method="exact", **kw)
+    st = analyze_operator(A, method="slq", probes=8, iters=60, seed=3, **kw)
+    plain = analyze_operator(A, lr=lr, method="exact", horizon=20, curve_steps=60)
+    tm = TrainedMap(lr, mu, 1e-4)
+    np.testing.assert_allclose(ex.E, error_curve(lam, tm, 60, includes_weight_decay=True))
+    assert ex.rho == pytest.approx(rho(lam, tm, includes_weight_decay=True), rel=1e-12)
+    assert ex.window == window(ex.E) and ex.band is None
+    # the paper's numbers are the plain-GD analysis of the same H
+    np.testing.assert_allclose(ex.paper.E, plain.E, rtol=1e-14)
+    assert (ex.paper.rho, ex.paper.window) == (plain.rho, plain.window)
+    assert plain.rho == plain.paper.rho and plain.window == plain.paper.window
+    assert ex.rho != ex.paper.rho
+    for rep in (ex, st):
+        rec = rep.to_json()
+        assert json.dumps(rec)
+        for key in RECORD_KEYS:
+            assert key in rec, key
+        assert rec["momentum"] == mu and rec["spectrum_method"] == rep.method
+    assert st.rho == pytest.approx(ex.rho, rel=1e-6)
+    lo, hi = st.to_json()["window_band"]
+    assert lo <= ex.window <= hi
+    assert np.all(st.band.low[:51] <= ex.E[:51] * (1 + 1e-9))
+    assert np.all(ex.E[:51] <= st.band.high[:51] * (1 + 1e-9))
+    paths = plot_spectra([ex, st], tmp_path)
+    assert all(p.stat().st_size > 10_000 for p in paths)
 
 
 def test_zero_hessian_single_parameter_and_all_pruned(data):
@@ -250,8 +298,12 @@ def test_cli_json_and_errors(run_dir, tmp_path, capsys):
     assert code == 0
     recs = json.loads(capsys.readouterr().out)
     assert [r["step"] for r in recs] == [0, 1]
-    for key in ("lambda_min", "lambda_max", "trace", "negative_mass", "E", "window", "regime"):
-        assert key in recs[0]
+    for key in ("trace", "negative_mass", "E", "regime") + RECORD_KEYS:
+        assert key in recs[0], key
+    # a plain-GD run (momentum 0): the map trained is the paper's
+    assert recs[0]["momentum"] == 0.0 and recs[0]["weight_decay"] == 1e-4
+    assert recs[0]["rho"] == recs[0]["rho_paper"] and recs[0]["window"] == recs[0]["window_paper"]
+    assert recs[0]["spectrum_method"] == "exact" and recs[0]["lr"] == 0.5
     saved = json.loads((out / "spectra.json").read_text())["checkpoints"]
     assert saved[0]["lambda_max"] == recs[0]["lambda_max"]
     assert (out / "error_curve.png").is_file()

@@ -139,7 +139,7 @@ def test_lr_schedule():
 
 def test_digits_cnn_pipeline_reaches_95_percent(tmp_path):
     """Shipped digits config: dense ≥ 95 % test accuracy; 90 % pruned + sparse finetune keeps
-    the classifier, the exact sparsity and per-step checkpoints 0..20 (contract (2))."""
+    the classifier, the exact sparsity and per-step checkpoints 0..20."""
     cfg = load_config(example_config("digits-cnn"))
     rec = train_dense(cfg, tmp_path / "dense", progress=False)
     assert rec["test_acc"] >= 0.95
@@ -185,3 +185,12 @@ def test_scratch_mode_reinitialises_under_the_same_mask(tmp_path):
     assert last.step == 4 and bool(
         (dict(last.model.named_parameters())[w][~last.mask[w]] == 0).all()
     )
+
+
+def test_checkpoint_name_and_step_are_inverse():
+    from qcarleman.training.checkpoint import checkpoint_name, checkpoint_step
+
+    for step in (0, 7, 12345678):
+        assert checkpoint_step(checkpoint_name(step)) == step
+    assert checkpoint_name(7) == "step_00000007.pt"
+    assert checkpoint_step("state.pt") is None and checkpoint_step("step_x.pt") is None

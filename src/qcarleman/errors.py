@@ -1,7 +1,8 @@
 """Errors and resource guards shared by every layer.
 
 Every error a user can trigger is a :class:`QCarlemanError` whose message is one line naming the
-problem and the fix. The CLI turns :class:`UsageError` (bad input) into exit code 2.
+problem and the fix. The CLI turns :class:`UsageError` (bad input) into exit code 2 and
+:class:`DivergenceError` (training produced NaN/inf) into exit code 3.
 Memory is predicted before any big allocation with :func:`check_memory`.
 """
 
@@ -16,6 +17,7 @@ __all__ = [
     "QCarlemanError",
     "UsageError",
     "MemoryLimitError",
+    "DivergenceError",
     "memory_limit",
     "check_memory",
     "check_finite",
@@ -33,6 +35,10 @@ class UsageError(QCarlemanError, ValueError):
 
 class MemoryLimitError(UsageError):
     """A predicted allocation exceeds the memory limit."""
+
+
+class DivergenceError(QCarlemanError):
+    """Training diverged: a non-finite loss, gradient or weight. The CLI exits with code 3."""
 
 
 _UNITS = {"": 1, "K": 1024, "M": 1024**2, "G": 1024**3, "T": 1024**4}

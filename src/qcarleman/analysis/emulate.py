@@ -20,7 +20,7 @@ Hessian eigenvalues (exact eigendecomposition when n ≤ ``exact_max``, else Lan
 labelled approximate), and R_d* = 2√(‖f0‖‖F2‖)/(1 − ρ) (None when ρ ≥ 1).
 
 :func:`emulate_checkpoint` does all of this for a checkpoint of a training run directory
-(contract (2)): the run's learning rate at that step, momentum, weight decay, mask, momentum
+(docs/training.md): the run's learning rate at that step, momentum, weight decay, mask, momentum
 buffer, and the batches the trainer would use next. :func:`plot_report` draws e_N(t) per order.
 """
 
@@ -95,7 +95,7 @@ def emulation_report(
         raise UsageError(f"threshold = {threshold} is invalid; use a relative error > 0")
     gd.check_horizon(T)
     z0 = gd.initial_state() if z0 is None else gd._check_state(z0)
-    n, seconds, notes = gd.n, {}, []
+    n, seconds, notes = gd.n, {}, [gd.evaluation]
 
     t0 = time.perf_counter()
     true = gd.true_trajectory(T, z0)
@@ -218,15 +218,14 @@ def emulate_checkpoint(
     batch (``optimizer = "gd"``). ``chunk_size`` bounds the columns per vmapped product call
     (memory O(P·chunk) instead of O(P·rank) for large models)."""
     from ..training.run import RunDir
-    from .spectrum import lr_at_step
 
     if int(T) != T or T < 1:
         raise UsageError(f"steps T = {T} is invalid; use an integer T ≥ 1")
     run = RunDir(run_dir)
     ck = run.load(step)
     meta = ck.meta
-    eta = lr_at_step(meta, ck.step) if lr is None else float(lr)
-    sgd = str(meta.get("optimizer", "sgd")) != "gd"
+    eta = meta.lr_at(ck.step) if lr is None else float(lr)
+    sgd = meta.optimizer != "gd"
     batches = run.batches(int(T) if sgd else 1, batch_size=batch_size, start_step=ck.step)
     gd = GDMap(
         ck.model,
@@ -234,8 +233,8 @@ def emulate_checkpoint(
         batches,
         eta,
         mask=ck.mask,
-        weight_decay=float(meta.get("weight_decay", 0.0)),
-        momentum=float(meta.get("momentum", 0.0)),
+        weight_decay=meta.weight_decay,
+        momentum=meta.momentum,
         per_step=sgd,
         dtype=dtype,
         chunk_size=chunk_size,

@@ -1,11 +1,11 @@
 r"""Inputs of the resource estimate measured on a training checkpoint (ALGORITHM.md §6–§7).
 
-:func:`measure_run` loads checkpoint ``step`` of a run directory (contract (2),
+:func:`measure_run` loads checkpoint ``step`` of a run directory (docs/training.md,
 :class:`~qcarleman.training.run.RunDir`) and measures, on the active set of its mask:
 
-* n (active parameters), P (all parameters), per-step classical FLOPs by layer
-  (:mod:`qcarleman.training.flops`);
-* η: the run's schedule at ``step`` (:func:`~qcarleman.analysis.spectrum.lr_at_step`) or ``lr``;
+* n (active parameters), P (all parameters), per-step classical FLOPs by layer, sparse and
+  dense (:func:`qcarleman.training.flops.step_flops`, kind measured);
+* η: the run's schedule at ``step`` (:meth:`CheckpointMeta.lr_at`) or ``lr``;
 * the Hessian H = ∇²L(θ̄) + λI of the mean loss over ``n_batches`` batches of the trainer's data
   order starting at ``step`` (the batches of the first steps of the segment), as a
   :class:`~qcarleman.autodiff.operators.LossOperators` (float64);
@@ -25,9 +25,9 @@ Caveat stated in every ``source``: ρ, ‖F2‖ and s are those of the Hessian o
 not a bound over the different per-step maps F1(t) of SGD (ALGORITHM.md §1).
 
 :func:`estimate_run` feeds the measurements into :func:`qcarleman.quantum.cost.estimate.estimate`,
-so κ is the §3 bound from the measured ρ, ‖f0‖ and ‖F2‖; each measured input's figure has a
-``source`` that says how it was measured. Explicit keywords (e.g. ``rho=``, ``kappa=``,
-``sparsity=``) override the measurement.
+so κ is the §3 bound from the measured ρ, ‖f0‖ and ‖F2‖; each measured input is a
+:class:`~qcarleman.quantity.Quantity` of kind ``"measured"`` whose ``source`` says how it was
+measured. Explicit keywords (e.g. ``rho=``, ``kappa=``, ``sparsity=``) override the measurement.
 """
 
 from __future__ import annotations
@@ -35,6 +35,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -42,6 +43,9 @@ import torch
 
 from .. import dissipation as dis
 from ..errors import UsageError
+from ..quantity import Quantity
+from ..quantum.cost.estimate import DEFAULT_MODEL, ResourceEstimate, estimate
+from ..quantum.cost.inputs import Conditioning, CostModel, Problem, split_inputs
 from ..spectral import lanczos
 
 __all__ = ["measure_run", "estimate_run"]
@@ -66,15 +70,16 @@ def measure_run(
 ) -> dict[str, Any]:
     """Measure the estimate's inputs on checkpoint ``step`` (default: the first) of a run.
 
-    Returns ``{"inputs": {...}, "provenance": {...}, "details": {...}}``: keyword arguments for
-    :func:`~qcarleman.quantum.cost.estimate.estimate` (n, P, batch_size, flops_per_step, rho,
-    f0_norm, F2_norm, sparsity, momentum), how each was measured, and the raw numbers (η, λ_min,
-    λ_max, regime, Lanczos iterations, sampled row counts, seconds). See the module docstring.
+    Returns ``{"inputs": {...}, "details": {...}}``: the named inputs of
+    :class:`~qcarleman.quantum.cost.inputs.Problem` and
+    :class:`~qcarleman.quantum.cost.inputs.Conditioning` (n, P, batch_size, flops_per_step,
+    momentum; rho, f0_norm, F2_norm, sparsity as measured Quantities whose ``source`` says how)
+    and the raw numbers (η, λ_min, λ_max, regime, Lanczos iterations, sampled row counts,
+    seconds). See the module docstring.
     """
     from ..autodiff.operators import LossOperators
-    from ..training.flops import training_flops
+    from ..training.flops import step_flops
     from ..training.run import RunDir
-    from .spectrum import lr_at_step
 
     if int(n_batches) != n_batches or n_batches < 1:
         raise UsageError(f"--batches {n_batches} is invalid; use at least 1 batch")
@@ -93,14 +98,14 @@ def measure_run(
         raise UsageError(f"no checkpoint at step {step} in {run_dir}; it has steps {steps}")
     ck = run.load(step)
     model, mask, meta = ck.model, ck.mask, ck.meta
-    eta = float(lr) if lr is not None else lr_at_step(meta, step)
-    wd = float(meta.get("weight_decay", 0.0))
-    B = int(batch_size or meta.get("batch_size", 128))
+    eta = float(lr) if lr is not None else meta.lr_at(step)
+    wd = meta.weight_decay
+    B = int(batch_size or meta.batch_size)
     batches = run.batches(int(n_batches), B, split, start_step=step)
     B = int(batches[0][0].shape[0])
     P = sum(p.numel() for p in model.parameters())
     x0 = batches[0][0]
-    flops = training_flops(model, tuple(x0.shape[1:]), B, 1, mask)
+    flops = step_flops(model, tuple(x0.shape[1:]), B, mask)
     ops = LossOperators(model, ck.loss_fn, batches, mask=mask, weight_decay=wd, hvp_mode="cached")
     n = ops.n
     data = f"{n_batches} batch(es) of {B} from step {step} ({split})"
@@ -129,12 +134,11 @@ def measure_run(
         P=P,
         batch_size=B,
         flops_per_step=flops,
-        rho=rho,
-        f0_norm=f0,
-        F2_norm=f2,
-        momentum=bool(meta.get("momentum", 0)),
+        rho=Quantity(rho, "measured", source=src_rho),
+        f0_norm=Quantity(f0, "measured", source=src_f0),
+        F2_norm=Quantity(f2, "measured", source=src_f2),
+        momentum=bool(meta.momentum),
     )
-    provenance = {"rho": src_rho, "f0_norm": src_f0, "F2_norm": src_f2}
     details: dict[str, Any] = dict(
         step=step,
         lr=eta,
@@ -159,12 +163,12 @@ def measure_run(
         E[torch.as_tensor(rows), torch.arange(k)] = 1.0
         H = ops.hvp_batch(E).abs()  # columns H·e_i = rows of the symmetric H
         counts = (H > rtol * H.amax(dim=0, keepdim=True)).sum(dim=0).tolist()
-        s = max(1, int(max(counts)))
-        inputs["sparsity"] = s
         how = "exact: all n rows" if k == n else f"sampled: max over {k} random rows (seed {seed})"
-        provenance["sparsity"] = (
-            f"measured ({how}): nonzeros of H·e_i, |H_ji| > {rtol:g}·max_j|H_ji|, on {data}"
-            + ("" if k == n else "; a lower bound on the maximum row count")
+        inputs["sparsity"] = Quantity(
+            max(1, int(max(counts))),
+            "measured",
+            source=f"measured ({how}): nonzeros of H·e_i, |H_ji| > {rtol:g}·max_j|H_ji|, on {data}"
+            + ("" if k == n else "; a lower bound on the maximum row count"),
         )
         details.update(
             sparsity_rows=[int(r) for r in rows],
@@ -172,7 +176,7 @@ def measure_run(
             sparsity_mean=float(np.mean(counts)),
         )
     details["seconds"] = time.perf_counter() - t0
-    return {"inputs": inputs, "provenance": provenance, "details": details}
+    return {"inputs": inputs, "details": details}
 
 
 def estimate_run(
@@ -187,13 +191,13 @@ def estimate_run(
     sparsity_samples: int = 8,
     seed: int = 0,
     progress: Callable[[str], None] | None = None,
-    **kwargs: Any,
-):
+    model: CostModel = DEFAULT_MODEL,
+    **given: Any,
+) -> ResourceEstimate:
     """:func:`~qcarleman.quantum.cost.estimate.estimate` with n, P, FLOPs, ρ, ‖f0‖, ‖F2‖ and s
-    measured on a checkpoint (:func:`measure_run`); keywords given here (other than None)
-    override the measured values. The result's ``inputs["measured"]`` holds the raw numbers."""
-    from ..quantum.cost.estimate import estimate
-
+    measured on a checkpoint (:func:`measure_run`), priced by ``model``. ``given``: keywords of
+    Problem or Conditioning (N, p, epsilon, rho, kappa, sparsity, …) that override the
+    measurement (None: measured). The result's ``measured`` holds the raw numbers and the run."""
     m = measure_run(
         run_dir,
         step,
@@ -206,10 +210,8 @@ def estimate_run(
         seed=seed,
         progress=progress,
     )
-    given = {k: v for k, v in kwargs.items() if v is not None}
-    kw = {**m["inputs"], **given, "T": T}
-    prov = {k: v for k, v in m["provenance"].items() if k not in given}
-    est = estimate(**kw, provenance=prov)
-    est.inputs["run"] = os.fspath(run_dir)
-    est.inputs["measured"] = m["details"]
-    return est
+    problem, cond = split_inputs(
+        {**m["inputs"], **{k: v for k, v in given.items() if v is not None}, "T": T}
+    )
+    est = estimate(problem=Problem(**problem), conditioning=Conditioning(**cond), model=model)
+    return replace(est, measured={**m["details"], "run": os.fspath(run_dir)})

@@ -18,15 +18,23 @@ Per spectrum (:func:`analyze_operator`):
   and ρ come from the converged Lanczos extremes.
 
 ``negative_mass`` is the fraction of the spectrum (eigenvalue count / n, or SLQ weight) strictly
-below −10⁻¹⁰·max|λ|. The dissipation metrics are those of the plain-GD map F1 = I − ηH
-(ALGORITHM.md §1, §6); momentum, if the run used it, is reported but not part of the map.
+below −10⁻¹⁰·max|λ|.
+
+**Two maps** (ALGORITHM.md §6.1): E, D, G, r, ``window``, ``rho`` and ``regime`` are those of the
+map actually trained, :class:`qcarleman.dissipation.TrainedMap` (η, heavy-ball μ, weight decay;
+H from :class:`~qcarleman.autodiff.operators.LossOperators` already contains λ_wd I), with
+``norm_linear`` = ‖A_lin‖₂ over [λ_min, λ_max]; ``E_paper``, ``window_paper``, ``rho_paper`` and
+``regime_paper`` are the paper's plain-GD definition (§6) on the same H. With μ = 0 they agree.
+With SLQ, ``band`` holds the confidence band of E(t) and of t* from the spread over probes
+(:func:`qcarleman.dissipation.probe_band`); exact spectra have none.
 
 Over a run (:func:`run_spectra`): η at a checkpoint is the run's schedule at that step
-(meta ``lr``·``gamma``^#milestones passed) unless overridden; the Hessian is taken on
-``n_batches`` batches of the trainer's data order — the same batches for every checkpoint
-(``data="fixed"``, comparable across steps) or the batches of the steps that follow each
-checkpoint (``data="step"``, the map GD actually applies). Plots (:func:`save_plots`): a ridge
-plot of the densities per step, E(t) with the window t* marked, and D/G/r.
+(meta ``lr``·``gamma``^#milestones passed) unless overridden, and the trained map's momentum
+and weight decay are the checkpoint meta's ``momentum`` and ``weight_decay``; the Hessian is
+taken on ``n_batches`` batches of the trainer's data order — the same batches for every
+checkpoint (``data="fixed"``, comparable across steps) or the batches of the steps that follow
+each checkpoint (``data="step"``, the map GD actually applies). Plots (:func:`save_plots`): a ridge
+plot of the densities per step, E(t) of both maps with both windows marked, and D/G/r.
 
 Products: the operators keep each batch's gradient graph and apply H by one reverse pass per
 product (``LossOperators(hvp_mode="cached")``; functional products when the graphs would exceed
@@ -62,10 +70,12 @@ __all__ = [
     "model_spectrum",
     "run_spectra",
     "parse_checkpoints",
-    "lr_at_step",
 ]
 
 Array = np.ndarray
+
+#: ``method="auto"`` takes the exact eigendecomposition up to this n (ALGORITHM.md §6.1).
+EXACT_MAX = 4096
 
 
 @dataclass
@@ -96,6 +106,14 @@ class SpectrumReport:
     seconds: float
     lanczos_converged: bool = True
     step: int | None = None
+    momentum: float = 0.0
+    weight_decay: float = 0.0
+    norm_linear: float = math.nan  # ‖A_lin‖₂ of the trained map over [λ_min, λ_max]
+    window_factor: int | None = None  # t* of Σ w a^t (spectral factor only; for comparison)
+    paper: dis.Diagnostics | None = None  # the paper's plain-GD metrics (§6)
+    band: dis.ProbeBand | None = None  # SLQ: band of the trained map's E(t) and t*
+    band_paper: dis.ProbeBand | None = None
+    probe: Array | None = None  # SLQ: probe of each node (−1 deflated)
     notes: list[str] = field(default_factory=list)
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -109,8 +127,11 @@ class SpectrumReport:
             "step": self.step,
             "n": self.n,
             "lr": self.lr,
+            "momentum": self.momentum,
+            "weight_decay": self.weight_decay,
             "horizon": self.horizon,
             "method": self.method,
+            "spectrum_method": self.method,
             "lambda_min": self.lambda_min,
             "lambda_max": self.lambda_max,
             "top": self.top,
@@ -121,14 +142,31 @@ class SpectrumReport:
             "window_closed": self.window_closed,
             "rho": self.rho,
             "regime": self.regime,
+            "norm_linear": self.norm_linear,
+            "window_factor": self.window_factor,
             "lanczos_converged": self.lanczos_converged,
             "matvecs": self.matvecs,
             "seconds": self.seconds,
             "notes": self.notes,
             **self.extra,
         }
+        if self.paper is not None:
+            out.update(
+                window_paper=self.paper.window,
+                window_closed_paper=self.paper.window_closed,
+                rho_paper=self.paper.rho,
+                regime_paper=self.paper.regime,
+            )
+        if self.band is not None:
+            out["window_band"] = [self.band.window_low, self.band.window_high]
+            if self.band_paper is not None:
+                out["window_band_paper"] = [self.band_paper.window_low, self.band_paper.window_high]
         if curves:
             out.update(E=self.E, D=self.D, G=self.G, r=self.r)
+            if self.paper is not None:
+                out["E_paper"] = self.paper.E
+            if self.band is not None:
+                out.update(E_low=self.band.low, E_high=self.band.high)
         return jsonable(out)
 
 
@@ -137,10 +175,13 @@ def analyze_operator(
     *,
     n: int | None = None,
     lr: float,
+    momentum: float = 0.0,
+    weight_decay: float = 0.0,
+    includes_weight_decay: bool = True,
     horizon: int = 20,
     curve_steps: int = 100,
     method: str = "auto",
-    exact_max: int = 1500,
+    exact_max: int = EXACT_MAX,
     k: int = 10,
     probes: int = 16,
     iters: int = 80,
@@ -156,9 +197,12 @@ def analyze_operator(
 
     ``method``: "exact" (dense eigh), "slq" (Lanczos extremes + deflated SLQ) or "auto"
     (exact when n ≤ ``exact_max``). E, D, G, r are computed for t = 0..max(curve_steps, horizon);
-    t* and the regime for ``horizon``. See the module docstring for what is exact and what is
-    estimated.
+    t* and the regime for ``horizon``. ``momentum`` and ``weight_decay`` define the trained map
+    (§6.1; ``includes_weight_decay``: whether H already contains λ_wd I, as LossOperators' H
+    does); the paper's plain-GD metrics come beside them. See the module docstring for what is
+    exact and what is estimated.
     """
+    tmap = dis.TrainedMap(float(lr), float(momentum), float(weight_decay))
     t0 = time.perf_counter()
     op = as_linear_operator(A, n)
     n = op.shape[0]
@@ -224,9 +268,23 @@ def analyze_operator(
                 "raise lanczos_maxiter"
             )
     lam_min, lam_max = float(bottom[0]), float(top[0])
-    E = dis.error_curve(nodes, lr, Tc, weights=weights)
-    D, G, r = dis.dissipative_split(nodes, lr, Tc, weights=weights)
-    rho = dis.rho([lam_min, lam_max], lr)
+    kw: dict[str, Any] = dict(
+        horizon=horizon,
+        weights=weights,
+        interval=(lam_min, lam_max),
+        includes_weight_decay=includes_weight_decay,
+    )
+    trained = dis.diagnose(nodes, tmap, Tc, **kw)
+    paper = dis.diagnose(nodes, tmap.paper(), Tc, **kw)
+    band = band_paper = None
+    if method == "slq" and probes >= 2:
+        bkw: dict[str, Any] = dict(includes_weight_decay=includes_weight_decay)
+        band = dis.probe_band(nodes, weights, res.probe, tmap, Tc, **bkw)
+        band_paper = dis.probe_band(nodes, weights, res.probe, tmap.paper(), Tc, **bkw)
+        notes.append(
+            f"window_band: t* read off E ± {band.z:g} standard errors over the {probes} probes "
+            "(optimistic with few probes)"
+        )
     thresh = -1e-10 * max(abs(lam_min), abs(lam_max))
     return SpectrumReport(
         n=n,
@@ -239,19 +297,27 @@ def analyze_operator(
         bottom=[float(v) for v in bottom],
         trace=float(trace),
         negative_mass=float(np.sum(weights[nodes < thresh])),
-        E=E,
-        D=D,
-        G=G,
-        r=r,
-        window=dis.window(E),
-        window_closed=dis.window_closed(E),
-        rho=rho,
-        regime=dis.regime(rho, horizon),
+        E=trained.E,
+        D=trained.D,
+        G=trained.G,
+        r=trained.r,
+        window=trained.window,
+        window_closed=trained.window_closed,
+        rho=trained.rho,
+        regime=trained.regime,
         nodes=np.asarray(nodes),
         weights=np.asarray(weights),
         matvecs=int(matvecs),
         seconds=time.perf_counter() - t0,
         lanczos_converged=bool(converged),
+        momentum=tmap.momentum,
+        weight_decay=tmap.weight_decay,
+        norm_linear=trained.norm,
+        window_factor=trained.window_factor,
+        paper=paper,
+        band=band,
+        band_paper=band_paper,
+        probe=None if method == "exact" else np.asarray(res.probe),
         notes=notes,
     )
 
@@ -264,23 +330,33 @@ def model_spectrum(
     lr: float,
     mask=None,
     weight_decay: float = 0.0,
+    momentum: float = 0.0,
     include_pruned: bool = False,
     distributed: bool = False,
     nonlinear: bool = False,
     f2_iters: int = 20,
     dtype: Any = "float64",
     hvp_mode: str = "cached",
+    params: Any = None,
     **kwargs: Any,
 ) -> SpectrumReport:
     r"""Spectrum of the loss Hessian of ``model`` on ``batches`` (active set of ``mask``).
 
     ``distributed`` shards the batches over the processes of the initialized
     ``torch.distributed`` group (:mod:`qcarleman.autodiff.distributed`); the result equals one
-    process's. ``nonlinear`` adds ‖f0‖ = η‖g‖, ‖F2‖ = (η/2)‖K‖ (power method on third-order
+    process's. ``momentum`` and ``weight_decay`` define the trained map (§6.1; H includes
+    λ_wd I). ``nonlinear`` adds ‖f0‖ = η‖g‖, ‖F2‖ = (η/2)‖K‖ (power method on third-order
     products, ``f2_iters`` steps) and R_d* (ALGORITHM.md §6). ``dtype`` ("float64", "float32"
     or a torch dtype) is the autodiff precision; ``hvp_mode`` "cached" or "functional" (module
-    docstring). Other keywords go to :func:`analyze_operator`.
+    docstring). ``params`` (names or regular expressions) restricts the Hessian to those
+    parameter tensors (:mod:`qcarleman.autodiff.evaluation`). The first note says how the model
+    was evaluated (dropout off, batch-norm batch statistics). Other keywords go to
+    :func:`analyze_operator`.
     """
+    if params is not None and distributed:
+        raise UsageError("params= is not supported with distributed=True; select on one process")
+    from ..autodiff.evaluation import evaluation_note
+
     ops = _operators(
         model,
         loss_fn,
@@ -292,15 +368,26 @@ def model_spectrum(
         _torch_dtype(dtype),
         hvp_mode,
         kwargs.get("memory_limit"),
+        params,
     )
-    rep = analyze_operator(ops.linear_operator(), lr=lr, **kwargs)
+    rep = analyze_operator(
+        ops.linear_operator(),
+        lr=lr,
+        momentum=momentum,
+        weight_decay=weight_decay,
+        includes_weight_decay=True,
+        **kwargs,
+    )
+    rep.notes.insert(0, evaluation_note(model))
     rep.extra.update(dtype=str(ops.dtype).removeprefix("torch."), hvp_path=ops.hvp_path)
     if nonlinear:
         f0, f2 = ops.nonlinear_norms(lr, f2_iters, kwargs.get("seed", 0))
-        rep.extra.update(f0_norm=f0, f2_norm=f2, rd_star=dis.rd_star(f0, f2, rep.rho))
+        rho_p = rep.paper.rho if rep.paper is not None else rep.rho
+        rep.extra.update(f0_norm=f0, f2_norm=f2, rd_star=dis.rd_star(f0, f2, rho_p))
         rep.notes.append(
-            f"f2_norm is a power-method lower bound ({f2_iters} steps, 1 start); "
-            "rd_star is null when rho ≥ 1"
+            f"f2_norm is a power-method lower bound ({f2_iters} steps, 1 start); f0_norm, "
+            "f2_norm and rd_star are the paper's plain-GD map's; rd_star is null when "
+            "rho_paper ≥ 1"
         )
     return rep
 
@@ -328,6 +415,7 @@ def _operators(
     dtype,
     hvp_mode,
     memory_limit,
+    params=None,
 ):
     if distributed:
         from ..autodiff.distributed import DistributedLossOperators
@@ -347,23 +435,8 @@ def _operators(
         dtype=dtype,
         hvp_mode=hvp_mode,
         memory_limit=memory_limit,
+        **({} if params is None else {"params": params}),
     )
-
-
-def lr_at_step(meta: dict[str, Any], step: int) -> float:
-    """η of the optimizer step taken from checkpoint ``step``: the run's step schedule
-    lr·gamma^(#milestones ≤ epoch) with epoch = step // steps_per_epoch (ALGORITHM.md §9)."""
-    from ..training.config import TrainSettings
-
-    if "lr" not in meta:
-        raise UsageError("the checkpoint meta has no learning rate; pass --lr")
-    spe = max(1, int(meta.get("steps_per_epoch", 1)))
-    sched = TrainSettings(
-        lr=float(meta["lr"]),
-        milestones=list(meta.get("milestones", [])),
-        gamma=float(meta.get("gamma", 0.1)),
-    )
-    return sched.lr_at(int(step) // spe)
 
 
 def parse_checkpoints(spec: str, available: Sequence[int]) -> list[int]:
@@ -424,7 +497,7 @@ def run_spectra(
     show_progress: bool = True,
     **kwargs: Any,
 ) -> list[SpectrumReport]:
-    """Spectra at checkpoints of a training run directory (contract (2)); see the module
+    """Spectra at checkpoints of a training run directory (docs/training.md); see the module
     docstring for η and the data used. Other keywords go to :func:`model_spectrum` /
     :func:`analyze_operator`."""
     import torch
@@ -450,7 +523,7 @@ def run_spectra(
     bar = tqdm(steps, desc="spectra", unit="ckpt", disable=not (show_progress and rank0))
     for step in bar:
         ck = run.load(step)
-        eta = float(lr) if lr is not None else lr_at_step(ck.meta, step)
+        eta = float(lr) if lr is not None else ck.meta.lr_at(step)
         batches = fixed or run.batches(n_batches, batch_size, split, start_step=step)
         rep = model_spectrum(
             ck.model,
@@ -458,7 +531,8 @@ def run_spectra(
             batches,
             lr=eta,
             mask=ck.mask,
-            weight_decay=float(ck.meta.get("weight_decay", 0.0)),
+            weight_decay=ck.meta.weight_decay,
+            momentum=ck.meta.momentum,
             include_pruned=include_pruned,
             distributed=distributed,
             nonlinear=nonlinear,
@@ -467,6 +541,6 @@ def run_spectra(
             **kwargs,
         )
         rep.step = int(step)
-        rep.extra.update(momentum=float(ck.meta.get("momentum", 0.0)), phase=ck.meta.get("phase"))
+        rep.extra.update(phase=ck.meta.phase)
         reports.append(rep)
     return reports

@@ -69,6 +69,10 @@ class GDMap(QuadraticMap):
         float64 NumPy either way.
     chunk_size:
         Columns per vmapped HVP / third-order call (None: a whole block at once).
+    params:
+        Free parameter tensors, names or regular expressions (default: all trainable ones; the
+        others keep their values). ``evaluation`` states how the model is evaluated (dropout
+        off, batch-norm batch statistics: :mod:`qcarleman.autodiff.evaluation`).
     """
 
     def __init__(
@@ -85,6 +89,7 @@ class GDMap(QuadraticMap):
         dtype: torch.dtype = torch.float64,
         include_pruned: bool = False,
         chunk_size: int | None = None,
+        params: str | Iterable[str] | None = None,
     ):
         if not np.isfinite(lr) or lr <= 0:
             raise UsageError(f"learning rate η = {lr} is invalid; use a finite η > 0")
@@ -99,8 +104,18 @@ class GDMap(QuadraticMap):
         self.chunk_size = chunk_size
         batch_list = as_batches(batches, dtype)
         base = LossOperators(
-            model, loss_fn, batch_list, mask, weight_decay, dtype, include_pruned, theta
+            model,
+            loss_fn,
+            batch_list,
+            mask,
+            weight_decay,
+            dtype,
+            include_pruned,
+            theta,
+            params=params,
         )
+        #: How the model is evaluated (dropout off, batch-norm batch statistics; in words).
+        self.evaluation = base.evaluation
         #: One LossOperators per step (SGD) or one for all steps (full-batch GD).
         self.ops: list[LossOperators] = (
             [base.with_batches([b]) for b in batch_list] if self.per_step else [base]

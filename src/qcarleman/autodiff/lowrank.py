@@ -55,6 +55,8 @@ class LowRankResult:
     discarded: ‖Y2 − Y2_k‖_F/‖Y2‖_F dropped by truncation at each step (0 when none).
     g1_products / g2_products: number of G1·u (HVP) and G2(u, u) (third-order) products used.
     seconds: wall time of each step.
+    notes: how the model was evaluated (a :class:`~qcarleman.autodiff.gdmap.GDMap`'s
+    ``evaluation``: dropout off, batch-norm batch statistics), when the map comes from a model.
     """
 
     order: int
@@ -64,6 +66,7 @@ class LowRankResult:
     g1_products: int = 0
     g2_products: int = 0
     seconds: list[float] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
 
     @property
     def final(self) -> Tensor:
@@ -124,6 +127,7 @@ def emulate_order1(qmap: QuadraticMap, z0, T: int, progress: bool = False) -> Lo
     traj = torch.empty((T + 1, co.d), dtype=co.dtype)
     traj[0] = y1
     res = LowRankResult(order=1, trajectory=traj, ranks=[0] * (T + 1), discarded=[0.0] * (T + 1))
+    res.notes += [qmap.evaluation] if hasattr(qmap, "evaluation") else []
     for t in _progress(T, "order-1 emulation", progress):
         start = time.perf_counter()
         y1 = co.g0(t) + co.g1(t, y1[:, None])[:, 0]
@@ -159,6 +163,7 @@ def emulate_order2(
     else:
         U, s = torch.empty((co.d, 0), dtype=co.dtype), torch.empty(0, dtype=co.dtype)
     res = LowRankResult(order=2, trajectory=traj, ranks=[U.shape[1]], discarded=[0.0])
+    res.notes += [qmap.evaluation] if hasattr(qmap, "evaluation") else []
     for t in _progress(T, "order-2 low-rank emulation", progress):
         start = time.perf_counter()
         G1 = co.g1(t, torch.cat([y1[:, None], U], dim=1))  # G1 ŷ1 and G1 U in one block

@@ -40,8 +40,10 @@ no buffers (the user's model is untouched, and the loss is a pure function of θ
 are needed because PyTorch's fused batch-norm kernel has inexact third derivatives (nested
 forward/reverse autodiff through ``native_batch_norm`` disagrees with finite differences of the
 Hessian-vector product; ``tests/test_operators.py`` checks the replacement against finite
-differences). Dropout modules are switched to eval mode (disabled): the loss must be deterministic
-for its derivatives to exist.
+differences). Dropout modules are switched to eval mode (disabled), and so is the dropout inside
+``nn.MultiheadAttention`` and between ``nn.LSTM``/``nn.GRU`` layers: the loss must be
+deterministic for its derivatives to exist. Attention runs through PyTorch's math kernel, and
+``params`` restricts the free coordinates to some tensors (:mod:`qcarleman.autodiff.evaluation`).
 
 Only this module (and the rest of ``qcarleman.training``) imports torch.
 """
@@ -59,6 +61,7 @@ from torch.autograd.graph import saved_tensors_hooks
 from torch.func import functional_call, grad, jvp, vjp, vmap
 
 from ..errors import MemoryLimitError, UsageError, check_memory
+from .evaluation import evaluation_note, math_attention, select_params
 
 __all__ = ["ActiveParams", "LossOperators", "BatchStatNorm", "as_batches", "functional_copy"]
 
@@ -84,6 +87,9 @@ class ActiveParams:
     include_pruned:
         Keep the pruned coordinates in the flat view too (they stay at their value 0 but become
         free coordinates); the default restricts to S.
+    params:
+        Only these parameter tensors (names or regular expressions) are free coordinates; the
+        others are held at their values (default: all trainable parameters).
     """
 
     def __init__(
@@ -91,12 +97,17 @@ class ActiveParams:
         model: nn.Module,
         mask: Mapping[str, Tensor] | None = None,
         include_pruned: bool = False,
+        params: str | Iterable[str] | None = None,
     ):
-        params = [(k, p) for k, p in model.named_parameters() if p.requires_grad]
-        if not params:
+        trainable = [(k, p) for k, p in model.named_parameters() if p.requires_grad]
+        if not trainable:
             raise UsageError("the model has no trainable parameters; pass a model with parameters")
+        known = {k for k, _ in trainable}
+        if params is not None:
+            chosen = set(select_params([k for k, _ in trainable], params))
+            mask = {k: v for k, v in (mask or {}).items() if k in chosen or k not in known}
+        params = trainable if params is None else [(k, p) for k, p in trainable if k in chosen]
         mask = dict(mask or {})
-        known = {k for k, _ in params}
         unknown = sorted(set(mask) - known)
         if unknown:
             raise UsageError(
@@ -133,7 +144,7 @@ class ActiveParams:
         self.sizes: list[int] = sizes
         self.offsets: list[int] = np.concatenate([[0], np.cumsum(sizes)]).tolist()
         self.n: int = int(self.offsets[-1])
-        self.P: int = sum(int(np.prod(s)) for s in self.shapes)
+        self.P: int = sum(p.numel() for _, p in trainable)
         self.include_pruned = include_pruned
         if self.n == 0:
             raise UsageError("the mask leaves no active parameters; pass a mask with some True")
@@ -251,6 +262,8 @@ def functional_copy(model: nn.Module, dtype: torch.dtype) -> nn.Module:
     for sub in module.modules():
         if isinstance(sub, nn.modules.dropout._DropoutNd):
             sub.eval()
+        elif isinstance(sub, nn.MultiheadAttention | nn.RNNBase):
+            sub.dropout = 0.0  # a float attribute, applied in train mode
     for p in module.parameters():
         p.requires_grad_(False)
     return module
@@ -279,6 +292,8 @@ class LossOperators:
         docstring).
     memory_limit:
         Limit for the cached graphs (default: :func:`qcarleman.errors.memory_limit`).
+    params:
+        Free parameter tensors (names or regular expressions; see :class:`ActiveParams`).
     """
 
     def __init__(
@@ -293,6 +308,7 @@ class LossOperators:
         theta: Tensor | None = None,
         hvp_mode: str = "functional",
         memory_limit: int | str | None = None,
+        params: str | Iterable[str] | None = None,
     ):
         if dtype not in (torch.float32, torch.float64):
             raise UsageError(f"dtype {dtype} is not supported; use torch.float64 or torch.float32")
@@ -302,8 +318,10 @@ class LossOperators:
         self.memory_limit = memory_limit
         if not np.isfinite(weight_decay) or weight_decay < 0:
             raise UsageError(f"weight decay λ = {weight_decay} is invalid; use a finite λ ≥ 0")
-        self.active = ActiveParams(model, mask, include_pruned)
+        self.active = ActiveParams(model, mask, include_pruned, params)
         self.n = self.active.n
+        #: How the model is evaluated (:func:`evaluation_note`).
+        self.evaluation = evaluation_note(model)
         self.dtype = dtype
         self.weight_decay = float(weight_decay)
         self.loss_fn = loss_fn
@@ -342,7 +360,8 @@ class LossOperators:
     def batch_loss(self, theta: Tensor, batch: Batch) -> Tensor:
         """L_B(θ) for one batch (θ a flat active vector), differentiable by torch.func."""
         x, y = batch
-        out = functional_call(self.module, self.active.unflatten(theta), (x,))
+        with math_attention():
+            out = functional_call(self.module, self.active.unflatten(theta), (x,))
         return self.loss_fn(out, y)
 
     def _sum(self, fn: Callable[[Batch], Tensor]) -> Tensor:
@@ -410,7 +429,8 @@ class LossOperators:
                     s.detach().requires_grad_(True) for s in self.theta.split(self.active.sizes)
                 ]
                 x, y = b
-                out = functional_call(self.module, self.active.unflatten_segments(segs), (x,))
+                with math_attention():
+                    out = functional_call(self.module, self.active.unflatten_segments(segs), (x,))
                 gs = torch.autograd.grad(
                     self.loss_fn(out, y), segs, create_graph=True, allow_unused=True
                 )

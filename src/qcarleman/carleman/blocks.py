@@ -4,8 +4,9 @@ A's block B_{j,k} (level j ← level k) is the sum over a ∈ {0,1,2}^j with Σa
 products G_{a_1}⊗…⊗G_{a_j} (:func:`compositions`). A multiplicative quantity of the factors
 (norms, nonzeros, normalizations, max entries) therefore bounds a block by Σ_a Π values[a_i]
 (:func:`block_sums`); the history matrix's inverse is bounded by windowed products of ‖A(t)‖
-(:func:`inverse_norm_bound`). Used by :class:`~qcarleman.carleman.discrete.CarlemanSystem`,
-:class:`~qcarleman.carleman.history.HistorySystem` and the cost model
+(:func:`inverse_norm_bound`) and L itself by :func:`history_norm_bound`. Used by
+:class:`~qcarleman.carleman.discrete.CarlemanSystem`, :class:`~qcarleman.carleman.history.
+HistorySystem`, :mod:`qcarleman.carleman.kappa` and the cost model
 (:mod:`qcarleman.quantum.cost.estimate`), so each sum has one implementation.
 """
 
@@ -19,7 +20,13 @@ import numpy as np
 
 from ..errors import UsageError
 
-__all__ = ["compositions", "block_sums", "inverse_norm_bound", "check_overflow"]
+__all__ = [
+    "compositions",
+    "block_sums",
+    "inverse_norm_bound",
+    "history_norm_bound",
+    "check_overflow",
+]
 
 
 def compositions(j: int, N: int) -> dict[int, list[tuple[int, ...]]]:
@@ -82,6 +89,18 @@ def inverse_norm_bound(
     expo = np.minimum(k, T) if a0 >= 1 else np.maximum(0, k - p)
     with np.errstate(over="ignore"):
         return float(np.sum(np.exp(expo * math.log(a0))))
+
+
+def history_norm_bound(norms_A: Sequence[float], idle: int = 0) -> float:
+    r"""‖L‖₂ ≤ 1 + ‖S‖₂ with S the block subdiagonal of L: its blocks are A(t) for t < T and the
+    identity for the p idle steps, so ‖S‖₂ = max(max_t ‖A(t)‖, 1 if p > 0) (ALGORITHM.md §3).
+    (Without the idle term the bound fails for ‖A‖ < 1, p > 0: A = 0, T = p = 1 has
+    ‖L‖ = (1 + √5)/2.)
+
+    >>> history_norm_bound([0.5], idle=1)
+    2.0
+    """
+    return 1.0 + max(max(float(a) for a in norms_A), 1.0 if idle else 0.0)
 
 
 def _windowed_products(norms: np.ndarray, p: int) -> float:

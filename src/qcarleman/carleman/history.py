@@ -23,15 +23,23 @@ import scipy.sparse as sp
 import scipy.sparse.linalg as spla
 
 from ..errors import UsageError, check_finite, check_memory
-from .blocks import check_overflow, inverse_norm_bound
+from .blocks import check_overflow, history_norm_bound, inverse_norm_bound
 
-__all__ = ["HistorySystem", "KAPPA_METHODS"]
+__all__ = ["HistorySystem", "KAPPA_METHODS", "success_probability"]
 
 Array = np.ndarray
 KAPPA_METHODS = ("exact", "estimate", "bound")
 
 # Bytes per nonzero of L during assembly (COO triple + CSR copy), and for the LU of "estimate".
 _BYTES_PER_NNZ = 40
+
+
+def success_probability(block_norms2: list[float], output_norm2: float, idle: int) -> float:
+    r"""P_succ = (p+1)‖ŷ_1(T)‖²/‖Y‖² with ‖Y‖² = Σ_{t ≤ T} ‖ŷ(t)‖² + p‖ŷ(T)‖² (§3: the p idle
+    copies repeat ŷ(T)), from ``block_norms2[t]`` = ‖ŷ(t)‖² (t = 0..T, all levels) and
+    ``output_norm2`` = ‖ŷ_1(T)‖²; 0 when Y = 0."""
+    Y2 = sum(block_norms2) + idle * block_norms2[-1]
+    return float((idle + 1) * output_norm2 / Y2) if Y2 > 0 else 0.0
 
 
 class HistorySystem:
@@ -205,9 +213,12 @@ class HistorySystem:
     @property
     def success_probability(self) -> float:
         """P_succ: the probability that measuring |Y⟩ lands in :meth:`output_indices`, which
-        equals (p+1)‖ŷ_1(T)‖²/‖Y‖² (§3)."""
-        psi = self.state()
-        return float(np.sum(psi[self.output_indices()] ** 2))
+        equals (p+1)‖ŷ_1(T)‖²/‖Y‖² (§3; :func:`success_probability`)."""
+        self.state()  # raises on Y = 0
+        D, T = self.block_dim, self.T
+        blocks = self.solve()[: (T + 1) * D].reshape(T + 1, D)
+        out = self._output_block()
+        return success_probability([float(b @ b) for b in blocks], float(out @ out), self.idle)
 
     # -- structure for resource estimates --------------------------------------------------
     def row_sparsity(self) -> int:
@@ -241,8 +252,8 @@ class HistorySystem:
         * ``"estimate"``: Lanczos (``scipy.sparse.linalg.eigsh``) on LᵀL for σ_max and on
           L⁻¹L⁻ᵀ (sparse LU of the triangular L, no fill) for 1/σ_min². Ritz values approach the
           extreme eigenvalues from inside, so the estimate is ≤ the exact κ (to tolerance 1e-8).
-        * ``"bound"``: ‖L‖ ≤ 1 + max_t‖A(t)‖ and, summing the block diagonals of L⁻¹ (block
-          (s+k, s) is A(s+k−1)⋯A(s), idle blocks I),
+        * ``"bound"``: ‖L‖ ≤ 1 + max(max_t‖A(t)‖, 1 if p > 0) and, summing the block
+          diagonals of L⁻¹ (block (s+k, s) is A(s+k−1)⋯A(s), idle blocks I),
           ‖L⁻¹‖ ≤ Σ_{k=0}^{T+p} max_s Π_{i=s}^{s+k−1}‖A(i)‖, with ``norm_bound`` for ‖A(t)‖.
         """
         if method == "exact":
@@ -276,7 +287,7 @@ class HistorySystem:
         steps = self._time_steps()
         normA = [float(self.lifted.norm_bound(t)) for t in steps]
         per_step = [normA[t] if len(steps) > 1 else normA[0] for t in range(self.T)]
-        return (1.0 + max(normA)) * inverse_norm_bound(per_step, self.idle)
+        return history_norm_bound(normA, self.idle) * inverse_norm_bound(per_step, self.idle)
 
     # -- memory guards ---------------------------------------------------------------------
     def _check_history_memory(self, what: str) -> None:

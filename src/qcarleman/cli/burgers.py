@@ -5,12 +5,19 @@ docstring for the setting, the error definition and the approximations). Prints 
 diagnostics (R, r±, λ1) and, per truncation order N, the maximum over time of the ℓ2 error against
 the solve_ivp reference and against direct Euler; ``--json`` prints the same as one JSON object,
 ``--plot`` writes the three-panel figure.
+
+Examples::
+
+    qcarleman burgers
+    qcarleman burgers --max-order 3 --json --plot burgers.png
+    qcarleman burgers --nx 32 --re0 40 --T 2
 """
 
 from __future__ import annotations
 
 import argparse
 
+from .helptext import command_help
 from .validate import add_force, check_work, float_range, integer, memory, png, real
 
 
@@ -18,9 +25,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "burgers",
         help="Carleman-Euler on the forced viscous Burgers equation (PNAS 2021 reproduction)",
-        description="Solve the PNAS 2021 Burgers setting with Carleman linearization (N = 1..N "
-        "max) + forward Euler, direct Euler and a solve_ivp reference; report R, r± and the "
-        "max-over-time ℓ2 errors.",
+        **command_help(__doc__),
     )
     p.add_argument(
         "--nx", type=integer(3, 200), default=16, help="grid points incl. boundaries (16)"

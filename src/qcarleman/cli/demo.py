@@ -6,15 +6,27 @@ segments with tomography download and re-upload) against classical sparse traini
 shot budget, estimate the fault-tolerant cost, and write ``summary.json``, PNG figures and a
 self-contained ``report.html`` into DIR (:func:`qcarleman.pipeline.stages.run_demo`). About two
 minutes on a 2-core CPU; ``--quick`` (used by CI) in well under one. Rerunning resumes.
+
+Examples::
+
+    qcarleman demo
+    qcarleman demo --quick --out demo-quick
+    qcarleman demo --json --quiet > summary.json
 """
 
 from __future__ import annotations
 
 import argparse
 
+from .helptext import command_help
+
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("demo", help="run the end-to-end example on the embedded default data")
+    p = sub.add_parser(
+        "demo",
+        help="run the end-to-end example on the embedded default data",
+        **command_help(__doc__),
+    )
     p.add_argument("--quick", action="store_true", help="smallest settings (used by CI)")
     p.add_argument("--out", default="demo-out", help="output directory (default: demo-out)")
     p.add_argument("--json", action="store_true", help="print summary.json instead of a summary")
@@ -60,7 +72,9 @@ def print_summary(s: dict, out: str) -> None:
         print(
             f"  estimate (one segment)    {e['logical_qubits']} logical qubits, T-count "
             f"{e['t_count']:.3g}, quantum {e['quantum_seconds']:.3g} s vs classical "
-            f"{e['classical_seconds']:.3g} s → {e['winner']}"
+            f"{e['classical_seconds']:.3g} s"
+            + (f" at {e['flop_rate']:.3g} FLOP/s" if "flop_rate" in e else "")
+            + f" → {e['winner']}"
         )
     print(f"  report: {out}/report.html ({s['seconds']:.0f} s)")
 

@@ -21,6 +21,7 @@ import argparse
 import json
 from pathlib import Path
 
+from .helptext import command_help
 from .validate import integer, positive
 
 JSON_KEYS = (
@@ -36,7 +37,9 @@ JSON_KEYS = (
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
-        "emulate", help="Carleman emulation of T steps from a checkpoint vs true GD and Taylor"
+        "emulate",
+        help="Carleman emulation of T steps from a checkpoint vs true GD and Taylor",
+        **command_help(__doc__),
     )
     p.add_argument("run_dir", metavar="RUN_DIR", help="training run directory")
     p.add_argument(
@@ -88,7 +91,7 @@ def run(args: argparse.Namespace) -> int:
         max_rank=args.max_rank,
         f2_iters=args.f2_iters,
         chunk_size=args.chunk_size,
-        progress=not args.quiet and not args.json,
+        progress=not args.quiet,  # tqdm writes to stderr; --json output stays clean
     )
     out = Path(args.out) if args.out else Path(args.run_dir) / "emulate"
     stem = f"emulate_step_{report['checkpoint']:08d}"

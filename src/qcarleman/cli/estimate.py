@@ -1,18 +1,18 @@
 """``qcarleman estimate``: what a fault-tolerant run of one quantum segment would cost, against
 classical sparse training (ALGORITHM.md §7; :mod:`qcarleman.quantum.cost.estimate`).
 
-From explicit numbers (fast, no torch)::
-
-    qcarleman estimate --params 7451044 --active 745104 --steps 20 --order 2 --epsilon 1e-2 --json
-
-or from a training run directory: n, P, per-layer FLOPs, ρ = max|1 − ηλ| (Lanczos), ‖f0‖,
-‖F2‖ (power method) and a sampled Hessian row sparsity measured on a checkpoint
-(:func:`qcarleman.analysis.estimate_run.estimate_run`), so κ is the §3 bound from them::
-
-    qcarleman estimate --run runs/digits-sparse --step 0 --steps 20 --batches 2
-
+Either from explicit numbers (fast, no torch: --params P --active n), or from a training run
+directory (--run RUN --step S): n, P, per-layer FLOPs, ρ = max|1 − ηλ| (Lanczos), ‖f0‖, ‖F2‖
+(power method) and a sampled Hessian row sparsity measured on a checkpoint
+(:func:`qcarleman.analysis.estimate_run.estimate_run`), so κ is the §3 bound from them.
 ``--breakeven`` adds the break-even table over n = 10³…10⁹ and T ∈ {10, 20, 50, 100} for the
 fully and almost dissipative regimes; ``--plot FILE.png`` draws it.
+
+Examples::
+
+    qcarleman estimate --params 7451044 --active 745104 --steps 20 --order 2 --epsilon 1e-2 --json
+    qcarleman estimate --run runs/digits-sparse --step 0 --steps 20 --batches 2
+    qcarleman estimate --params 7451044 --active 745104 --breakeven --plot breakeven.png
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ import json
 import sys
 
 from ..atomic import jsonable, write_json
+from .helptext import command_help
 from .validate import add_force, check_work, float_range, integer, png, positive, real
 
 #: Largest Carleman order: the block sums enumerate the 3^N compositions (§2).
@@ -33,8 +34,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "estimate",
         help="resource estimate of the fault-tolerant run vs classical training",
-        description="Logical/physical cost of one quantum Carleman segment (QLSA + download) "
-        "against the classical FLOPs of the same T sparse training steps.",
+        **command_help(__doc__),
     )
     src = p.add_argument_group("problem (explicit numbers)")
     src.add_argument("--active", "-n", type=integer(1), help="active (unpruned) parameters n")
@@ -87,7 +87,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     cond.add_argument("--max-entry", type=real(1e-100, 1e100), help="max |L_ij| (sparse access)")
     cond.add_argument("--p-succ", type=real(1e-30, 1), help="P_succ (default: stated model)")
     cond.add_argument(
-        "--shots", type=integer(1, 10**30), help="tomography shots (default: Kerenidis–Prakash)"
+        "--shots",
+        type=integer(1, 10**30),
+        help="tomography shots actually used: reports the ε they reach (the bill prices ε)",
     )
     cost = p.add_argument_group("cost model")
     cost.add_argument(
@@ -99,7 +101,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     cost.add_argument(
         "--bits", type=integer(1, 1024), default=32, help="oracle arithmetic bits b (32)"
     )
-    cost.add_argument("--oracle", default="arithmetic", choices=["arithmetic", "qrom"])
+    cost.add_argument(
+        "--oracle",
+        default="arithmetic",
+        choices=["arithmetic", "qrom"],
+        help="entry oracle of the block encoding: computed by b-bit arithmetic, or looked up "
+        "from a QROM of the weights (default arithmetic)",
+    )
     cost.add_argument(
         "--entry-mults", type=integer(1, 10**6), default=4, help="b-bit mults per entry (4)"
     )
@@ -107,7 +115,10 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--batch-size", "-B", type=integer(1, 10**9), help="batch size B (128; --run: the run's)"
     )
     cost.add_argument(
-        "--flop-rate", type=real(1, 1e30), default=1e15, help="classical FLOP/s (1e15)"
+        "--flop-rate",
+        type=real(1, 1e30),
+        default=1e15,
+        help="classical FLOP/s behind the seconds (1e15)",
     )
     cost.add_argument(
         "--logical-rate", type=real(1, 1e30), help="logical ops/s (default: surface code)"
@@ -119,7 +130,11 @@ def register(sub: argparse._SubParsersAction) -> None:
         default=1e-3,
         help="physical error budget",
     )
-    cost.add_argument("--no-qsharp", action="store_true", help="skip the qsharp estimator")
+    cost.add_argument(
+        "--no-qsharp",
+        action="store_true",
+        help="skip Microsoft's resource estimator (qdk; the surface-code model only)",
+    )
     out = p.add_argument_group("output")
     out.add_argument("--json", action="store_true", help="print JSON instead of text")
     out.add_argument("--breakeven", action="store_true", help="add the break-even table")
@@ -131,17 +146,33 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
-def _explicit(args) -> dict:
+def _model(args):
+    """The CostModel of the flags."""
+    from ..quantum.cost.inputs import CostModel
+
+    return CostModel(
+        solver=args.solver,
+        shots=args.shots,
+        bits=args.bits,
+        oracle=args.oracle,
+        entry_mults=args.entry_mults,
+        flop_rate=args.flop_rate,
+        logical_rate=args.logical_rate,
+        qubit=args.qubit,
+        error_budget=args.error_budget,
+        use_qsharp=not args.no_qsharp,
+    )
+
+
+def _given(args) -> dict:
+    """Problem and Conditioning inputs given as flags (None: not given)."""
     from ..errors import UsageError
 
     if args.run is None and args.active is None:
         raise UsageError("give --active n (and --params P) or --run RUN_DIR")
     if args.run is not None and (args.active is not None or args.params is not None):
         raise UsageError("--run measures n and P; drop --active/--params or drop --run")
-    kw = dict(
-        n=args.active,
-        P=args.params,
-        T=args.steps,
+    return dict(
         N=args.order,
         p=args.idle,
         epsilon=args.epsilon,
@@ -154,33 +185,18 @@ def _explicit(args) -> dict:
         row_sparsity=args.row_sparsity,
         col_sparsity=args.col_sparsity,
         max_entry=args.max_entry,
-        momentum=args.momentum,
+        momentum=args.momentum or None,  # --run: measured from the run's meta unless set
         symmetric=args.symmetric,
         p_succ=args.p_succ,
-        shots=args.shots,
-        bits=args.bits,
-        oracle=args.oracle,
-        entry_mults=args.entry_mults,
-        solver=args.solver,
-        batch_size=args.batch_size,
-        flop_rate=args.flop_rate,
-        logical_rate=args.logical_rate,
-        qubit=args.qubit,
-        error_budget=args.error_budget,
-        use_qsharp=not args.no_qsharp,
     )
-    return kw
 
 
-def _from_run(args, kw: dict):
+def _from_run(args, given: dict, model):
     """The estimate with its inputs measured on a checkpoint of ``--run`` (explicit flags win)."""
     from tqdm import tqdm
 
     from ..analysis.estimate_run import estimate_run
 
-    kw = {k: v for k, v in kw.items() if k not in ("n", "P", "T")}
-    if not args.momentum:
-        kw.pop("momentum")  # measured from the run's meta
     bar = tqdm(desc="measuring", unit="stage", file=sys.stderr, leave=False, disable=None)
 
     def stage(name: str) -> None:
@@ -193,12 +209,13 @@ def _from_run(args, kw: dict):
             args.step,
             T=args.steps,
             n_batches=args.batches,
-            batch_size=kw.pop("batch_size"),
+            batch_size=args.batch_size,
             lr=args.lr,
             f2_iters=args.f2_iters,
             sparsity_samples=args.sparsity_samples,
             progress=stage,
-            **kw,
+            model=model,
+            **given,
         )
     finally:
         bar.close()
@@ -206,33 +223,31 @@ def _from_run(args, kw: dict):
 
 def run(args: argparse.Namespace) -> int:
     from ..quantum.cost.estimate import estimate
+    from ..quantum.cost.inputs import Conditioning, Problem, split_inputs
 
-    kw = _explicit(args)
     # The block sums enumerate the 3^N compositions, once per break-even point (~4 ms at N = 1).
     if args.breakeven or args.plot:
         check_work(
             4e-3 * 3**args.order, 60, f"--breakeven at N = {args.order}: seconds", force=args.force
         )
     with float_range("the estimate", _FIX):
+        model = _model(args)
+        given = _given(args)
         if args.run is not None:
-            est = _from_run(args, kw)
-            kw = est.inputs
+            est = _from_run(args, given, model)
         else:
-            est = estimate(**{**kw, "batch_size": kw["batch_size"] or 128})
+            given |= dict(n=args.active, P=args.params, T=args.steps, batch_size=args.batch_size)
+            problem, cond = split_inputs(given)
+            est = estimate(
+                problem=Problem(**problem), conditioning=Conditioning(**cond), model=model
+            )
         result = est.to_dict()
     if args.breakeven or args.plot:
         from ..quantum.cost.breakeven import breakeven, breakeven_table
         from ..report.plots import plot_breakeven
 
         be_kw = dict(
-            N=args.order,
-            epsilon=args.epsilon,
-            batch_size=est.inputs["batch_size"],
-            flop_rate=args.flop_rate,
-            logical_rate=args.logical_rate,
-            solver=args.solver,
-            bits=args.bits,
-            oracle=args.oracle,
+            N=args.order, epsilon=args.epsilon, batch_size=est.problem.batch_size, model=model
         )
         if args.sparsity is not None:
             be_kw["sparsity"] = args.sparsity
@@ -246,7 +261,11 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(jsonable(result), indent=1))
         return 0
-    print(f"qcarleman estimate (n = {kw['n']}, T = {kw['T']}, N = {kw['N']}, ε = {kw['epsilon']})")
+    pb = est.problem
+    print(
+        f"qcarleman estimate (n = {pb.n}, T = {pb.T}, N = {pb.N}, ε = {pb.epsilon}, "
+        f"classical rate {model.flop_rate:.3g} FLOP/s)"
+    )
     print(est.summary())
     if "breakeven" in result:
         print()

@@ -1,23 +1,34 @@
 """``qcarleman hybrid --config FILE.toml --out DIR``: the hybrid pipeline for any model and data.
 
 FILE is a training config (:mod:`qcarleman.training.config`) plus a ``[hybrid]`` table
-(:class:`qcarleman.hybrid.trainer.HybridSettings`) and an optional ``[pipeline]`` table
-(spectra, shot sweep, emulation backends: :func:`qcarleman.pipeline.stages.demo_config`), or the
-name of a shipped example (``hybrid_digits_cpu``, ``hybrid_paper_gpu``). Runs dense training,
-pruning, spectra, hybrid vs classical sparse training, the shot sweep, the estimate and the report
+(:class:`qcarleman.hybrid.settings.HybridSettings`) and an optional ``[pipeline]`` table
+(spectra, shot sweep, emulation backends: :class:`qcarleman.pipeline.options.PipelineOptions`),
+or the name of a shipped example (``hybrid-digits-cpu``, ``hybrid-paper-gpu``, ``mnist-cnn``;
+``qcarleman configs`` lists them). Runs dense training, pruning, spectra, hybrid vs classical
+sparse training, the shot sweep, the estimate and the report
 (:func:`qcarleman.pipeline.stages.run_pipeline`); every stage resumes when rerun.
+
+Examples::
+
+    qcarleman hybrid --config hybrid-digits-cpu --out runs/hybrid-digits
+    qcarleman hybrid --config mnist-cnn --out runs/hybrid-mnist --json
+    qcarleman configs show hybrid-digits-cpu > mine.toml
+    qcarleman hybrid --config mine.toml --out runs/mine
 """
 
 from __future__ import annotations
 
 import argparse
 
+from .helptext import command_help
 from .validate import add_force, check_config, check_hybrid_tables
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
-        "hybrid", help="hybrid quantum/classical sparse training against the classical baseline"
+        "hybrid",
+        help="hybrid quantum/classical sparse training against the classical baseline",
+        **command_help(__doc__),
     )
     p.add_argument("--config", required=True, help="TOML file or shipped example name")
     p.add_argument("--out", required=True, help="output directory (resumed if present)")

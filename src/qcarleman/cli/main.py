@@ -5,11 +5,12 @@ Each command lives in its own module ``qcarleman.cli.<name>`` exposing
 Command modules import heavy dependencies (torch, pennylane) inside ``func`` so that
 ``qcarleman --help`` and light commands start fast.
 
-Errors: a :class:`~qcarleman.errors.UsageError` prints one line and exits with code 2; any other
-:class:`~qcarleman.errors.QCarlemanError` prints one line and exits with code 1. Arguments are
-parsed into typed, ranged values by :mod:`qcarleman.cli.validate` before any work starts. Anything
-else (a bug) is one line naming it as an internal error, exit 1; ``QCARLEMAN_DEBUG=1`` re-raises
-it with its traceback.
+Errors: a :class:`~qcarleman.errors.UsageError` prints one line and exits with code 2, a
+:class:`~qcarleman.errors.DivergenceError` (NaN/inf in training) with code 3; any other
+:class:`~qcarleman.errors.QCarlemanError` prints one line and exits with code 1.
+Arguments are parsed into typed, ranged values by :mod:`qcarleman.cli.validate` before any work
+starts. Anything else (a bug) is one line naming it as an internal error, exit 1;
+``QCARLEMAN_DEBUG=1`` re-raises it with its traceback.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import importlib
 import os
 import sys
 
-from ..errors import QCarlemanError, UsageError
+from ..errors import DivergenceError, QCarlemanError, UsageError
 
 # One module per command, in the order `qcarleman --help` lists them.
 COMMANDS = [
@@ -33,6 +34,7 @@ COMMANDS = [
     "estimate",
     "spectrum",
     "emulate",
+    "configs",
 ]
 
 
@@ -67,6 +69,9 @@ def main(argv: list[str] | None = None) -> int:
     except UsageError as exc:
         print(f"qcarleman: error: {exc}", file=sys.stderr)
         return 2
+    except DivergenceError as exc:
+        print(f"qcarleman: error: {exc}", file=sys.stderr)
+        return 3
     except QCarlemanError as exc:
         print(f"qcarleman: error: {exc}", file=sys.stderr)
         return 1

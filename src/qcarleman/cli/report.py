@@ -4,15 +4,26 @@ RUN_DIR is the output directory of ``qcarleman demo`` or ``qcarleman hybrid``; t
 rebuilt from its saved JSON (``summary.json``, ``spectra.json``, ``shots.json``,
 ``emulation.json``, ``hybrid/segments.jsonl``, ``classical/segments.jsonl``) without retraining
 (:func:`qcarleman.report.build_report`).
+
+Examples::
+
+    qcarleman report demo-out
+    qcarleman report runs/hybrid-digits --json
 """
 
 from __future__ import annotations
 
 import argparse
 
+from .helptext import command_help
+
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("report", help="rebuild report.html of a demo/hybrid output directory")
+    p = sub.add_parser(
+        "report",
+        help="rebuild report.html of a demo/hybrid output directory",
+        **command_help(__doc__),
+    )
     p.add_argument("run_dir", help="output directory of `qcarleman demo` or `qcarleman hybrid`")
     p.add_argument("--json", action="store_true", help="print the figure list as JSON")
     p.set_defaults(func=run)
@@ -21,18 +32,16 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     import json
     from dataclasses import asdict
-    from pathlib import Path
 
+    from ..atomic import read_json
     from ..errors import UsageError
+    from ..pipeline.layout import RunLayout
     from ..report import build_report
     from ..report.figures import FigureInfo
 
     try:
         path = build_report(args.run_dir)
-        figs = [
-            FigureInfo(**f)
-            for f in json.loads((Path(args.run_dir) / "figures" / "index.json").read_text())
-        ]
+        figs = [FigureInfo(**f) for f in read_json(RunLayout(args.run_dir).figure_index)]
     except (ValueError, TypeError, KeyError, AttributeError, IndexError) as exc:
         if isinstance(exc, UsageError):
             raise

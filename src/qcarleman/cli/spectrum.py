@@ -1,8 +1,12 @@
 """``qcarleman spectrum RUN_DIR``: Hessian spectra and dissipation diagnostics at checkpoints.
 
 Per checkpoint: λ_min, λ_max, trace, negative mass, E(t), window t*, ρ and the regime for the
-horizon T (ALGORITHM.md §6), written to ``OUT/spectra.json`` with three plots (ridge plot of the
-densities, E(t) with the window marked, D/G/r). ``--json`` prints the same records to stdout.
+horizon T of the map actually trained — η, momentum μ and weight decay from the checkpoint
+(ALGORITHM.md §6.1) — beside the paper's plain-GD ``rho_paper`` / ``window_paper`` (§6),
+written to ``OUT/spectra.json`` with three plots (ridge plot of the densities, E(t) of both maps
+with both windows marked, D/G/r). ``--json`` prints the records to stdout; each carries ``lr``,
+``momentum``, ``weight_decay``, ``lambda_min``, ``lambda_max``, ``rho``, ``window``,
+``rho_paper``, ``window_paper`` and ``spectrum_method`` (``exact`` or ``slq``).
 Thin wrapper over :func:`qcarleman.analysis.spectrum.run_spectra`. Sharded over processes with
 ``torchrun --nproc-per-node W -m qcarleman.cli.torchrun RUN_DIR ...`` (same options).
 
@@ -18,6 +22,7 @@ import argparse
 import json
 from pathlib import Path
 
+from .helptext import command_help
 from .validate import add_force, check_work, integer, memory, positive
 
 #: Work guard: Hessian-vector products per checkpoint, batches × (probes × iters + Lanczos).
@@ -41,9 +46,18 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--curve-steps", type=integer(0, 10**5), default=100, help="E(t) for t = 0..this (100)"
     )
-    p.add_argument("--method", choices=["auto", "exact", "slq"], default="auto")
     p.add_argument(
-        "--exact-max", type=integer(0, 20_000), default=1500, help="auto: exact up to this n (1500)"
+        "--method",
+        choices=["auto", "exact", "slq"],
+        default="auto",
+        help="exact: dense Hessian eigenvalues; slq: Lanczos extremes + stochastic Lanczos "
+        "quadrature density; auto: exact up to --exact-max active parameters (default auto)",
+    )
+    p.add_argument(
+        "--exact-max",
+        type=integer(0, 20_000),
+        default=4096,
+        help="auto: exact eigh up to this n (4096)",
     )
     p.add_argument(
         "--k", type=integer(1, 1000), default=10, help="Lanczos extremes per end, deflated (10)"
@@ -52,7 +66,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--iters", type=integer(1, 10**4), default=80, help="SLQ Lanczos steps per probe (80)"
     )
-    p.add_argument("--dist", choices=["rademacher", "gaussian"], default="rademacher")
+    p.add_argument(
+        "--dist",
+        choices=["rademacher", "gaussian"],
+        default="rademacher",
+        help="SLQ probe vector distribution (default rademacher)",
+    )
     p.add_argument("--batches", type=integer(1, 10**4), default=1, help="batches in the loss (1)")
     p.add_argument("--batch-size", type=integer(1, 10**6), default=None, help="default: the run's")
     p.add_argument(
@@ -72,7 +91,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         default="float64",
         help="autodiff precision of the Hessian products (Lanczos/SLQ stay float64; float64)",
     )
-    p.add_argument("--seed", type=integer(0, 2**32 - 1), default=0)
+    p.add_argument(
+        "--seed",
+        type=integer(0, 2**32 - 1),
+        default=0,
+        help="seed of the random probes (Lanczos start, SLQ, power method; 0)",
+    )
     p.add_argument(
         "--memory-limit", type=memory, default=None, help="e.g. 8G (default: half the RAM)"
     )
@@ -82,7 +106,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
-        "spectrum", help="Hessian spectra and dissipation diagnostics at checkpoints of a run"
+        "spectrum",
+        help="Hessian spectra and dissipation diagnostics at checkpoints of a run",
+        **command_help(__doc__),
     )
     add_arguments(p)
     p.set_defaults(func=run, distributed=False)
@@ -90,14 +116,25 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 KEYS = (
     "step",
+    "lr",
+    "momentum",
+    "weight_decay",
+    "spectrum_method",
     "lambda_min",
     "lambda_max",
     "trace",
     "negative_mass",
     "E",
     "window",
+    "window_closed",
     "regime",
     "rho",
+    "norm_linear",
+    "window_factor",
+    "rho_paper",
+    "window_paper",
+    "window_closed_paper",
+    "regime_paper",
 )
 
 
@@ -149,20 +186,27 @@ def run(args: argparse.Namespace) -> int:
         return 0
     print(f"Hessian spectra of {args.run_dir} (active coordinates; horizon T = {args.horizon})")
     print(
-        f"{'step':>6} {'n':>8} {'method':>6} {'eta':>9} {'lambda_min':>11} {'lambda_max':>11} "
-        f"{'trace':>11} {'neg.mass':>8} {'rho':>8} {'t*':>4}  regime"
+        f"{'step':>6} {'n':>8} {'method':>6} {'eta':>9} {'mu':>5} {'lambda_min':>11} "
+        f"{'lambda_max':>11} {'trace':>11} {'neg.mass':>8} {'rho':>8} {'t*':>4} "
+        f"{'rho_pap':>8} {'t*_pap':>6}  regime"
     )
     for rec in records:
         star = f"{rec['window']}" + ("" if rec["window_closed"] else "+")
+        star_p = f"{rec['window_paper']}" + ("" if rec["window_closed_paper"] else "+")
         print(
             f"{rec['step']:>6} {rec['n']:>8} {rec['method']:>6} {rec['lr']:>9.3g} "
-            f"{rec['lambda_min']:>11.4e} {rec['lambda_max']:>11.4e} {rec['trace']:>11.4e} "
-            f"{rec['negative_mass']:>8.4f} {rec['rho']:>8.5f} {star:>4}  {rec['regime']}"
+            f"{rec['momentum']:>5.3g} {rec['lambda_min']:>11.4e} {rec['lambda_max']:>11.4e} "
+            f"{rec['trace']:>11.4e} {rec['negative_mass']:>8.4f} {rec['rho']:>8.5f} {star:>4} "
+            f"{rec['rho_paper']:>8.5f} {star_p:>6}  {rec['regime']}"
         )
+    print(
+        "  rho, t*: the map trained (momentum, weight decay; ALGORITHM.md §6.1); "
+        "rho_pap, t*_pap: the paper's plain-GD map (§6)"
+    )
     notes = sorted({n for rec in records for n in rec["notes"]})
     for n in notes:
         print(f"  note: {n}")
-    if not all(rec["window_closed"] for rec in records):
+    if not all(rec["window_closed"] and rec["window_closed_paper"] for rec in records):
         print("  t*+ : E(t) ≤ 1 up to --curve-steps, the window did not close")
     print(f"  wrote {out / 'spectra.json'}" + "".join(f", {p.name}" for p in plots))
     return 0
@@ -171,6 +215,15 @@ def run(args: argparse.Namespace) -> int:
 def _extra(rec: dict) -> dict:
     return {
         k: rec[k]
-        for k in ("n", "lr", "method", "window_closed", "notes", "f0_norm", "f2_norm", "rd_star")
+        for k in (
+            "n",
+            "method",
+            "window_band",
+            "window_band_paper",
+            "notes",
+            "f0_norm",
+            "f2_norm",
+            "rd_star",
+        )
         if k in rec
     }

@@ -3,6 +3,12 @@
 CONFIG is a TOML file or the name of a shipped example (digits-cnn, digits-cnn-large, mnist-cnn,
 cifar100-resnet32x4). Writes RUN/config.toml, RUN/metrics.jsonl and RUN/checkpoints/; rerunning
 the same command resumes from the latest checkpoint (bit for bit on the CPU).
+
+Examples::
+
+    qcarleman configs
+    qcarleman train digits-cnn --out runs/digits-dense
+    qcarleman train my-config.toml --out runs/mine --json
 """
 
 from __future__ import annotations
@@ -12,11 +18,16 @@ import json
 from pathlib import Path
 from typing import Any
 
+from .helptext import command_help
 from .validate import add_force, check_config
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("train", help="dense training from a TOML config into a run directory")
+    p = sub.add_parser(
+        "train",
+        help="dense training from a TOML config into a run directory",
+        **command_help(__doc__),
+    )
     add_common(p)
     p.set_defaults(func=run)
 

@@ -1,5 +1,5 @@
 r"""The viscous Burgers experiment of Liu et al., PNAS 118 (2021), arXiv:2011.03185 (its Burgers
-example and figure), with the setting specified in the project's issue #3.
+example and figure), with the PNAS 2021 setting (nx = 16, nt = 4000, Re0 = 20, T = 3).
 
 The 1-D forced viscous Burgers equation ∂t u + u ∂x u = ν ∂x² u + F0(t, x) on [−L/2, L/2] with
 Dirichlet boundaries, discretized by central differences on nx points (both boundary points

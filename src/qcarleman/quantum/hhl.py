@@ -1,11 +1,14 @@
 r"""Gate-level HHL (Harrow–Hassidim–Lloyd, PRL 103, 150502, 2009) simulated with PennyLane.
 
-Pipeline for L x = c (L real, non-Hermitian, ALGORITHM.md §3–§4):
+Pipeline for L x = c (L real, ALGORITHM.md §3–§4):
 
-1. **Hermitian dilation** (HHL paper, "non-Hermitian A"; ALGORITHM.md §3):
-   H = [[0, L], [Lᵀ, 0]], padded to 2^m with σ_max on the extra diagonal (never excited: the
-   right-hand side is 0 there). H (0, x) = (c, 0), so the solution lives in the lower half.
-   The eigenvalues of H are ±σ_i(L): **signed**, which the clock handles in two's complement.
+1. **Hermitian H** (:func:`embed`). A symmetric L is inverted directly (textbook HHL:
+   H = L padded to 2^m with ‖L‖₂ on the extra diagonal, m = ⌈log2 D⌉ system qubits); its
+   eigenvalues may be negative. Otherwise the **Hermitian dilation** (HHL paper, "non-Hermitian
+   A"; ALGORITHM.md §3) H = [[0, L], [Lᵀ, 0]], padded likewise (:func:`dilate`, one system qubit
+   more): H (0, x) = (c, 0), so the solution lives in the lower half, and the eigenvalues of H
+   are ±σ_i(L). In both cases the eigenvalues are **signed**, which the clock handles in two's
+   complement (step 3). Padding entries are never excited: the right-hand side is 0 there.
 2. **Eigenvalue rescaling**: U = exp(i H t0). An eigenvalue λ has phase φ = λ t0/2π, i.e.
    x = λ·s clock bins with s = t0·2^c/2π. ``t0="range"`` puts σ_max on bin 2^(c-1) − 1;
    ``t0="tuned"`` (default) scans s ∈ [s_max/2, s_max] and keeps the s whose *predicted*
@@ -33,7 +36,7 @@ import scipy.sparse as sp
 from ..errors import UsageError, check_memory
 from .exact import SolveResult, exact_solution, state_fidelity
 
-__all__ = ["dilate", "hhl_filter", "hhl_scale", "hhl_circuit", "hhl_solve"]
+__all__ = ["dilate", "embed", "hhl_filter", "hhl_scale", "hhl_circuit", "hhl_solve"]
 
 MAX_QUBITS = 24
 
@@ -54,6 +57,33 @@ def dilate(L) -> tuple[np.ndarray, int]:
     if n > 2 * D:
         H[2 * D :, 2 * D :] = np.eye(n - 2 * D) * np.linalg.norm(A, 2)
     return H, D
+
+
+def embed(L, dilation: bool | None = None) -> tuple[np.ndarray, int, int]:
+    """The Hermitian matrix HHL inverts (module doc, step 1), padded to a power of two.
+
+    ``dilation``: None (default) dilates only a non-symmetric L; True always dilates; False
+    requires a symmetric L. Returns (H, D, offset): the rhs c sits at rows 0..D−1 of H's
+    right-hand side and x at rows offset..offset+D−1 of its solution (offset 0, or D dilated).
+    """
+    A = L.toarray() if sp.issparse(L) else np.asarray(L, dtype=float)
+    scale = float(np.max(np.abs(A))) if A.size else 0.0
+    symmetric = bool(np.max(np.abs(A - A.T)) <= 1e-12 * scale)
+    if dilation is None:
+        dilation = not symmetric
+    if dilation:
+        H, D = dilate(A)
+        return H, D, D
+    if not symmetric:
+        raise UsageError("dilation=False needs a symmetric L; pass dilation=None or True")
+    D = A.shape[0]
+    n = 1 << int(np.ceil(np.log2(max(D, 2))))
+    check_memory(16.0 * n * n * 4, f"HHL Hamiltonian of a {D}×{D} system")
+    H = np.zeros((n, n))
+    H[:D, :D] = (A + A.T) / 2
+    if n > D:
+        H[D:, D:] = np.eye(n - D) * np.linalg.norm(A, 2)
+    return H, D, 0
 
 
 def _signed(k: np.ndarray, clock: int) -> np.ndarray:
@@ -107,8 +137,7 @@ def hhl_scale(eigs: np.ndarray, clock: int, t0: str | float = "tuned") -> tuple[
         return s_max, "t0 from the spectral range (σ_max on the top clock bin)"
     if t0 != "tuned":
         raise UsageError(f"t0 must be 'tuned', 'range' or a positive float; got {t0!r}")
-    lam = np.unique(np.round(np.abs(eigs), 12))
-    lam = np.concatenate([lam, -lam])
+    lam = np.unique(np.round(eigs, 12))  # signed: ±σ for a dilation, any sign otherwise
     grid = np.linspace(0.5 * s_max, s_max, 801)
     spread = [np.ptp(np.log(np.abs(hhl_filter(lam, s, clock) * lam * s) + 1e-300)) for s in grid]
     s = float(grid[int(np.argmin(spread))])
@@ -167,17 +196,20 @@ def hhl_solve(
     shots: int | None = None,
     seed: int | None = 0,
     kappa: float | None = None,
+    dilation: bool | None = None,
 ) -> SolveResult:
     """Run the HHL circuit on lightning.qubit (state vector), post-select, compare with exact.
 
     ``shots``: also sample the circuit that many times and report the measured post-selection
     rate (ancilla 1, clock 0, system in the output set) as ``measured_success_probability``.
+    ``dilation``: see :func:`embed` (default: dilate only a non-symmetric L). Qubits:
+    clock + ⌈log2 D⌉ + 1 for a symmetric L, clock + ⌈log2 2D⌉ + 1 dilated.
     """
     import pennylane as qml
 
     if clock < 2:
         raise UsageError("HHL needs at least 2 clock qubits; pass clock >= 2")
-    H, D = dilate(L)
+    H, D, offset = embed(L, dilation)
     m = int(np.log2(H.shape[0]))
     nq = clock + m + 1
     if nq > MAX_QUBITS:
@@ -201,7 +233,7 @@ def hhl_solve(
     qnode = qml.QNode(circuit, dev)
     psi = np.asarray(qnode()).reshape(1 << clock, H.shape[0], 2)
     flagged = psi[0, :, 1]  # clock 0, ancilla 1
-    out_idx = D + np.asarray(post_select)
+    out_idx = offset + np.asarray(post_select)
     amp = flagged[out_idx]
     p_flag = float(np.vdot(flagged, flagged).real)
     p_succ = float(np.vdot(amp, amp).real)
@@ -233,19 +265,26 @@ def hhl_solve(
             "depth": int(specs.depth),
             "t0": 2 * np.pi * s / (1 << clock),
             "bins_per_unit_eigenvalue": s,
-            "kappa_dilation": float(np.max(np.abs(eigs)) / np.min(np.abs(eigs))),
+            "dilated": bool(offset),
+            "kappa_hamiltonian": float(np.max(np.abs(eigs)) / np.min(np.abs(eigs))),
         },
-        notes=[how, "post-selected on ancilla=1 and clock=0 (state vector, lightning.qubit)"],
+        notes=[
+            "Hermitian dilation [[0, L], [Lᵀ, 0]] (one system qubit more)"
+            if offset
+            else "no dilation: L is symmetric (textbook HHL, signed eigenvalues)",
+            how,
+            "post-selected on ancilla=1 and clock=0 (state vector, lightning.qubit)",
+        ],
     )
     if shots:
         res.measured_success_probability = _sample_rate(
-            qml, qfunc, wires, nq, D, post_select, shots, seed
+            qml, qfunc, wires, nq, offset, post_select, shots, seed
         )
         res.shots = int(shots)
     return res
 
 
-def _sample_rate(qml, qfunc, wires, nq, D, post_select, shots: int, seed) -> float:
+def _sample_rate(qml, qfunc, wires, nq, offset, post_select, shots: int, seed) -> float:
     """Fraction of ``shots`` circuit samples passing ancilla=1, clock=0, system ∈ output set."""
     dev = qml.device("lightning.qubit", wires=nq, seed=seed)
 
@@ -260,5 +299,5 @@ def _sample_rate(qml, qfunc, wires, nq, D, post_select, shots: int, seed) -> flo
     anc = index & 1
     sysval = (index >> 1) & ((1 << m) - 1)
     clk = index >> (m + 1)
-    ok = (anc == 1) & (clk == 0) & np.isin(sysval, D + np.asarray(post_select))
+    ok = (anc == 1) & (clk == 0) & np.isin(sysval, offset + np.asarray(post_select))
     return float(ok.mean())

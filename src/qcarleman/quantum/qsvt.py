@@ -19,8 +19,10 @@ y = P^{(SV)}(A†)|ĉ⟩ ≈ α L⁻¹c/(K'‖c‖); hence ‖x‖ ≈ (K'‖c�
 dense SVD. ``chebyshev``
 (matrix level, any size, sparse): the same polynomial through the singular-value Chebyshev
 recurrence T_{k+1} = 2 A^{(k)} T_k − T_{k−1}, alternating A† (odd k+1) and A (even k+1), one
-sparse matvec per degree. ``circuit`` (small systems, PennyLane): angles from
-``qml.poly_to_angles(coeffs, "QSVT")``, ``qml.QSVT`` on ``qml.BlockEncode(Lᵀ/α)``; PennyLane's
+sparse matvec per degree. ``circuit`` (small systems, PennyLane, degree ≤ 401): phases from
+:func:`qsp_phases` (Newton's method in the Chebyshev basis — the monomial route through
+``qml.poly_to_angles`` is ill-conditioned and fails from degree ≈ 50), converted to QSVT
+angles and checked in NumPy against P; ``qml.QSVT`` on ``qml.BlockEncode(Lᵀ/α)``; PennyLane's
 QSVT puts P in the *real part* of the top-left block, so we add one ancilla and apply the
 sequence with φ (ancilla 0) and −φ (ancilla 1) between Hadamards: (U_φ + U_φ*)/2 has top-left
 block exactly P(A†) for real A (Gilyén et al. Cor. 18 / Dong et al. 2021 "QSP phase factors").
@@ -35,12 +37,14 @@ import scipy.sparse as sp
 import scipy.sparse.linalg as spla
 from numpy.polynomial import chebyshev as C
 
-from ..errors import QCarlemanError, UsageError, check_memory
+from ..errors import UsageError, check_memory
 from .exact import SolveResult, exact_solution, state_fidelity
 
 __all__ = [
     "InversePolynomial",
     "inverse_polynomial",
+    "qsp_phases",
+    "qsvt_response",
     "qsvt_angles",
     "blockencode_alpha",
     "qsvt_apply_svd",
@@ -51,7 +55,8 @@ __all__ = [
 
 SVD_MAX_DIM = 4096  # method="svd" (dense SVD) up to 2^12
 SMALL_DIM = 1024  # default method "svd" and exact singular values up to this size
-CIRCUIT_MAX_DEGREE = 61
+CIRCUIT_MAX_DEGREE = 401  # QSP phases and circuits tested to degree ≥ 200
+ANGLE_TOL = 1e-9  # max |P_angles(x) − P(x)| on [−1, 1] accepted for circuit angles
 
 
 @dataclass
@@ -72,12 +77,6 @@ class InversePolynomial:
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
         return C.chebval(x, self.cheb)
-
-    def monomial(self) -> np.ndarray:
-        """Coefficients in the monomial basis, lowest power first (for qml.poly_to_angles)."""
-        mono = C.cheb2poly(self.cheb)
-        mono[0::2] = 0.0
-        return mono
 
 
 def _f_b(x: np.ndarray, b: int) -> np.ndarray:
@@ -123,7 +122,9 @@ def inverse_polynomial(kappa: float, epsilon: float = 1e-2) -> InversePolynomial
             break
         deg = max(deg + 2, int(deg * 1.15) | 1)
     if err > epsilon:
-        raise QCarlemanError(f"could not reach relative error {epsilon} with degree ≤ {deg}")
+        raise UsageError(
+            f"could not reach relative error {epsilon} with degree ≤ {deg}; use a larger epsilon"
+        )
     # shrink: smallest odd degree in the last step that still meets epsilon
     for d in range(max(3, int(deg / 1.15) | 1), deg, 2):
         c2, e2 = fit(d)
@@ -143,14 +144,93 @@ def inverse_polynomial(kappa: float, epsilon: float = 1e-2) -> InversePolynomial
     )
 
 
-def qsvt_angles(poly: InversePolynomial) -> tuple[np.ndarray, InversePolynomial]:
-    """QSVT phases φ_0..φ_d from ``qml.poly_to_angles(coeffs, "QSVT")`` (root finding).
+def _wx_products(phi: np.ndarray, x: np.ndarray):
+    """Prefix L_k = A_0 W A_1 … A_{k−1} W and suffix R_k = W A_{k+1} … W A_d products of the
+    QSP sequence U(x) = A_0 W A_1 W … W A_d, A_k = e^{iφ_k Z}, W(x) = e^{i arccos(x) X};
+    shapes (d+1, m, 2, 2). U = L_k A_k R_k for every k."""
+    d, m = phi.size - 1, x.size
+    W = np.empty((m, 2, 2), dtype=complex)
+    W[:, 0, 0] = W[:, 1, 1] = x
+    W[:, 0, 1] = W[:, 1, 0] = 1j * np.sqrt(1.0 - x**2)
+    A = np.stack([np.exp(1j * phi), np.exp(-1j * phi)], axis=1)  # diagonals, (d+1, 2)
+    L = np.empty((d + 1, m, 2, 2), dtype=complex)
+    R = np.empty_like(L)
+    L[0] = R[d] = np.eye(2)
+    for k in range(1, d + 1):
+        L[k] = (L[k - 1] * A[k - 1][None, None, :]) @ W
+    for k in range(d - 1, -1, -1):
+        R[k] = W @ (A[k + 1][None, :, None] * R[k + 1])
+    return L, R, A
 
-    PennyLane's root-finding solver fails for some polynomials with max|P| close to 1, so the
-    polynomial is shrunk by the first factor in 1, 0.9, 0.75, ... that works (this only lowers
-    the success probability; K and the returned polynomial are updated). Every angle set is
-    checked by evaluating the scalar QSVT sequence on a 1×1 block encoding: Re⟨0|U_φ(x)|0⟩ must
-    equal P(x) to 1e-6. Returns (angles, polynomial actually implemented).
+
+def qsp_phases(cheb, *, tol: float = 1e-13, max_iter: int = 60) -> np.ndarray:
+    """Symmetric QSP phases Φ = (φ_0, …, φ_d) of a real odd polynomial P = Σ_k c_k T_k with
+    |P| < 1 on [−1, 1], in the Wx convention: Re⟨0|e^{iφ_0 Z} Π_{k=1}^{d} W(x) e^{iφ_k Z}|0⟩ = P(x).
+
+    Chebyshev basis throughout (no monomial coefficients): Newton's method on the (d+1)/2 free
+    phases of a symmetric Φ (φ_k = φ_{d−k}), matching P at the positive Chebyshev nodes
+    x_j = cos((2j−1)π/(2(d+1))), from Φ_0 = (π/4, 0, …, 0, π/4) (Dong, Meng, Whaley, Lin, PRA 103,
+    042419 (2021) §III; Newton iteration: Dong, Lin, Ni, Wang, arXiv:2307.12468, which converges
+    for every ‖P‖_∞ < 1). The Jacobian is exact: ∂U/∂φ_k = L_k·iZ·A_k·R_k (:func:`_wx_products`).
+    Raises :class:`UsageError` when P is not odd or the iteration does not reach ``tol``.
+    """
+    c = np.trim_zeros(np.asarray(cheb, dtype=float), "b")
+    d = c.size - 1
+    if d < 1 or d % 2 == 0 or np.any(c[0::2] != 0):
+        raise UsageError("QSP phases need an odd polynomial (odd degree, even coefficients 0)")
+    half = (d + 1) // 2
+    x = np.cos((2 * np.arange(1, half + 1) - 1) * np.pi / (4 * half))
+    target = C.chebval(x, c)
+    psi = np.zeros(half)
+    psi[0] = np.pi / 4
+    z = np.array([1.0, -1.0])
+    err = np.inf
+    for _ in range(max_iter):
+        phi = np.concatenate([psi, psi[::-1]])
+        L, R, A = _wx_products(phi, x)
+        resid = (A[0, 0] * R[0][:, 0, 0]).real - target
+        err = float(np.max(np.abs(resid)))
+        if err <= tol:
+            return phi
+        dU = np.einsum("kmj,kj,kmj->km", L[:, :, 0, :], 1j * z[None, :] * A, R[:, :, :, 0]).real
+        J = (dU[:half] + dU[::-1][:half]).T  # symmetric phases: φ_k and φ_{d−k} move together
+        try:
+            psi = psi - np.linalg.solve(J, resid)
+        except np.linalg.LinAlgError:
+            break
+        if not np.all(np.isfinite(psi)):
+            break
+    raise UsageError(
+        f"QSP phases for degree {d} did not converge (residual {err:.2g}); the polynomial may "
+        "reach |P| = 1: use a larger epsilon or method='svd'/'chebyshev'"
+    )
+
+
+def qsvt_response(angles, x) -> np.ndarray:
+    """Re⟨0|U_QSVT|0⟩ of PennyLane's ``qml.QSVT(qml.BlockEncode([[x]]), [qml.PCPhase(φ_j, dim=1)])``
+    evaluated in NumPy: the projector phases diag(e^{iφ_j}, e^{−iφ_j}) alternate with the
+    reflection [[x, √(1−x²)], [√(1−x²), −x]] (its own adjoint). Vectorized over x."""
+    x = np.atleast_1d(np.asarray(x, dtype=float))
+    s = np.sqrt(1.0 - x**2)
+    v = np.zeros((x.size, 2), dtype=complex)  # U|0⟩, built gate by gate
+    v[:, 0] = 1.0
+    for j, a in enumerate(np.asarray(angles, dtype=float)):
+        if j > 0:
+            v = np.stack([x * v[:, 0] + s * v[:, 1], s * v[:, 0] - x * v[:, 1]], axis=1)
+        v = v * np.array([np.exp(1j * a), np.exp(-1j * a)])
+    return v[:, 0].real
+
+
+def qsvt_angles(poly: InversePolynomial) -> tuple[np.ndarray, InversePolynomial]:
+    """QSVT phases φ_0..φ_d for ``qml.QSVT`` with ``qml.PCPhase`` projectors.
+
+    :func:`qsp_phases` (Chebyshev basis, Newton) gives the Wx-convention phases, converted with
+    ``qml.transform_angles(Φ, "QSP", "QSVT")`` (Martyn et al., PRX Quantum 2, 040203 (2021)
+    App. A.2). Every angle set is checked in NumPy (:func:`qsvt_response`) at 2(d+1) Chebyshev
+    nodes of [−1, 1]: it must reproduce P to ``ANGLE_TOL``. If it does not, P is shrunk by the
+    first factor in 0.999, 0.99, 0.9 that works (this only lowers the success probability; K and
+    the returned polynomial are updated). Returns (angles, polynomial actually implemented);
+    every failure is a :class:`UsageError`.
     """
     import pennylane as qml
 
@@ -159,21 +239,19 @@ def qsvt_angles(poly: InversePolynomial) -> tuple[np.ndarray, InversePolynomial]
             f"QSVT circuit degree {poly.degree} > {CIRCUIT_MAX_DEGREE}; use method='svd' or "
             "'chebyshev' (matrix level) or a larger epsilon"
         )
-    for shrink in (1.0, 0.9, 0.75, 0.6, 0.5, 0.4, 0.3, 0.2):
+    nodes = np.cos(np.pi * (np.arange(2 * poly.degree + 2) + 0.5) / (2 * poly.degree + 2))
+    for shrink in (1.0, 0.999, 0.99, 0.9):
         p = replace(poly, cheb=poly.cheb * shrink, K=poly.K / shrink)
         try:
-            angles = np.asarray(qml.poly_to_angles(p.monomial(), "QSVT"), dtype=float)
-        except ValueError:
+            phases = qsp_phases(p.cheb)
+        except UsageError:
             continue
-        ok = True
-        for x in (0.1, 0.37, 0.8, 1.0 / p.kappa):
-            ops = [qml.PCPhase(a, dim=1, wires=[0]) for a in angles]
-            U = qml.matrix(qml.QSVT(qml.BlockEncode(np.array([[x]]), wires=[0]), ops))
-            ok = ok and abs(U[0, 0].real - p(x)) <= 1e-6
-        if ok:
+        angles = np.asarray(qml.transform_angles(phases, "QSP", "QSVT"), dtype=float)
+        if np.max(np.abs(qsvt_response(angles, nodes) - p(nodes))) <= ANGLE_TOL:
             return angles, p
-    raise QCarlemanError(
-        f"no accurate QSVT angles for degree {poly.degree}; use a larger epsilon for circuits"
+    raise UsageError(
+        f"no accurate QSVT angles for degree {poly.degree}; use a larger epsilon or "
+        "method='svd'/'chebyshev' (matrix level)"
     )
 
 
@@ -378,7 +456,9 @@ def _run_circuit(L, chat, poly, alpha, post_select, shots, seed):
     qnode = qml.QNode(circuit, dev)
     psi = np.asarray(qnode()).reshape(2, 2, A.shape[0])[0, 0, :n]
     if np.max(np.abs(psi.imag)) > 1e-8:
-        raise QCarlemanError("QSVT circuit output is not real; the real-part LCU failed")
+        raise UsageError(
+            "QSVT circuit output is not real (the real-part LCU failed); use method='svd'"
+        )
     specs = qml.specs(qnode)().resources
     extra = {
         "poly_shrink": float(K0 / poly.K),

@@ -71,8 +71,9 @@ def solve_linear(
 ) -> SolveResult:
     """Solve L x = c with an emulated QLSA and post-select x on ``post_select``.
 
-    Options by backend: ``hhl``: clock (6), t0 ("tuned" | "range" | float), shots, seed
-    (see :func:`qcarleman.quantum.hhl.hhl_solve`); ``qsvt``: epsilon, method ("svd" |
+    Options by backend: ``hhl``: clock (6), t0 ("tuned" | "range" | float), shots, seed,
+    dilation (None: only for a non-symmetric L) (see :func:`qcarleman.quantum.hhl.hhl_solve`);
+    ``qsvt``: epsilon, method ("svd" |
     "chebyshev" | "circuit"), alpha, shots, seed (see :func:`qcarleman.quantum.qsvt.qsvt_solve`).
     """
     L, c = as_system(L, c)

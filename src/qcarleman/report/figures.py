@@ -8,7 +8,6 @@ list to ``figures/index.json``. Nothing is retrained or recomputed except plotti
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -16,7 +15,9 @@ from typing import Any
 
 import numpy as np
 
-from ..atomic import write_json
+from ..atomic import read_json, write_json
+from ..hybrid.store import load_records
+from ..pipeline.layout import RunLayout
 from .plots import plot_spectra, pyplot, save_figure
 
 __all__ = ["FigureInfo", "make_figures", "load_run"]
@@ -29,29 +30,19 @@ class FigureInfo:
     caption: str
 
 
-def _json(path: Path) -> Any:
-    return json.loads(path.read_text()) if path.is_file() else None
-
-
-def _records(path: Path) -> list[dict[str, Any]]:
-    f = path / "segments.jsonl"
-    if not f.is_file():
-        return []
-    return [json.loads(line) for line in f.read_text().splitlines() if line.strip()]
-
-
 def load_run(out: str | os.PathLike) -> dict[str, Any]:
-    """Everything the report needs from an output directory (missing parts are None/empty)."""
-    out = Path(out)
-    shots = _json(out / "shots.json") or []
+    """Everything the report needs from an output directory (missing parts are None/empty);
+    paths from :class:`~qcarleman.pipeline.layout.RunLayout`."""
+    lay = RunLayout(out)
+    shots = read_json(lay.shots) or []
     return {
-        "summary": _json(out / "summary.json"),
-        "spectra": _json(out / "spectra.json") or [],
-        "emulation": _json(out / "emulation.json") or [],
+        "summary": read_json(lay.summary),
+        "spectra": read_json(lay.spectra) or [],
+        "emulation": read_json(lay.emulation) or [],
         "shots": shots,
-        "hybrid": _records(out / "hybrid"),
-        "classical": _records(out / "classical"),
-        "sweep": {s["shots"]: _records(out / "shots" / f"M_{s['shots']}") for s in shots},
+        "hybrid": load_records(lay.hybrid),
+        "classical": load_records(lay.classical),
+        "sweep": {s["shots"]: load_records(lay.shots_run(s["shots"])) for s in shots},
     }
 
 
@@ -83,7 +74,7 @@ def fig_training(run: dict, out: Path) -> FigureInfo | None:
     axes[1].set_ylabel("test loss")
     axes[0].set_title("accuracy (shaded: quantum segments, dotted: segment starts)")
     axes[1].set_title("loss")
-    path = out / "figures" / "training_curves.png"
+    path = RunLayout(out).figures / "training_curves.png"
     save_figure(fig, path, dpi=110)
     q = [r for r in hyb if r["kind"] == "quantum"]
     return FigureInfo(
@@ -138,7 +129,7 @@ def fig_spectra(run: dict, out: Path) -> list[FigureInfo]:
     if not spectra:
         return []
 
-    paths = plot_spectra(_spectrum_reports(spectra), out / "figures")
+    paths = plot_spectra(_spectrum_reports(spectra), RunLayout(out).figures)
     first = spectra[0]
     method = first["method"]
     est = "exact eigenvalues" if method == "exact" else "SLQ estimate (stochastic)"
@@ -180,7 +171,7 @@ def fig_emulation(run: dict, out: Path) -> FigureInfo | None:
     ax.set_ylabel("‖x̂_t − x_t‖ / ‖x_t‖ vs true GD")
     ax.set_title("emulation error against step, per backend/order")
     ax.legend(fontsize=8)
-    path = out / "figures" / "emulation_error.png"
+    path = RunLayout(out).figures / "emulation_error.png"
     save_figure(fig, path, dpi=110)
     return FigureInfo(
         str(path.relative_to(out)),
@@ -210,7 +201,7 @@ def fig_readout(run: dict, out: Path) -> FigureInfo | None:
     ax.set_ylabel("‖ẑ − z‖ / ‖z‖")
     ax.set_title(f"readout error against shots ({sweep[0]['readout']} readout)")
     ax.legend(fontsize=8)
-    path = out / "figures" / "readout_error.png"
+    path = RunLayout(out).figures / "readout_error.png"
     save_figure(fig, path, dpi=110)
     n = (run["summary"] or {}).get("n_active") or 0
     big = M >= n  # √(n/M) holds once there are more shots than coordinates
@@ -255,7 +246,7 @@ def fig_degradation(run: dict, out: Path) -> FigureInfo | None:
         ax.set_xscale("log")
         ax.set_xlabel("tomography shots M per segment and block")
         ax.legend(fontsize=8)
-    path = out / "figures" / "degradation.png"
+    path = RunLayout(out).figures / "degradation.png"
     save_figure(fig, path, dpi=110)
     return FigureInfo(
         str(path.relative_to(out)),
@@ -287,16 +278,17 @@ def fig_cost(run: dict, out: Path) -> FigureInfo | None:
     vals = [float(e[k]) for k in names]
     axes[1].barh(names, vals, color=["tab:blue", "tab:blue", "tab:blue", "tab:orange"])
     axes[1].set_xscale("log")
-    axes[1].set_title(f"segment 0: T = {e['T']}, N = {e['N']}, M = {e['shots']:.3g} shots")
-    path = out / "figures" / "cost_comparison.png"
+    eps = f" for ε = {e['epsilon']:g}" if "epsilon" in e else ""
+    axes[1].set_title(f"segment 0: T = {e['T']}, N = {e['N']}, {e['shots']:.3g} shots{eps}")
+    path = RunLayout(out).figures / "cost_comparison.png"
     save_figure(fig, path, dpi=110)
     return FigureInfo(
         str(path.relative_to(out)),
         "Cost comparison: quantum segment vs classical steps",
         f"Estimated fault-tolerant wall-clock of each quantum segment (T-count × logical cycle; "
-        f"QLSA {e['solver']}, tomography included) against the classical FLOPs of the same "
-        "steps at the stated FLOP rate (qcarleman.quantum.cost.estimate.estimate); right: the "
-        "counts behind the first segment.",
+        f"QLSA {e['solver']}, tomography priced for the target ε) against the classical FLOPs of "
+        "the same steps at the stated FLOP rate (qcarleman.quantum.cost.estimate.estimate); "
+        "right: the counts behind the first segment.",
     )
 
 
@@ -315,5 +307,5 @@ def make_figures(out: str | os.PathLike) -> list[FigureInfo]:
         if info:
             figs.append(info)
 
-    write_json(out / "figures" / "index.json", [asdict(f) for f in figs])
+    write_json(RunLayout(out).figure_index, [asdict(f) for f in figs])
     return figs

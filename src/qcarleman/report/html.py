@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import UsageError
+from ..pipeline.layout import RunLayout
 from .figures import load_run, make_figures
 
 __all__ = ["build_report", "NUMBER_HELP"]
@@ -41,6 +42,8 @@ NUMBER_HELP: dict[str, str] = {
 
 
 def _fmt(v: Any) -> str:
+    if isinstance(v, dict) and "kind" in v:  # a Quantity's JSON form: value (kind)
+        return f"{_fmt(v.get('value'))} ({html.escape(str(v['kind']))})"
     if isinstance(v, bool) or v is None:
         return str(v)
     if isinstance(v, float):
@@ -165,12 +168,18 @@ def build_report(out: str | os.PathLike) -> Path:
                 "kappa_eff",
                 "p_succ",
                 "aa_rounds",
+                "epsilon",
                 "shots",
                 "shots_for_epsilon",
+                "shots_given",
+                "epsilon_at_shots_given",
                 "queries",
                 "block_encoding_calls",
                 "t_count",
                 "classical_flops",
+                "classical_flops_kind",
+                "classical_flops_dense",
+                "flop_rate",
                 "quantum_seconds",
                 "classical_seconds",
                 "winner",
@@ -180,8 +189,10 @@ def build_report(out: str | os.PathLike) -> Path:
             "<h2>Resource estimate of one quantum segment</h2>"
             + _table(erows)
             + "<p>From <code>qcarleman.quantum.cost.estimate.estimate</code>; each figure's "
-            "formula "
-            "and source are in its docstring, assumptions are listed below.</p>"
+            "formula and source are in its docstring, assumptions are listed below. The bill "
+            "prices the shots that the target ε needs (<code>shots</code>); "
+            "<code>epsilon_at_shots_given</code> is the error bound that the run's shot budget "
+            "reaches. Classical seconds = FLOPs / <code>flop_rate</code>.</p>"
         )
     parts.append("<h2>Figures</h2><ul id='figure-list'>")
     parts += [f"<li>{html.escape(f.file)}: {html.escape(f.title)}</li>" for f in figs]
@@ -205,6 +216,6 @@ def build_report(out: str | os.PathLike) -> Path:
         f"<p>Pipeline time: {_fmt(s.get('seconds'))} s. Rebuild this page with "
         f"<code>qcarleman report {html.escape(str(out))}</code>.</p></body></html>"
     )
-    path = out / "report.html"
+    path = RunLayout(out).report
     atomic_write_text(path, "\n".join(parts))
     return path

@@ -4,7 +4,8 @@ The one place that selects the matplotlib backend is :func:`pyplot`; :func:`save
 figure atomically (temp file + ``os.replace``) and closes it. Plots, one function each, taking the
 results of the lower layers:
 
-* :func:`plot_spectra` — ``qcarleman spectrum``: ridge plot, E(t), D/G/r per checkpoint;
+* :func:`plot_spectra` — ``qcarleman spectrum``: ridge plot, E(t) (trained and paper map), D/G/r
+  per checkpoint;
 * :func:`plot_emulation` — ``qcarleman emulate``: e_N(t) per Carleman order;
 * :func:`plot_breakeven` — ``qcarleman estimate --breakeven``: quantum vs classical wall clock;
 * :func:`plot_burgers` — ``qcarleman burgers``: the PNAS 2021 Burgers panels.
@@ -58,7 +59,9 @@ def save_figure(fig, path: str | os.PathLike, dpi: int = 120) -> Path:
 
 def plot_spectra(reports: Sequence[SpectrumReport], out_dir: str | os.PathLike) -> list[Path]:
     """Three PNGs in ``out_dir``: ``spectrum_ridge.png`` (smoothed density per step, offset),
-    ``error_curve.png`` (E(t) per step, the line E = 1 and each window t* marked) and
+    ``error_curve.png`` (E(t) per step of the map trained — solid, with the SLQ band over probes
+    when estimated — and of the paper's plain-GD map — dashed —, the line E = 1 and both windows
+    t* marked; ALGORITHM.md §6, §6.1) and
     ``dissipative_split.png`` (D, G and r per step)."""
     plt = pyplot()
 
@@ -93,17 +96,31 @@ def plot_spectra(reports: Sequence[SpectrumReport], out_dir: str | os.PathLike) 
     )
     paths.append(save_figure(fig, out / "spectrum_ridge.png"))
 
-    # E(t) with windows
+    # E(t) of the trained map (solid, band if SLQ) and of the paper's plain-GD map (dashed)
     fig, ax = plt.subplots(figsize=(7, 4.5))
     for rep, c, lab in zip(reports, colors, label):
         t = np.arange(rep.E.size)
-        ax.plot(t, rep.E, color=c, lw=1.2, label=f"{lab} (t* = {rep.window})")
+        paper = rep.paper
+        text = f"{lab}: t* = {rep.window}"
+        if paper is not None:
+            text += f", paper t* = {paper.window}"
+        ax.plot(t, rep.E, color=c, lw=1.2, label=text)
         ax.plot(rep.window, rep.E[rep.window], "o", color=c, ms=4)
-    ax.axhline(1.0, color="k", lw=0.8, ls="--")
+        if rep.band is not None:
+            ax.fill_between(t, np.maximum(rep.band.low, 1e-300), rep.band.high, color=c, alpha=0.15)
+        if paper is not None and (rep.momentum or not np.array_equal(paper.E, rep.E)):
+            ax.plot(t, paper.E, color=c, lw=1.0, ls="--")
+            ax.plot(paper.window, paper.E[paper.window], "s", color=c, ms=4, mfc="none")
+    ax.axhline(1.0, color="k", lw=0.8, ls=":")
     ax.set_yscale("log")
     ax.set_xlabel("t (steps)")
-    ax.set_ylabel("E(t) = mean |1 − ηλ|^t")
-    ax.set_title("error-bound curve; dots: end of the window E ≤ 1")
+    ax.set_ylabel("E(t)")
+    ax.set_title(
+        "error-bound curve: solid = map trained (mean ‖B_ν^t‖₂, §6.1), "
+        "dashed = paper (mean |1 − ηλ|^t);\nmarkers: end of each window E ≤ 1"
+        + ("; shaded: SLQ band over probes" if any(r.band is not None for r in reports) else ""),
+        fontsize=9,
+    )
     if len(reports) <= 12:
         ax.legend(fontsize=7)
     paths.append(save_figure(fig, out / "error_curve.png"))

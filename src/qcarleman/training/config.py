@@ -51,6 +51,7 @@ A bad key or value raises :class:`~qcarleman.errors.UsageError` naming the key a
 
 from __future__ import annotations
 
+import math
 import os
 import tomllib
 from dataclasses import asdict, dataclass, field, fields, replace
@@ -62,11 +63,16 @@ from ..errors import UsageError
 __all__ = [
     "TrainSettings",
     "PruneSettings",
+    "settings_from_meta",
+    "lr_at_step",
     "Config",
     "PRESETS",
     "load_config",
     "dump_config",
     "example_config",
+    "example_configs",
+    "check_data_spec",
+    "config_diff",
 ]
 
 #: ALGORITHM.md §9 (dense training of the paper) and a plain full-batch GD preset.
@@ -108,6 +114,32 @@ class TrainSettings:
         return self.lr * self.gamma ** sum(1 for m in self.milestones if epoch >= m)
 
 
+def settings_from_meta(meta: dict[str, Any]) -> TrainSettings:
+    """The training phase settings a run's checkpoints were made with (their metadata)."""
+    if "lr" not in meta:
+        raise UsageError(
+            "the checkpoint meta has no learning rate 'lr'; pass --lr or use a run written by "
+            "qcarleman's trainer"
+        )
+    return TrainSettings(
+        optimizer=str(meta.get("optimizer", "sgd")),
+        lr=float(meta["lr"]),
+        momentum=float(meta.get("momentum", 0.0)),
+        weight_decay=float(meta.get("weight_decay", 0.0)),
+        batch_size=int(meta.get("batch_size", TrainSettings.batch_size)),
+        epochs=int(meta.get("epochs", 1)),
+        milestones=list(meta.get("milestones", [])),
+        gamma=float(meta.get("gamma", 0.1)),
+    )
+
+
+def lr_at_step(meta: dict[str, Any], step: int) -> float:
+    """η of the optimizer step taken from checkpoint ``step``: the run's step schedule
+    lr·gamma^(#milestones ≤ epoch) with epoch = step // steps_per_epoch (ALGORITHM.md §9)."""
+    spe = max(1, int(meta.get("steps_per_epoch", 1)))
+    return settings_from_meta(meta).lr_at(int(step) // spe)
+
+
 @dataclass
 class PruneSettings:
     amount: float = 0.9
@@ -144,6 +176,8 @@ class Config:
         }
 
 
+#: Dataset names of :mod:`qcarleman.training.data`.
+DATASETS = ("digits", "mnist", "cifar10", "cifar100")
 _DATA_KEYS = {
     "name": str,
     "root": str,
@@ -204,12 +238,16 @@ def _train_settings(section: str, table: dict[str, Any], base: TrainSettings) ->
     )
     checks = [
         (ts.optimizer in ("sgd", "gd"), "optimizer", "use sgd or gd"),
-        (ts.lr > 0, "lr", "use a positive learning rate"),
+        (math.isfinite(ts.lr) and ts.lr > 0, "lr", "use a finite learning rate > 0"),
         (0 <= ts.momentum < 1, "momentum", "use 0 <= momentum < 1"),
-        (ts.weight_decay >= 0, "weight_decay", "use weight_decay >= 0"),
+        (
+            math.isfinite(ts.weight_decay) and ts.weight_decay >= 0,
+            "weight_decay",
+            "use a finite weight_decay >= 0",
+        ),
         (ts.batch_size >= 1, "batch_size", "use batch_size >= 1"),
         (ts.epochs >= 0, "epochs", "use epochs >= 0"),
-        (ts.gamma > 0, "gamma", "use gamma > 0"),
+        (math.isfinite(ts.gamma) and ts.gamma > 0, "gamma", "use a finite gamma > 0"),
         (all(m >= 0 for m in ts.milestones), "milestones", "use epochs >= 0"),
         (ts.checkpoint_every >= 0, "checkpoint_every", "use 0 (last only) or a positive number"),
         (all(s >= 0 for s in ts.checkpoint_steps), "checkpoint_steps", "use steps >= 0"),
@@ -221,6 +259,51 @@ def _train_settings(section: str, table: dict[str, Any], base: TrainSettings) ->
         if not ok:
             raise UsageError(f"{section}.{key} = {getattr(ts, key)!r} is invalid; {fix}")
     return ts
+
+
+def check_data_spec(spec: Any, where: str = "data") -> dict[str, Any]:
+    """Validate a data spec (keys, types, ranges) as in the ``[data]`` table."""
+    data = _check_keys(where, spec, _DATA_KEYS)
+    name = data.get("name", "digits")
+    if name not in DATASETS:
+        raise UsageError(f"{where}.name = {name!r} is unknown; use one of {', '.join(DATASETS)}")
+    for key in ("val_fraction", "test_fraction"):
+        if key in data and not 0 <= data[key] < 1:
+            raise UsageError(f"{where}.{key} = {data[key]!r} is invalid; use a fraction in [0, 1)")
+    for key in ("size", "subset"):
+        if data.get(key, 0) < 0:
+            raise UsageError(f"{where}.{key} = {data[key]!r} is invalid; use 0 or a positive count")
+    return data
+
+
+def _check_model_spec(model: Any) -> None:
+    """Model keywords must be TOML scalars or flat lists of them (no nesting, no cycles)."""
+    scalar = (bool, int, float, str)
+    for key, value in model.items():
+        ok = isinstance(value, scalar) or (
+            isinstance(value, list) and all(isinstance(v, scalar) for v in value)
+        )
+        if not ok or (isinstance(value, float) and not math.isfinite(value)):
+            raise UsageError(
+                f"model.{key} = {type(value).__name__} value is invalid; use a finite number, "
+                "string, boolean or a flat list of them"
+            )
+
+
+def _flatten(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for k, v in d.items():
+        if isinstance(v, dict):
+            out.update(_flatten(v, f"{prefix}{k}."))
+        else:
+            out[f"{prefix}{k}"] = v
+    return out
+
+
+def config_diff(a: dict[str, Any], b: dict[str, Any]) -> list[str]:
+    """Dotted keys whose values differ between two config tables (e.g. ``model.width``)."""
+    fa, fb = _flatten(a), _flatten(b)
+    return sorted(k for k in set(fa) | set(fb) if fa.get(k, None) != fb.get(k, None))
 
 
 def load_config(source: str | os.PathLike | dict[str, Any]) -> Config:
@@ -235,8 +318,9 @@ def load_config(source: str | os.PathLike | dict[str, Any]) -> Config:
             )
         try:
             raw = tomllib.loads(path.read_text())
-        except tomllib.TOMLDecodeError as exc:
-            raise UsageError(f"config {path} is not valid TOML ({exc}); fix the syntax") from None
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+            msg = str(exc).splitlines()[0][:100]
+            raise UsageError(f"config {path} is not valid TOML ({msg}); fix the syntax") from None
     top = {
         "seed": int,
         "device": str,
@@ -246,6 +330,8 @@ def load_config(source: str | os.PathLike | dict[str, Any]) -> Config:
         "train": dict,
         "prune": dict,
         "sparse": dict,
+        "hybrid": dict,  # read by `qcarleman hybrid` (qcarleman.pipeline.stages.load_hybrid_config)
+        "pipeline": dict,
     }
     _check_keys("config", raw, top)
     cfg = Config(
@@ -255,18 +341,13 @@ def load_config(source: str | os.PathLike | dict[str, Any]) -> Config:
         raise UsageError(f"device = {cfg.device!r} is invalid; use cpu, cuda or cuda:<index>")
     if cfg.threads < 0:
         raise UsageError(f"threads = {cfg.threads} is invalid; use 0 (default) or a positive count")
-    data = _check_keys("data", raw.get("data", {}), _DATA_KEYS)
-    from .data import DATASETS
-
+    data = check_data_spec(raw.get("data", {}))
     data.setdefault("name", "digits")
-    if data["name"] not in DATASETS:
-        raise UsageError(
-            f"data.name = {data['name']!r} is unknown; use one of {', '.join(DATASETS)}"
-        )
     cfg.data = data
     model = raw.get("model", {})
     if not isinstance(model, dict) or "name" not in model:
         raise UsageError("the config needs a [model] table with a name (resnet, smallcnn or mlp)")
+    _check_model_spec(model)
     from .models import model_class
 
     model_class(model)
@@ -315,10 +396,25 @@ def dump_config(cfg: Config | dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
+_CONFIGS = Path(__file__).resolve().parent.parent / "configs"
+
+
 def example_config(name: str) -> Path:
-    """Path of a shipped example config (``qcarleman/configs/<name>.toml``)."""
-    path = Path(__file__).resolve().parent.parent / "configs" / f"{name}.toml"
+    """Path of a shipped example config (``qcarleman/configs/<name>.toml``). Names use ``-``; the
+    older ``_`` spellings (``hybrid_digits_cpu``) are aliases."""
+    path = _CONFIGS / f"{name.removesuffix('.toml').replace('_', '-')}.toml"
     if not path.is_file():
-        names = sorted(p.stem for p in path.parent.glob("*.toml"))
-        raise UsageError(f"no example config {name!r}; available: {', '.join(names)}")
+        raise UsageError(
+            f"no example config {name!r}; available: {', '.join(example_configs())} "
+            "(`qcarleman configs` describes them)"
+        )
     return path
+
+
+def example_configs() -> dict[str, str]:
+    """Shipped example configs: ``{name: one-line description}`` (each file's first comment)."""
+    out = {}
+    for path in sorted(_CONFIGS.glob("*.toml")):
+        first = path.read_text().splitlines()[0] if path.stat().st_size else ""
+        out[path.stem] = first.removeprefix("#").strip()
+    return out

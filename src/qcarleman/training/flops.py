@@ -12,6 +12,11 @@ Forward FLOPs scale linearly with the batch size B. One training step costs forw
 ≈ 3 × forward (backward = gradients w.r.t. inputs and weights, each ≈ one forward; Kaplan et
 al., arXiv:2001.08361, Sec. 2.1; the "6N per token" rule for dense layers). T steps cost T times
 that. This is an estimate of arithmetic, not of wall-clock (sparse kernels rarely reach peak).
+
+:func:`step_flops` is the *measured* alternative (kind ``"measured"``) to the analytic 6·w·B rule
+of the cost layer (:func:`qcarleman.quantum.cost.formulas.classical_flops`, used when no model
+is known): the same per-layer count with the mask (sparse) and without it (dense), so dense ≥
+sparse layer by layer.
 """
 
 from __future__ import annotations
@@ -21,7 +26,10 @@ import math
 import torch
 from torch import nn
 
-__all__ = ["layer_flops", "model_flops", "training_flops"]
+from ..quantity import Quantity
+from ..quantum.cost.inputs import StepFlops
+
+__all__ = ["layer_flops", "model_flops", "training_flops", "step_flops"]
 
 _ELEMENTWISE = (nn.ReLU, nn.GELU, nn.SiLU, nn.Tanh, nn.Sigmoid, nn.AvgPool2d, nn.MaxPool2d)
 _ELEMENTWISE += (nn.AdaptiveAvgPool2d, nn.AdaptiveMaxPool2d)
@@ -40,7 +48,7 @@ def layer_flops(
     """Forward FLOPs per example of each leaf layer: [{name, type, flops, active_fraction}].
 
     ``input_shape`` excludes the batch dimension, e.g. (3, 32, 32); ``mask`` maps parameter names
-    to bool tensors (contract (2)); missing entries count as dense."""
+    to bool tensors (the run directory's mask); missing entries count as dense."""
     records: list[dict] = []
     hooks = []
     names = dict(model.named_modules())
@@ -100,3 +108,24 @@ def training_flops(
 ) -> float:
     """FLOPs of ``steps`` SGD steps on batches of ``batch_size``: steps · 3 · B · forward."""
     return 3.0 * batch_size * steps * model_flops(model, input_shape, mask)
+
+
+def step_flops(
+    model: nn.Module, input_shape: tuple[int, ...], batch_size: int, mask: dict | None = None
+) -> StepFlops:
+    """FLOPs of one training step on ``batch_size`` examples, counted per layer
+    (:func:`training_flops`), on the active weights of ``mask`` (sparse) and on every weight
+    (dense); both of kind ``"measured"`` (counted on the model, not estimated from n)."""
+    src = "per-layer count on the model: 3·B·forward FLOPs (qcarleman.training.flops)"
+    return StepFlops(
+        sparse=Quantity(
+            training_flops(model, input_shape, batch_size, 1, mask),
+            "measured",
+            source=src + ", active weights only",
+        ),
+        dense=Quantity(
+            training_flops(model, input_shape, batch_size, 1, None),
+            "measured",
+            source=src + ", every weight",
+        ),
+    )

@@ -6,18 +6,21 @@ momentum (v' = μv + ∇L + λθ, θ' = θ − ηv'), weight decay λ and a step
 (η·γ^{#milestones ≤ epoch}). With a mask, gradients of pruned entries are zeroed before each step
 and the mask is re-applied after it, so pruned weights and their momentum stay exactly 0.
 
-Checkpoints (contract (2)) are written atomically after step 0, after each of the first
-``every_step_first`` steps, at ``checkpoint_steps``, at epoch ends (``checkpoint_every``,
-``checkpoint_epochs``) and at the last step. The data order is a function of (seed, epoch) and
-the running epoch statistics are stored, so resuming from any checkpoint reproduces the
-uninterrupted run bit for bit on the CPU.
+Checkpoints (the run-directory format of docs/training.md) are written atomically after step 0,
+after each of the first ``every_step_first`` steps, at ``checkpoint_steps``, at epoch ends
+(``checkpoint_every``, ``checkpoint_epochs``) and at the last step. The data order is a function of
+(seed, epoch) and the running epoch statistics are stored, so resuming from any checkpoint
+reproduces the uninterrupted run bit for bit on the CPU. A non-finite loss, gradient or weight
+stops training with :class:`~qcarleman.errors.DivergenceError` before anything of that step is
+written. Run folders store paths relative to themselves (data root, source run), so they can be
+moved.
 
 Pipelines used by the CLI: :func:`train_dense`, :func:`prune_run`, :func:`sparse_train`.
 """
 
 from __future__ import annotations
 
-import json
+import math
 import os
 import time
 from collections.abc import Callable
@@ -27,10 +30,22 @@ from typing import Any
 import torch
 from torch import nn
 
-from ..atomic import atomic_write_text
-from ..errors import UsageError, check_memory
-from .checkpoint import capture_rng, restore_rng, save_checkpoint
-from .config import Config, TrainSettings, dump_config
+from ..atomic import (
+    append_jsonl,
+    atomic_write_text,
+    read_jsonl,
+    remove_stale_temps,
+    write_jsonl,
+)
+from ..errors import DivergenceError, UsageError, check_memory
+from .checkpoint import (
+    capture_rng,
+    checkpoint_name,
+    restore_rng,
+    save_checkpoint,
+    seed_everything,
+)
+from .config import Config, TrainSettings, config_diff, dump_config
 from .data import Dataset, batch_order, load_dataset, make_batch, steps_per_epoch
 from .models import build_model, count_parameters, model_class, model_options
 from .pruning import (
@@ -41,7 +56,7 @@ from .pruning import (
     prune_layerwise,
     sparsity_report,
 )
-from .run import RunDir, cross_entropy
+from .run import RunDir, check_mask, check_state, cross_entropy
 
 __all__ = [
     "Trainer",
@@ -128,7 +143,7 @@ class Trainer:
         )
         self.meta = {
             **(meta or {}),
-            "data": data.spec,
+            "data": _portable_spec(data.spec, self.run_dir),
             "optimizer": settings.optimizer,
             "lr": settings.lr,
             "momentum": settings.momentum,
@@ -170,35 +185,62 @@ class Trainer:
             "epoch_stats": dict(self._stats),
             "meta": {**self.meta, "lr_now": self.settings.lr_at(epoch)},
         }
-        path = self.run_dir / "checkpoints" / f"step_{self.step:08d}.pt"
+        path = self.run_dir / "checkpoints" / checkpoint_name(self.step)
         save_checkpoint(path, payload)
         return path
 
     def resume(self, step: int | None = None) -> int:
         """Restore model, mask, optimizer, RNG and counters from a checkpoint of ``run_dir``
         (the latest when ``step`` is None) and drop later metrics records. Returns the step."""
-        ck = RunDir(self.run_dir).raw(step)
+        run = RunDir(self.run_dir)
+        ck = run.raw(step)
+        where = run.checkpoint_path(int(ck["step"]))
+        for key in ("optimizer", "rng", "epoch_stats"):
+            if not isinstance(ck.get(key), dict):
+                raise UsageError(
+                    f"{where} has no {key!r} entry, so it cannot be resumed; "
+                    "resume from another checkpoint or use a new output directory"
+                )
+        check_state(self.model, ck["model"], where)
         self.model.load_state_dict(ck["model"])
-        self.mask = {k: v.to(self.device) for k, v in ck["mask"].items()}
-        self.optimizer.load_state_dict(ck["optimizer"])
+        mask = check_mask(self.model, ck["mask"], where)
+        self.mask = {k: v.to(self.device) for k, v in mask.items()}
+        try:
+            self.optimizer.load_state_dict(ck["optimizer"])
+        except (KeyError, ValueError, TypeError, RuntimeError) as exc:
+            raise UsageError(
+                f"{where}: the optimizer state does not fit the model ({exc}); "
+                "use a new output directory"
+            ) from None
         restore_rng(ck["rng"])
         self.step = int(ck["step"])
-        self._stats = dict(ck["epoch_stats"])
+        stats = ck["epoch_stats"]
+        if set(stats) != {"loss", "correct", "count"}:
+            raise UsageError(f"{where}: damaged epoch_stats {stats}; resume from another step")
+        self._stats = dict(stats)
         metrics = self.run_dir / "metrics.jsonl"
         if metrics.is_file():
-            keep = [
-                line
-                for line in metrics.read_text().splitlines()
-                if line.strip() and json.loads(line).get("step", 0) <= self.step
-            ]
-            atomic_write_text(metrics, "".join(line + "\n" for line in keep))
+            keep = [r for r in read_jsonl(metrics) if _record_step(r) <= self.step]
+            write_jsonl(metrics, keep)
         return self.step
 
     def log(self, record: dict[str, Any]) -> None:
-        """Append one JSON record to ``metrics.jsonl``."""
-        self.run_dir.mkdir(parents=True, exist_ok=True)
-        with open(self.run_dir / "metrics.jsonl", "a") as f:
-            f.write(json.dumps(record) + "\n")
+        """Append one JSON record to ``metrics.jsonl`` (strict JSON; NaN becomes null)."""
+        append_jsonl(self.run_dir / "metrics.jsonl", record)
+
+    def _check_finite(self, what: str, tensors: list[torch.Tensor], value: Any = None) -> None:
+        """Raise :class:`DivergenceError` if any tensor holds NaN/inf: one fused max-|x| per
+        tensor (NaN propagates through max), one sync per call."""
+        if not tensors or bool(
+            torch.stack(torch._foreach_norm(tensors, math.inf)).isfinite().all()
+        ):
+            return
+        shown = f" is {value}" if value is not None else " holds NaN or inf"
+        raise DivergenceError(
+            f"training diverged at step {self.step}: the {what}{shown}; restart from an earlier "
+            f"checkpoint with a smaller learning rate (lr = {self.settings.lr:g} now) — nothing "
+            "of this step was written"
+        )
 
     # -- training ---------------------------------------------------------------------------
     def train_step(self, x: torch.Tensor, y: torch.Tensor, lr: float) -> float:
@@ -208,12 +250,16 @@ class Trainer:
         self.model.train()
         out = self.model(x)
         loss = cross_entropy(out, y)
+        value = float(loss.detach())
+        self._check_finite("loss", [loss.detach()], value)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         mask_gradients(self.model, self.mask)
+        params = [p for p in self.model.parameters()]
+        self._check_finite("gradient", [p.grad for p in params if p.grad is not None])
         self.optimizer.step()
         apply_mask(self.model, self.mask)
-        value = float(loss.detach())
+        self._check_finite("weights", [p.detach() for p in params])
         self._stats["loss"] += value * len(y)
         self._stats["correct"] += int((out.detach().argmax(1) == y).sum())
         self._stats["count"] += len(y)
@@ -224,6 +270,8 @@ class Trainer:
         (an exception there stops training like a kill). Returns the last epoch record."""
         from tqdm.auto import tqdm
 
+        for folder in (self.run_dir, self.run_dir / "checkpoints"):
+            remove_stale_temps(folder)
         if self.step == 0 and not _has_checkpoint(self.run_dir, 0):
             self.save()
         last: dict[str, Any] = {}
@@ -286,9 +334,23 @@ class Trainer:
         return record
 
 
+def _record_step(record: Any) -> int:
+    step = record.get("step", 0) if isinstance(record, dict) else 0
+    return step if isinstance(step, int) else 0
+
+
+def _portable_spec(spec: dict[str, Any], run_dir: Path) -> dict[str, Any]:
+    """The data spec with ``root`` written relative to the run directory (which is where
+    :meth:`RunDir.data_spec` resolves it), so the run folder can be moved with its data."""
+    root = spec.get("root")
+    if not root:
+        return dict(spec)
+    return {**spec, "root": os.path.relpath(Path(root).expanduser().resolve(), run_dir.resolve())}
+
+
 def _has_checkpoint(path: Path, step: int) -> bool:
     """Whether ``path`` already holds a checkpoint of ``step``."""
-    return (Path(path) / "checkpoints" / f"step_{step:08d}.pt").is_file()
+    return (Path(path) / "checkpoints" / checkpoint_name(step)).is_file()
 
 
 # -- pipelines ------------------------------------------------------------------------------
@@ -297,7 +359,10 @@ def _setup(cfg: Config) -> tuple[Dataset, dict[str, Any]]:
         torch.set_num_threads(cfg.threads)
     if cfg.device.startswith("cuda") and not torch.cuda.is_available():
         raise UsageError("device = cuda but no CUDA GPU is visible; set device = 'cpu'")
-    data = load_dataset(cfg.data)
+    data_spec = dict(cfg.data)
+    if data_spec.get("root"):  # a config's root is relative to the current directory
+        data_spec["root"] = str(Path(data_spec["root"]).expanduser().resolve())
+    data = load_dataset(data_spec)
     spec = resolve_model_spec(cfg.model, data)
     with torch.device("meta"):  # count parameters without allocating them
         n = count_parameters(build_model(spec))
@@ -307,14 +372,24 @@ def _setup(cfg: Config) -> tuple[Dataset, dict[str, Any]]:
 
 
 def _prepare_out(cfg: Config, out: str | os.PathLike) -> Path:
+    from .config import load_config
+
     out = Path(out)
     text = dump_config(cfg)
     old = out / "config.toml"
-    if old.is_file() and old.read_text() != text:
+    if old.is_file() and old.read_text(errors="replace") != text:
+        try:
+            keys = config_diff(load_config(old).to_dict(), cfg.to_dict())
+        except UsageError:
+            keys = ["(config.toml unreadable)"]
         raise UsageError(
-            f"{out} holds a run made with a different config; use a new output directory"
+            f"{out} holds a run made with a different config (differs in "
+            f"{', '.join(keys[:6]) or 'formatting'}); resume with the config in {old} "
+            "or use a new output directory"
         )
     (out / "checkpoints").mkdir(parents=True, exist_ok=True)
+    for folder in (out, out / "checkpoints"):
+        remove_stale_temps(folder)
     atomic_write_text(old, text)
     return out
 
@@ -323,7 +398,7 @@ def train_dense(cfg: Config, out: str | os.PathLike, progress: bool = True) -> d
     """Dense training of ``cfg.model`` on ``cfg.data`` into run directory ``out``; resumes from
     the latest checkpoint there if any. Returns the final epoch record."""
     data, spec = _setup(cfg)
-    torch.manual_seed(cfg.seed)
+    seed_everything(cfg.seed)
     model = build_model(spec)
     out = _prepare_out(cfg, out)
     meta = {"model": spec, "phase": "dense"}
@@ -345,11 +420,12 @@ def prune_run(
     ``cfg.prune`` and write step 0 of the sparse run ``out`` (pruned weights; in scratch mode
     re-initialised weights under the mask). Returns the sparsity report. ``data`` skips
     reloading the dataset."""
+    _check_distinct(source, out)
     src = RunDir(source)
     ck = src.load(source_step)
     if data is None:
         data, _ = _setup(cfg)
-    spec = ck.meta["model"]
+    spec = ck.meta.model
     model = ck.model
     prune = prune_global if cfg.prune.scope == "global" else prune_layerwise
     mask = prune(model, cfg.prune.amount, cfg.prune.include_classifier)
@@ -366,7 +442,7 @@ def prune_run(
         "prune_amount": cfg.prune.amount,
         "prune_scope": cfg.prune.scope,
         "include_classifier": cfg.prune.include_classifier,
-        "source": str(Path(source).resolve()),
+        "source": os.path.relpath(Path(source).resolve(), Path(out).resolve()),
         "source_step": ck.step,
     }
     trainer = Trainer(model, data, cfg.sparse, out, mask, cfg.seed, cfg.device, meta, progress)
@@ -388,7 +464,10 @@ def sparse_train(
         raise UsageError(
             f"{out} holds no pruned checkpoint; pass --from DENSE_RUN to prune one first"
         )
+    if source is not None:
+        _check_distinct(source, out)
     data, _ = _setup(cfg)
+    seed_everything(cfg.seed)
     if not _has_checkpoint(out, 0):
         prune_run(cfg, source, out, progress=progress, data=data)
     ck = RunDir(out).load(0)
@@ -397,3 +476,12 @@ def sparse_train(
     )
     trainer.resume()
     return trainer.fit()
+
+
+def _check_distinct(source: str | os.PathLike, out: str | os.PathLike) -> None:
+    """Refuse writing a sparse run into its own source run (it would overwrite it)."""
+    if Path(source).resolve() == Path(out).resolve():
+        raise UsageError(
+            f"--from and --out are the same folder ({source}); the sparse run would overwrite "
+            "its dense source — choose another --out"
+        )

@@ -6,7 +6,7 @@ Over n = 10³…10⁹ active parameters (log grid) and horizons T, for two regim
 * almost dissipative: ρ = 1 + 1/T, κ ≈ linear in T;
 
 each point is a full :func:`qcarleman.quantum.cost.estimate.estimate` (Carleman order N, target
-error ε, download by tomography included), with
+error ε, download by tomography included; ``CostModel`` from the keywords), with
 
 * quantum wall-clock = T-count (logical depth) × logical cycle time of the surface-code model
   (:func:`qcarleman.quantum.cost.physical.surface_code_model`, distance extended past 50 when
@@ -23,11 +23,14 @@ classical time (log-linear interpolation between grid points), or None ("none in
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import numpy as np
 
 from ...errors import UsageError
+from ...quantity import Quantity
 from .estimate import estimate
+from .inputs import Conditioning, CostModel, Problem
 
 __all__ = ["breakeven", "crossover", "breakeven_table", "DEFAULT_T"]
 
@@ -55,62 +58,58 @@ def crossover(ns, quantum_s, classical_s) -> float | None:
 def breakeven(
     ns=None,
     Ts=DEFAULT_T,
+    *,
     N: int = 2,
     epsilon: float = 1e-2,
     rho_fully: float = 0.9,
     batch_size: int = 128,
-    flop_rate: float = 1e15,
-    logical_rate: float | None = None,
-    solver: str = "costa-empirical",
     sparsity: int | None = 10,
-    **kwargs,
+    model: CostModel | None = None,
 ) -> dict:
     """Table and crossovers. ``sparsity`` s (nonzeros per Hessian row; default 10 — the paper's
-    sparse-model assumption, favourable to the quantum side) enters the oracle cost; other
-    keywords go to :func:`estimate` (e.g. ``bits``, ``oracle``, ``qubit``).
+    sparse-model assumption, favourable to the quantum side) enters the oracle cost; ``model``
+    prices every point (default ``CostModel()``; qsharp is never asked here, the grid is too big
+    for its range).
 
     Returns {"rows": [...], "crossovers": [...], "settings": {...}}; each row has regime, T, n,
-    download (bool), kappa, t_count, quantum_s, classical_s, winner."""
+    download (bool), kappa ({"value", "kind"}), t_count, quantum_s, classical_s, winner."""
     if not 0 < rho_fully < 1:
         raise UsageError(f"rho_fully = {rho_fully} is not fully dissipative; pass 0 < ρ < 1")
+    base = replace(model or CostModel(), use_qsharp=False, shots=None)
     ns = np.unique(np.round(np.logspace(3, 9, 13))).astype(np.int64) if ns is None else ns
     ns = [int(v) for v in ns]
     rows, cross = [], []
     for regime in ("fully dissipative", "almost dissipative"):
         for T in Ts:
             rho = rho_fully if regime.startswith("fully") else 1 + 1 / T
+            cond = Conditioning(rho=Quantity(rho, "assumed", source=f"{regime} regime (§6)"))
             for download in (True, False):
+                model_d = replace(base, download=download)
                 qs, cs = [], []
                 for n in ns:
-                    est = estimate(
+                    problem = Problem(
                         n=n,
                         T=int(T),
                         N=N,
                         epsilon=epsilon,
-                        rho=rho,
                         batch_size=batch_size,
-                        flop_rate=flop_rate,
-                        logical_rate=logical_rate,
-                        solver=solver,
                         sparsity=None if sparsity is None else min(sparsity, n),
-                        shots=None if download else 1,
-                        use_qsharp=False,
-                        **kwargs,
                     )
+                    est = estimate(problem=problem, conditioning=cond, model=model_d)
                     w = est.wall_clock
-                    qs.append(w["quantum_s"])
-                    cs.append(w["classical_s"])
+                    qs.append(w.quantum_s)
+                    cs.append(w.classical_s)
                     rows.append(
                         {
                             "regime": regime,
                             "T": int(T),
                             "n": n,
                             "download": download,
-                            "kappa": est["kappa"],
-                            "t_count": est["t_count"],
-                            "quantum_s": w["quantum_s"],
-                            "classical_s": w["classical_s"],
-                            "winner": w["winner"],
+                            "kappa": est.kappa.to_json(),
+                            "t_count": est.t_count,
+                            "quantum_s": w.quantum_s,
+                            "classical_s": w.classical_s,
+                            "winner": w.winner,
                         }
                     )
                 cross.append(
@@ -127,14 +126,11 @@ def breakeven(
         "rho_fully": rho_fully,
         "rho_almost": "1 + 1/T",
         "batch_size": batch_size,
-        "flop_rate": flop_rate,
-        "logical_rate": logical_rate,
-        "quantum_clock": "stated logical rate"
-        if logical_rate
-        else "surface-code model logical cycle (Beverland et al. 2022 formulas)",
-        "solver": solver,
         "sparsity": sparsity,
-        **{k: v for k, v in kwargs.items() if isinstance(v, int | float | str)},
+        "quantum_clock": "stated logical rate"
+        if base.logical_rate
+        else "surface-code model logical cycle (Beverland et al. 2022 formulas)",
+        **base.to_json(),
     }
     return {"rows": rows, "crossovers": cross, "settings": settings}
 
@@ -158,7 +154,7 @@ def breakeven_table(result: dict) -> str:
         cn = c["crossover_n"]
         lines.append(
             f"| {c['regime']} | {c['T']} | {'yes' if c['download'] else 'no (1 sample)'} | "
-            f"{lo['kappa']:.3g} | {ratio(lo):.3g} | {ratio(hi):.3g} | "
+            f"{lo['kappa']['value']:.3g} | {ratio(lo):.3g} | {ratio(hi):.3g} | "
             f"{'none in range' if cn is None else f'{cn:.3g}'} |"
         )
     return "\n".join(lines)

@@ -40,12 +40,15 @@ from __future__ import annotations
 
 import itertools
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field, replace
+from typing import Any
 
 from ...errors import UsageError
 
 __all__ = [
     "QubitModel",
+    "Factory",
+    "PhysicalEstimate",
     "QUBIT_MODELS",
     "surface_code_model",
     "qsharp_estimate",
@@ -74,6 +77,63 @@ QUBIT_MODELS: dict[str, QubitModel] = {
     "qubit_gate_us_e3": QubitModel("qubit_gate_us_e3", 1e-3, 100_000.0, 100_000.0),
     "qubit_gate_us_e4": QubitModel("qubit_gate_us_e4", 1e-4, 100_000.0, 100_000.0),
 }
+
+
+@dataclass(frozen=True, kw_only=True)
+class Factory:
+    """A T factory: distillation rounds of 15-to-1 units (module docs); times in ns."""
+
+    rounds: int
+    units_per_round: list[int]
+    code_distance_per_round: list[int]
+    physical_qubits: int
+    runtime_ns: float
+    output_error: float
+
+
+@dataclass(frozen=True, kw_only=True)
+class PhysicalEstimate:
+    """Physical cost of a logical circuit from one ``producer`` ("qsharp" or "surface-code
+    model"). ``feasible`` False (with ``reason``) leaves the distance-dependent fields None.
+    ``raw`` holds the qsharp report (not part of :meth:`to_dict`)."""
+
+    producer: str
+    feasible: bool
+    qubit: QubitModel
+    error_budget: float
+    algorithmic_logical_qubits: int
+    logical_depth: float
+    reason: str = ""
+    code_distance: int | None = None
+    logical_cycle_ns: float | None = None
+    logical_error_rate: float | None = None
+    physical_qubits: int | None = None
+    physical_qubits_algorithm: int | None = None
+    physical_qubits_factories: int | None = None
+    t_factories: int | None = None
+    runtime_ns: float | None = None
+    factory: Factory | None = None
+    assumptions: str = ""
+    raw: dict[str, Any] | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def runtime_s(self) -> float | None:
+        return None if self.runtime_ns is None else self.runtime_ns * 1e-9
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON form: every field but ``raw``; unset optional fields are dropped."""
+        out = {k: v for k, v in asdict(self).items() if k != "raw"}
+        return {k: v for k, v in out.items() if v is not None and v != ""}
+
+    def line(self) -> str:
+        """One line of text: qubits, runtime, distance, factories (or why infeasible)."""
+        if not self.feasible:
+            return f"infeasible ({self.reason})"
+        return (
+            f"{self.physical_qubits:.4g} physical qubits, runtime {self.runtime_s:.4g} s, "
+            f"code distance {self.code_distance}, {self.t_factories} T factories"
+        )
+
 
 _A, _P_TH = 0.03, 0.01  # P_L = a (p/p*)^((d+1)/2)
 _MAX_D = 50  # the estimator's maxCodeDistance
@@ -110,17 +170,14 @@ def surface_code_model(
     qubit: str | QubitModel = "qubit_gate_ns_e3",
     error_budget: float = 1e-3,
     max_distance: int = _MAX_D,
-) -> dict:
+) -> PhysicalEstimate:
     """Physical qubits and runtime of a T-count circuit on a surface-code machine (module docs).
 
     ``max_distance`` (default 50, the estimator's limit) may be raised to extrapolate the
     algorithm's code distance for astronomically long circuits (factories keep d ≤ 50).
 
-    Returns a dict with ``producer``, ``physical_qubits``, ``runtime_ns``, ``code_distance``,
-    ``logical_cycle_ns``, ``algorithmic_logical_qubits``, ``logical_depth``, ``t_factories``,
-    ``physical_qubits_algorithm``, ``physical_qubits_factories``, ``factory`` (rounds,
-    distances, output error), ``assumptions``; ``feasible`` False (with ``reason``) when no
-    distance ≤ 50 or no ≤ 3-round factory meets the budget.
+    Returns a :class:`PhysicalEstimate`; ``feasible`` False (with ``reason``) when no
+    distance ≤ ``max_distance`` or no ≤ 3-round factory meets the budget.
     """
     m = _model(qubit)
     p = m.error_rate
@@ -128,65 +185,60 @@ def surface_code_model(
         raise UsageError("surface-code model needs ≥ 1 logical qubit, T ≥ 0 and 0 < budget < 1")
     Q = int(logical_qubits)
     q_alg = 2 * Q + math.ceil(math.sqrt(8 * Q)) + 1
-    depth = float(t_count) + float(measurements)
-    depth = max(depth, 1.0)
+    depth = max(float(t_count) + float(measurements), 1.0)
     has_t = t_count > 0
     eps_logical = error_budget / 2 if has_t else error_budget
-    eps_t = error_budget / 2 / t_count if has_t else None
-    out: dict = {
-        "producer": "surface-code model",
-        "qubit": asdict(m),
-        "error_budget": error_budget,
-        "algorithmic_logical_qubits": q_alg,
-        "logical_depth": depth,
-        "assumptions": "Beverland et al. arXiv:2211.07629 App. B-D formulas re-derived; "
+    out = PhysicalEstimate(
+        producer="surface-code model",
+        feasible=False,
+        qubit=m,
+        error_budget=error_budget,
+        algorithmic_logical_qubits=q_alg,
+        logical_depth=depth,
+        assumptions="Beverland et al. arXiv:2211.07629 App. B-D formulas re-derived; "
         "T factories approximated by 15-to-1 space-efficient rounds (not optimized)",
-    }
+    )
     d = _distance(eps_logical / (q_alg * depth), p, max_distance)
     if d is None:
-        return out | {"feasible": False, "reason": f"needs code distance > {max_distance}"}
+        return replace(out, reason=f"needs code distance > {max_distance}")
     cycle_ns = (4 * m.gate_ns + 2 * m.meas_ns) * d
     runtime = depth * cycle_ns
     phys_alg = q_alg * 2 * d * d
-    out |= {
-        "code_distance": d,
-        "logical_cycle_ns": cycle_ns,
-        "logical_error_rate": logical_error_rate(d, p),
-        "physical_qubits_algorithm": phys_alg,
-    }
+    out = replace(
+        out,
+        code_distance=d,
+        logical_cycle_ns=cycle_ns,
+        logical_error_rate=logical_error_rate(d, p),
+        physical_qubits_algorithm=phys_alg,
+        runtime_ns=runtime,
+    )
     if not has_t:
-        return out | {
-            "feasible": True,
-            "physical_qubits": phys_alg,
-            "physical_qubits_factories": 0,
-            "t_factories": 0,
-            "runtime_ns": runtime,
-        }
-    best = _best_factory(p, eps_t, 4 * m.gate_ns + 2 * m.meas_ns, max_distance)
+        return replace(
+            out, feasible=True, physical_qubits=phys_alg, physical_qubits_factories=0, t_factories=0
+        )
+    best = _best_factory(p, error_budget / 2 / t_count, 4 * m.gate_ns + 2 * m.meas_ns, max_distance)
     if best is None:
-        return out | {
-            "feasible": False,
-            "reason": f"no T factory of ≤ 3 rounds with d ≤ {max_distance}",
-        }
+        return replace(
+            out, runtime_ns=None, reason=f"no T factory of ≤ 3 rounds with d ≤ {max_distance}"
+        )
     dists, units, factory_qubits, factory_ns, p_out = best
-    rounds = len(dists)
     n_fact = max(1, math.ceil(t_count * factory_ns / runtime))
     phys_fact = n_fact * factory_qubits
-    return out | {
-        "feasible": True,
-        "physical_qubits": phys_alg + phys_fact,
-        "physical_qubits_factories": phys_fact,
-        "t_factories": n_fact,
-        "runtime_ns": runtime,
-        "factory": {
-            "rounds": rounds,
-            "units_per_round": units,
-            "code_distance_per_round": dists,
-            "physical_qubits": factory_qubits,
-            "runtime_ns": factory_ns,
-            "output_error": p_out,
-        },
-    }
+    return replace(
+        out,
+        feasible=True,
+        physical_qubits=phys_alg + phys_fact,
+        physical_qubits_factories=phys_fact,
+        t_factories=n_fact,
+        factory=Factory(
+            rounds=len(dists),
+            units_per_round=units,
+            code_distance_per_round=dists,
+            physical_qubits=factory_qubits,
+            runtime_ns=factory_ns,
+            output_error=p_out,
+        ),
+    )
 
 
 def _best_factory(p: float, target: float, cycle_per_d_ns: float, max_d: int = _MAX_D):
@@ -243,10 +295,11 @@ def qsharp_estimate(
     measurements: float = 0,
     qubit: str = "qubit_gate_ns_e3",
     error_budget: float = 1e-3,
-) -> dict | None:
+) -> PhysicalEstimate | None:
     """Microsoft resource estimator on ``LogicalCounts`` (the estimator's defaults otherwise:
     surface code, PSSPC layout). None when the package is absent or the T-count exceeds
     :data:`QSHARP_MAX_T` (its 64-bit counters). The raw report is under ``raw``."""
+    _model(qubit)
     if t_count > QSHARP_MAX_T or not qsharp_available():
         return None
     est = _estimator_module()
@@ -259,23 +312,23 @@ def qsharp_estimate(
     )
     r = counts.estimate(params={"errorBudget": error_budget, "qubitParams": {"name": qubit}})
     pc, br, lq = r["physicalCounts"], r["physicalCounts"]["breakdown"], r["logicalQubit"]
-    return {
-        "producer": "qsharp",
-        "feasible": True,
-        "physical_qubits": int(pc["physicalQubits"]),
-        "runtime_ns": float(pc["runtime"]),
-        "code_distance": int(lq["codeDistance"]),
-        "logical_cycle_ns": float(lq["logicalCycleTime"]),
-        "logical_error_rate": float(lq["logicalErrorRate"]),
-        "algorithmic_logical_qubits": int(br["algorithmicLogicalQubits"]),
-        "logical_depth": float(br["logicalDepth"]),
-        "t_factories": int(br["numTfactories"]),
-        "physical_qubits_algorithm": int(br["physicalQubitsForAlgorithm"]),
-        "physical_qubits_factories": int(br["physicalQubitsForTfactories"]),
-        "error_budget": error_budget,
-        "qubit": qubit,
-        "raw": {k: r[k] for k in ("physicalCounts", "logicalQubit", "tfactory", "jobParams")},
-    }
+    return PhysicalEstimate(
+        producer="qsharp",
+        feasible=True,
+        qubit=_model(qubit),
+        error_budget=error_budget,
+        algorithmic_logical_qubits=int(br["algorithmicLogicalQubits"]),
+        logical_depth=float(br["logicalDepth"]),
+        code_distance=int(lq["codeDistance"]),
+        logical_cycle_ns=float(lq["logicalCycleTime"]),
+        logical_error_rate=float(lq["logicalErrorRate"]),
+        physical_qubits=int(pc["physicalQubits"]),
+        physical_qubits_algorithm=int(br["physicalQubitsForAlgorithm"]),
+        physical_qubits_factories=int(br["physicalQubitsForTfactories"]),
+        t_factories=int(br["numTfactories"]),
+        runtime_ns=float(pc["runtime"]),
+        raw={k: r[k] for k in ("physicalCounts", "logicalQubit", "tfactory", "jobParams")},
+    )
 
 
 def physical_estimate(
@@ -284,7 +337,7 @@ def physical_estimate(
     measurements: float = 0,
     qubit: str = "qubit_gate_ns_e3",
     error_budget: float = 1e-3,
-) -> tuple[dict | None, dict]:
+) -> tuple[PhysicalEstimate | None, PhysicalEstimate]:
     """(qsharp result or None, surface-code model result) for the same logical counts."""
     q = qsharp_estimate(logical_qubits, t_count, measurements, qubit, error_budget)
     s = surface_code_model(logical_qubits, t_count, measurements, qubit, error_budget)
