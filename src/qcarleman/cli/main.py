@@ -62,8 +62,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
-    except SystemExit as exc:  # argparse: --help (0) or a one-line usage error (2)
-        return int(exc.code or 0) if not isinstance(exc.code, str) else 2
+    except SystemExit as exc:  # argparse: a one-line usage error is exit 2; --help exits 0
+        if exc.code in (0, None):
+            raise
+        return 2
     try:
         return int(args.func(args) or 0)
     except UsageError as exc:
