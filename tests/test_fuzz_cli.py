@@ -1,5 +1,6 @@
 """Hostile input to every command, in-process: exit 0 (valid input) or exit 2 with one line on
-stderr (3 when training diverges), never a traceback, never an internal error, never a run past the work guard.
+stderr (3 when training diverges), never a traceback, never an internal error, never a run past
+the work guard.
 
 Hypothesis draws argument values (NaN, ±inf, negative, zero, 2^63, 1e308, text) and TOML config
 mutations (wrong types, missing tables, unknown keys, huge numbers, NaN/inf, strings for numbers).
