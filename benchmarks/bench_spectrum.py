@@ -228,6 +228,53 @@ def bench_model(name, spec, batch, probes, iters, log, caveat=None):
 _REFS = None
 
 
+def hvp_ratio(name, spec, batch, log, rounds: int = 15) -> None:
+    """HVP / plain gradient, interleaved side by side (one round = one of each), medians: the
+    cached HVP through the fused batch norm (what the operators run) and through the
+    elementary-op BatchStatNorm (what ran before), against ``loss.backward`` on the module."""
+    from torch.func import grad, jvp
+
+    torch.manual_seed(0)
+    model = build_model(spec).float()
+    x, y = batch
+    ops = LossOperators(model, CE, [(x, y)], dtype=torch.float32, hvp_mode="cached")
+    u = torch.randn(ops.n)
+
+    # the old path: the cached graph built through the elementary-op copy
+    old = LossOperators(model, CE, [(x, y)], dtype=torch.float32, hvp_mode="cached")
+    old.module = old._elementary()
+
+    def module_grad():
+        model.zero_grad()
+        CE(model(x), y).backward()
+
+    def functional_hvp():
+        return ops._sum(lambda b: jvp(lambda t: grad(ops.batch_loss)(t, b), (ops.theta,), (u,))[1])
+
+    fns = {
+        "gradient (loss.backward)": module_grad,
+        "HVP cached, fused BN": lambda: ops.hvp(u),
+        "HVP cached, elementary BN": lambda: old.hvp(u),
+        "HVP functional (jvp of grad), fused BN": functional_hvp,
+    }
+    for f in fns.values():  # warm-up and graph building
+        f()
+    times = {k: [] for k in fns}
+    for _ in range(rounds):
+        for k, f in fns.items():
+            t0 = time.perf_counter()
+            f()
+            times[k].append(time.perf_counter() - t0)
+    med = {k: float(np.median(v)) for k, v in times.items()}
+    g = med["gradient (loss.backward)"]
+    log(f"\n#### {name}: {count_parameters(model):,} params, n = {ops.n:,}, batch {len(y)}\n")
+    log("| operation | median s | × gradient |\n|---|---|---|")
+    for k, t in med.items():
+        log(f"| {k} | {t:.4f} | {t / g:.2f} |")
+    r = med["HVP cached, fused BN"] / g
+    log(f"\nHVP / gradient target ≤ 2.2×: {r:.2f}× — **{'met' if r <= 2.2 else 'not met'}**")
+
+
 def _import_refs():
     global _REFS
     if _REFS is None:
@@ -250,6 +297,11 @@ def main() -> None:
     ap.add_argument("--batch", type=int, default=256)
     ap.add_argument("--threads", type=int, default=1, help="torch threads, both sides (1)")
     ap.add_argument("--no-append", action="store_true")
+    ap.add_argument(
+        "--hvp-ratio",
+        action="store_true",
+        help="only the interleaved HVP / gradient ratios (fused vs elementary batch norm)",
+    )
     args = ap.parse_args()
     sys.path.insert(0, args.bench_env)
     torch.set_num_threads(max(1, args.threads))
@@ -280,6 +332,16 @@ def main() -> None:
         "classes": 10,
         "image_size": 8,
     }
+    if args.hvp_ratio:
+        log(f"\n## HVP / gradient, fused vs elementary batch norm ({datetime.date.today()})\n")
+        log(f"Machine: {machine_line()}.")
+        log(f"Command: `python benchmarks/bench_spectrum.py --hvp-ratio --batch {args.batch}`;")
+        log("interleaved rounds (one of each operation per round), medians of 15 rounds.")
+        hvp_ratio("MLP 64-1000-900-10 (no batch norm)", mlp, batch, log)
+        hvp_ratio("digits CNN (SmallCNN width 32, 2 stages, batch norm)", cnn, batch, log)
+        if not args.no_append:
+            append_results("\n".join(lines))
+        return
     bench_model("MLP 64-1000-900-10 (no batch norm)", mlp, batch, args.probes, args.iters, log)
     bench_model(
         "digits CNN (SmallCNN width 32, 2 stages, batch norm)",

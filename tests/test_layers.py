@@ -18,7 +18,7 @@ import qcarleman
 
 # Data flows one way: a module may import from its own layer and from the layers listed before it.
 LAYERS: list[tuple[str, tuple[str, ...]]] = [
-    ("core", ("errors", "atomic", "quantity", "dynamics", "spectral", "dissipation")),
+    ("core", ("errors", "atomic", "quantity", "display", "dynamics", "spectral", "dissipation")),
     ("carleman", ("carleman",)),
     ("quantum", ("quantum",)),
     ("autodiff", ("autodiff",)),

@@ -64,7 +64,7 @@ def test_report_cli_rebuilds_from_saved_results(run_dir, tmp_path, capsys):
     assert len(out["figures"]) == len(_images((copy / "report.html").read_text()))
     summary = json.loads((copy / "summary.json").read_text())
     html = (copy / "report.html").read_text()
-    assert f"{summary['hybrid_accuracy']:.4g}" in html
+    assert f"{100 * summary['hybrid_accuracy']:.1f}%" in html  # shown as a percentage
 
 
 def test_report_needs_a_summary(tmp_path, capsys):
@@ -72,3 +72,59 @@ def test_report_needs_a_summary(tmp_path, capsys):
     assert "summary.json" in capsys.readouterr().err
     with pytest.raises(Exception, match="summary.json"):
         build_report(tmp_path)
+
+
+def _labelled(ax) -> list[str]:
+    """Labels of the artists of ``ax`` that a legend would show."""
+    artists = ax.lines + ax.patches + ax.collections
+    labels = {a.get_label() for a in artists}
+    return sorted(lb for lb in labels if lb and not lb.startswith("_"))
+
+
+def test_every_figure_has_axis_labels_and_a_legend(run_dir, tmp_path, monkeypatch):
+    """Every axes of every report figure has x and y labels, and a legend where it has more than
+    one labelled series (inspected on the Figure objects before saving)."""
+    import qcarleman.report.figures as figures
+    import qcarleman.report.plots as plots
+
+    seen: dict[str, list] = {}
+    real = plots.save_figure
+
+    def inspect(fig, path, *args, **kwargs):
+        seen[str(path).split("/")[-1]] = list(fig.axes)
+        for ax in fig.axes:
+            where = f"{path}: axes {ax.get_title()!r}"
+            assert ax.get_xlabel().strip(), f"{where} has no x label"
+            assert ax.get_ylabel().strip(), f"{where} has no y label"
+            if len(_labelled(ax)) > 1:
+                assert ax.get_legend() is not None, f"{where} has series {_labelled(ax)}, no legend"
+            if ax.get_yscale() == "log":  # a log axis only over a wide range (no 0.99–1.08)
+                lo, hi = ax.get_ylim()
+                assert hi / lo > 5, f"{where}: log axis over {lo:.3g}–{hi:.3g}"
+        return real(fig, path, *args, **kwargs)
+
+    monkeypatch.setattr(figures, "save_figure", inspect)
+    monkeypatch.setattr(plots, "save_figure", inspect)
+    copy = tmp_path / "copy"
+    shutil.copytree(run_dir, copy)
+    infos = figures.make_figures(copy)
+    assert {i.file.split("/")[-1] for i in infos} == set(seen)
+    assert "dissipative_split.png" in seen and "cost_comparison.png" in seen
+    assert len(seen["cost_comparison.png"]) == 3  # seconds, operation counts, shots: one unit each
+
+
+def test_report_opens_with_the_verdict_and_explains_every_row(run_dir):
+    html = (run_dir / "report.html").read_text()
+    verdict = html.index("<section id='verdict'>")
+    assert verdict < html.index("<h2>Details</h2>") < html.index("<h2>Headline numbers</h2>")
+    items = re.search(r"<section id='verdict'>.*?<ol>(.*?)</ol>", html, re.S).group(1)
+    assert 3 <= items.count("<li>") <= 5
+    for term in ("t*", "horizon", "ρ", "regime", "κ", "P_succ"):
+        assert f"<th>{term}</th>" in html, term
+    for table in re.findall(r"<tr><th>number</th>.*?</table>", html, re.S):
+        for row in re.findall(r"<tr><td>(.*?)</tr>", table, re.S):
+            cells = re.findall(r"<td>(.*?)</td>", "<td>" + row)
+            assert cells[-1].strip(), f"row without meaning: {row}"
+    assert ">None<" not in html
+    est = re.search(r"Resource estimate of one quantum segment</h2>(.*?)</table>", html, re.S)
+    assert "years" in est.group(1) or "days" in est.group(1) or " s (≈" in est.group(1)

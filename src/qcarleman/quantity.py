@@ -19,7 +19,7 @@ from typing import Any, Literal, get_args
 
 from .errors import UsageError
 
-__all__ = ["Kind", "KINDS", "Quantity"]
+__all__ = ["Kind", "KINDS", "Quantity", "human_seconds", "human_count"]
 
 Kind = Literal["exact", "measured", "estimated", "bound", "assumed"]
 KINDS: tuple[str, ...] = get_args(Kind)
@@ -74,3 +74,55 @@ class Quantity:
         if self.uncertainty is not None:
             text += f" ± {format(self.uncertainty, spec or '.2g')}"
         return f"{text}{' ' + self.unit if self.unit else ''} ({self.kind})"
+
+
+_YEAR_S = 365.25 * 86400
+_UNIVERSE_YEARS = 1.38e10  # age of the universe (Planck 2018), for scale only
+_SUPERSCRIPT = str.maketrans("0123456789-", "⁰¹²³⁴⁵⁶⁷⁸⁹⁻")
+_BIG = ((1e12, "trillion"), (1e9, "billion"), (1e6, "million"), (1e3, "thousand"))
+
+
+def human_count(x: float, unit: str = "") -> str:
+    """A large count in words, e.g. ``human_count(5.9e6, "qubits")`` → ``"5.9 million qubits"``;
+    below 10⁴ the plain integer with separators; above 10¹⁵ a power of ten (``"9.5 × 10¹⁹"``)."""
+    x = float(x)
+    tail = f" {unit}" if unit else ""
+    if not math.isfinite(x):
+        return f"{'unbounded' if x > 0 else 'undefined'}{tail}"
+    if abs(x) < 1e4:
+        return f"{x:,.0f}{tail}" if x == int(x) or abs(x) >= 100 else f"{x:.3g}{tail}"
+    if abs(x) >= 1e15:
+        e = int(math.floor(math.log10(abs(x))))
+        m = f"{x / 10**e:.2g}"
+        power = "10" + str(e).translate(_SUPERSCRIPT)
+        return f"{'' if m == '1' else m + ' × '}{power}{tail}"
+    for scale, word in _BIG:
+        if abs(x) >= scale:
+            return f"{x / scale:.3g} {word}{tail}"
+    return f"{x:.3g}{tail}"  # pragma: no cover - every |x| ≥ 10⁴ has a scale
+
+
+def human_seconds(s: float) -> str:
+    """A duration in the unit a person reads: ns, µs, ms, s, minutes, hours, days or years
+    (years in words, and as a multiple of the age of the universe beyond it)."""
+    s = float(s)
+    if not math.isfinite(s):
+        return "unbounded" if s > 0 else "undefined"
+    if s < 0:
+        raise UsageError(f"duration {s} s is negative")
+    for limit, scale, unit in (
+        (1e-6, 1e-9, "ns"),
+        (1e-3, 1e-6, "µs"),
+        (1.0, 1e-3, "ms"),
+        (120.0, 1.0, "s"),
+        (7200.0, 60.0, "minutes"),
+        (2 * 86400.0, 3600.0, "hours"),
+        (_YEAR_S, 86400.0, "days"),
+    ):
+        if s < limit:
+            return f"{s / scale:.3g} {unit}"
+    years = s / _YEAR_S
+    text = f"{years:.3g} years" if years < 1e4 else human_count(years, "years")
+    if years >= _UNIVERSE_YEARS:
+        text += f" ({human_count(round(years / _UNIVERSE_YEARS))}× the age of the universe)"
+    return text

@@ -211,12 +211,14 @@ def emulate_checkpoint(
     f2_iters: int = 20,
     chunk_size: int | None = None,
     progress: bool = False,
+    device: str | None = None,
 ) -> dict[str, Any]:
     """:func:`emulation_report` for checkpoint ``step`` (latest if None) of a training run: the
     GD map at its parameters with the run's η (schedule at that step, or ``lr``), μ, λ, mask,
     momentum buffer, and the T batches the trainer uses from that step on (SGD), or the full
     batch (``optimizer = "gd"``). ``chunk_size`` bounds the columns per vmapped product call
-    (memory O(P·chunk) instead of O(P·rank) for large models)."""
+    (memory O(P·chunk) instead of O(P·rank) for large models); ``device`` where the products
+    run (default: the checkpoint model's device)."""
     from ..training.run import RunDir
 
     if int(T) != T or T < 1:
@@ -238,6 +240,7 @@ def emulate_checkpoint(
         per_step=sgd,
         dtype=dtype,
         chunk_size=chunk_size,
+        device=device,
     )
     report = emulation_report(
         gd,
@@ -249,5 +252,11 @@ def emulate_checkpoint(
         f2_iters=f2_iters,
         progress=progress,
     )
-    report.update(run_dir=str(run.path), checkpoint=ck.step, P=gd.active.P, dtype=str(dtype))
+    report.update(
+        run_dir=str(run.path),
+        checkpoint=ck.step,
+        P=gd.active.P,
+        dtype=str(dtype),
+        device=str(gd.device),
+    )
     return report

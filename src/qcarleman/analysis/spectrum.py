@@ -38,8 +38,11 @@ plot of the densities per step, E(t) of both maps with both windows marked, and 
 
 Products: the operators keep each batch's gradient graph and apply H by one reverse pass per
 product (``LossOperators(hvp_mode="cached")``; functional products when the graphs would exceed
-the memory limit), in ``dtype`` float64 (default) or float32 — the Lanczos/SLQ recurrences are
-float64 NumPy either way; the report's ``hvp_path`` and ``dtype`` say what ran.
+the memory limit), in ``dtype`` float64 (default) or float32, on ``device`` (default: the model's).
+On such operators Lanczos and SLQ run as torch tensors on that device in that dtype
+(:mod:`qcarleman.autodiff.lanczos`; float64 only for the small tridiagonal problems), and the
+notes carry the probabilistic certificate of λ_max; the report's ``hvp_path``, ``dtype`` and
+``device`` say what ran.
 """
 
 from __future__ import annotations
@@ -48,13 +51,14 @@ import math
 import os
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 import numpy as np
 
 from .. import dissipation as dis
 from ..atomic import jsonable
+from ..display import html_table, short_repr, to_pandas
 from ..errors import UsageError
 from ..spectral import (
     as_linear_operator,
@@ -76,6 +80,23 @@ Array = np.ndarray
 
 #: ``method="auto"`` takes the exact eigendecomposition up to this n (ALGORITHM.md §6.1).
 EXACT_MAX = 4096
+
+
+#: Keys of :meth:`SpectrumReport.to_json` derived from fields (not kept in ``extra``).
+_DERIVED = frozenset(
+    (
+        "spectrum_method",
+        "window_paper",
+        "window_closed_paper",
+        "rho_paper",
+        "regime_paper",
+        "window_band",
+        "window_band_paper",
+        "E_paper",
+        "E_low",
+        "E_high",
+    )
+)
 
 
 @dataclass
@@ -169,6 +190,70 @@ class SpectrumReport:
                 out.update(E_low=self.band.low, E_high=self.band.high)
         return jsonable(out)
 
+    # --- notebook display (short repr, HTML table, dict/pandas export; plots in report.plots)
+
+    def _headline(self) -> dict[str, Any]:
+        keys = ("step", "n", "method", "lr", "horizon", "lambda_min", "lambda_max", "rho")
+        out = {k: getattr(self, k) for k in keys}
+        out.update(regime=self.regime, window=self.window, window_closed=self.window_closed)
+        paper = getattr(self, "paper", None)  # the paper's plain-GD metrics (§6.1), when present
+        if paper is not None:
+            out.update(window_paper=paper.window, rho_paper=paper.rho)
+        for k in ("f0_norm", "f2_norm", "rd_star"):
+            if k in self.extra:
+                out[k] = self.extra[k]
+        return out
+
+    def __repr__(self) -> str:
+        return short_repr("SpectrumReport", self._headline() | {"E": self.E})
+
+    def _repr_html_(self) -> str:
+        return html_table(
+            "SpectrumReport (ALGORITHM.md §6)",
+            self._headline() | {"negative_mass": self.negative_mass, "matvecs": self.matvecs},
+            "t* = window: last t with E(t) ≤ 1; ρ = ‖F1‖; curves: to_pandas(); "
+            "plot: qcarleman.report.plots.plot_spectrum(report)",
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON form with the curves and the spectrum (``nodes``, ``weights``); inverse of
+        :meth:`from_dict`."""
+        return self.to_json(curves=True) | jsonable({"nodes": self.nodes, "weights": self.weights})
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> SpectrumReport:
+        """Rebuild from :meth:`to_dict` (or a record of ``spectra.json``); null entries of the
+        curves read as NaN, of r as ∞; keys that are no field go to ``extra``."""
+
+        def arr(v):
+            return np.array([np.nan if x is None else x for x in v], dtype=float)
+
+        names = {f.name for f in fields(cls) if f.init}
+        kw = {k: v for k, v in d.items() if k in names and k != "extra"}
+        for k in ("E", "D", "G", "nodes", "weights"):
+            kw[k] = arr(d[k])
+        kw["r"] = np.where(np.isnan(arr(d["r"])), np.inf, arr(d["r"]))
+        kw["notes"] = list(d.get("notes") or [])
+        kw["extra"] = {k: v for k, v in d.items() if k not in names and k not in _DERIVED}
+        if d.get("window_paper") is not None:  # the paper's metrics, recomputed from the nodes
+            tmap = dis.TrainedMap(float(d["lr"]), 0.0, float(d.get("weight_decay") or 0.0))
+            kw["paper"] = dis.diagnose(
+                kw["nodes"],
+                tmap,
+                kw["E"].size - 1,
+                horizon=int(d["horizon"]),
+                weights=kw["weights"],
+                interval=(float(d["lambda_min"]), float(d["lambda_max"])),
+                includes_weight_decay=True,
+            )
+        return cls(**kw)
+
+    def to_pandas(self):
+        """The curves as a ``pandas.DataFrame``: t, E(t), D(t), G(t), r(t) (pandas optional)."""
+        return to_pandas(
+            {"t": np.arange(self.E.size), "E": self.E, "D": self.D, "G": self.G, "r": self.r}
+        )
+
 
 def analyze_operator(
     A: Any,
@@ -204,7 +289,8 @@ def analyze_operator(
     """
     tmap = dis.TrainedMap(float(lr), float(momentum), float(weight_decay))
     t0 = time.perf_counter()
-    op = as_linear_operator(A, n)
+    on_device = hasattr(A, "hvp_batch") and hasattr(A, "theta")  # torch operators: device path
+    op = as_linear_operator(A.linear_operator() if on_device else A, n)
     n = op.shape[0]
     if method == "auto":
         method = "exact" if n <= exact_max else "slq"
@@ -223,8 +309,8 @@ def analyze_operator(
     else:
         if progress:
             progress("lanczos")
-        ext = lanczos(
-            op,
+        ext = (torch_lanczos if on_device else lanczos)(
+            A if on_device else op,
             k=min(k, n),
             tol=lanczos_tol,
             maxiter=lanczos_maxiter,
@@ -241,12 +327,13 @@ def analyze_operator(
             ok_b = ext.residual_smallest <= 1e-6 * scale
             vals = np.r_[top[ok_t], bottom[ok_b]]
             if vals.size:
-                vecs = np.hstack([ext.vectors_largest[:, ok_t], ext.vectors_smallest[:, ok_b]])
+                parts = [ext.vectors_largest[:, ok_t], ext.vectors_smallest[:, ok_b]]
+                vecs = _torch().cat(parts, 1) if on_device else np.hstack(parts)
                 defl = (vals, vecs)
         if progress:
             progress("slq")
-        res = slq(
-            op,
+        res = (torch_slq if on_device else slq)(
+            A if on_device else op,
             probes=probes,
             iters=iters,
             dist=dist,
@@ -266,6 +353,11 @@ def analyze_operator(
             notes.append(
                 f"Lanczos extremes not converged to tol {lanczos_tol} in {ext.iterations} steps; "
                 "raise lanczos_maxiter"
+            )
+        if on_device:
+            notes.append(
+                f"lambda_max < {float(top[0]) + ext.bound_largest:.6g} with probability "
+                f"≥ {1 - ext.delta:g} (Lanczos certificate, qcarleman.autodiff.lanczos)"
             )
     lam_min, lam_max = float(bottom[0]), float(top[0])
     kw: dict[str, Any] = dict(
@@ -338,6 +430,7 @@ def model_spectrum(
     dtype: Any = "float64",
     hvp_mode: str = "cached",
     params: Any = None,
+    device: Any = None,
     **kwargs: Any,
 ) -> SpectrumReport:
     r"""Spectrum of the loss Hessian of ``model`` on ``batches`` (active set of ``mask``).
@@ -348,9 +441,10 @@ def model_spectrum(
     λ_wd I). ``nonlinear`` adds ‖f0‖ = η‖g‖, ‖F2‖ = (η/2)‖K‖ (power method on third-order
     products, ``f2_iters`` steps) and R_d* (ALGORITHM.md §6). ``dtype`` ("float64", "float32"
     or a torch dtype) is the autodiff precision; ``hvp_mode`` "cached" or "functional" (module
-    docstring). ``params`` (names or regular expressions) restricts the Hessian to those
-    parameter tensors (:mod:`qcarleman.autodiff.evaluation`). The first note says how the model
-    was evaluated (dropout off, batch-norm batch statistics). Other keywords go to
+    docstring); ``device`` where every tensor lives (default: the model's). ``params`` (names or
+    regular expressions) restricts the Hessian to those parameter tensors
+    (:mod:`qcarleman.autodiff.evaluation`). The first note says how the model was evaluated
+    (dropout off, batch-norm batch statistics). Other keywords go to
     :func:`analyze_operator`.
     """
     if params is not None and distributed:
@@ -369,9 +463,10 @@ def model_spectrum(
         hvp_mode,
         kwargs.get("memory_limit"),
         params,
+        device,
     )
     rep = analyze_operator(
-        ops.linear_operator(),
+        ops,
         lr=lr,
         momentum=momentum,
         weight_decay=weight_decay,
@@ -379,7 +474,11 @@ def model_spectrum(
         **kwargs,
     )
     rep.notes.insert(0, evaluation_note(model))
-    rep.extra.update(dtype=str(ops.dtype).removeprefix("torch."), hvp_path=ops.hvp_path)
+    rep.extra.update(
+        dtype=str(ops.dtype).removeprefix("torch."),
+        hvp_path=ops.hvp_path,
+        device=str(ops.theta.device),
+    )
     if nonlinear:
         f0, f2 = ops.nonlinear_norms(lr, f2_iters, kwargs.get("seed", 0))
         rho_p = rep.paper.rho if rep.paper is not None else rep.rho
@@ -390,6 +489,26 @@ def model_spectrum(
             "rho_paper ≥ 1"
         )
     return rep
+
+
+def torch_lanczos(A, **kw):
+    """:func:`qcarleman.autodiff.lanczos.lanczos` (imported lazily: torch only when used)."""
+    from ..autodiff.lanczos import lanczos as run
+
+    return run(A, **kw)
+
+
+def torch_slq(A, **kw):
+    """:func:`qcarleman.autodiff.lanczos.slq` (imported lazily)."""
+    from ..autodiff.lanczos import slq as run
+
+    return run(A, **kw)
+
+
+def _torch():
+    import torch
+
+    return torch
 
 
 def _torch_dtype(dtype: Any):
@@ -416,6 +535,7 @@ def _operators(
     hvp_mode,
     memory_limit,
     params=None,
+    device=None,
 ):
     if distributed:
         from ..autodiff.distributed import DistributedLossOperators
@@ -436,6 +556,7 @@ def _operators(
         hvp_mode=hvp_mode,
         memory_limit=memory_limit,
         **({} if params is None else {"params": params}),
+        device=device,
     )
 
 

@@ -84,6 +84,7 @@ class DistributedLossOperators:
         group=None,
         hvp_mode: str = "functional",
         memory_limit: int | str | None = None,
+        device: str | torch.device | None = None,
     ):
         if not (dist.is_available() and dist.is_initialized()):
             raise UsageError(
@@ -108,6 +109,7 @@ class DistributedLossOperators:
             theta,
             hvp_mode=hvp_mode,
             memory_limit=memory_limit,
+            device=device,
         )
         self.hvp_mode = hvp_mode
         self.n = self.local.n

@@ -73,6 +73,12 @@ class GDMap(QuadraticMap):
         Free parameter tensors, names or regular expressions (default: all trainable ones; the
         others keep their values). ``evaluation`` states how the model is evaluated (dropout
         off, batch-norm batch statistics: :mod:`qcarleman.autodiff.evaluation`).
+    device:
+        Where the operators' tensors live (default: the model's device); the torch-native
+        coefficients (``tg0``, ``tg1``, ``tg2``) take and return tensors there.
+    hvp_mode:
+        "functional" (default) or "cached": HVPs and third-order products by reverse passes
+        through cached gradient graphs (:class:`~qcarleman.autodiff.operators.LossOperators`).
     """
 
     def __init__(
@@ -90,6 +96,8 @@ class GDMap(QuadraticMap):
         include_pruned: bool = False,
         chunk_size: int | None = None,
         params: str | Iterable[str] | None = None,
+        device: str | torch.device | None = None,
+        hvp_mode: str = "functional",
     ):
         if not np.isfinite(lr) or lr <= 0:
             raise UsageError(f"learning rate η = {lr} is invalid; use a finite η > 0")
@@ -113,6 +121,8 @@ class GDMap(QuadraticMap):
             include_pruned,
             theta,
             params=params,
+            hvp_mode=hvp_mode,
+            device=device,
         )
         #: How the model is evaluated (dropout off, batch-norm batch statistics; in words).
         self.evaluation = base.evaluation
@@ -124,6 +134,7 @@ class GDMap(QuadraticMap):
         self.n = base.n
         self.theta = base.theta
         self.dtype = dtype
+        self.device = base.device
         d = 2 * self.n if self.momentum else self.n
         g0 = [self.tg0(t).cpu().numpy().astype(float) for t in range(len(self.ops))]
         g1 = [self._numpy1(t) for t in range(len(self.ops))]
@@ -182,7 +193,7 @@ class GDMap(QuadraticMap):
         return apply
 
     def _torch(self, U: np.ndarray) -> Tensor:
-        return torch.as_tensor(np.asarray(U, dtype=float)).to(self.dtype)
+        return torch.as_tensor(np.asarray(U, dtype=float)).to(dtype=self.dtype, device=self.device)
 
     # -- states ------------------------------------------------------------------------------
     def initial_state(self, velocity: Tensor | np.ndarray | None = None) -> np.ndarray:
@@ -204,7 +215,7 @@ class GDMap(QuadraticMap):
 
     def parameters_of(self, z: np.ndarray) -> Tensor:
         """θ_S = θ̄_S + x for a state z (or a (T+1, d) trajectory: rowwise)."""
-        x = torch.as_tensor(np.asarray(z)[..., : self.n]).to(self.dtype)
+        x = torch.as_tensor(np.asarray(z)[..., : self.n]).to(dtype=self.dtype, device=self.device)
         return self.theta + x
 
     def true_trajectory(self, T: int, z0: np.ndarray | None = None) -> np.ndarray:
@@ -213,19 +224,18 @@ class GDMap(QuadraticMap):
         update (torch.optim.SGD with masked gradients) in the coordinates of this map."""
         self.check_horizon(T)
         z = self.initial_state() if z0 is None else self._check_state(z0)
-        out = np.empty((T + 1, self.dim))
-        out[0] = z
         n, eta, mu = self.n, self.lr, self.momentum
-        x = torch.as_tensor(z[:n]).to(self.dtype)
-        v = torch.as_tensor(z[n:]).to(self.dtype)
-        for t in range(T):
+        out = torch.empty((T + 1, self.dim), dtype=self.dtype, device=self.device)
+        out[0] = torch.as_tensor(z)
+        x, v = out[0, :n].clone(), out[0, n:].clone()
+        for t in range(T):  # on the device; one copy to NumPy at the end
             grad = self.operators(t).grad_at(self.theta + x)
             v = mu * v + grad if mu else grad
             x = x - eta * v
-            out[t + 1, :n] = x.cpu().numpy()
+            out[t + 1, :n] = x
             if mu:
-                out[t + 1, n:] = v.cpu().numpy()
-        return out
+                out[t + 1, n:] = v
+        return out.cpu().numpy().astype(float)
 
     # -- dense forms for tiny models ---------------------------------------------------------
     def dense(

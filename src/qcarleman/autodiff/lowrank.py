@@ -26,8 +26,9 @@ largest |λ| (and those above ``rtol``·max|λ|) are kept; the discarded weight
 
 Order 1 (linearized GD, ALGORITHM.md §2): ŷ1' = G0 + G1 ŷ1, one G1 product per step.
 
-Maps: a :class:`~qcarleman.autodiff.gdmap.GDMap` is used through its torch-native coefficients;
-any other :class:`~qcarleman.dynamics.QuadraticMap` through its NumPy ones.
+Maps: a :class:`~qcarleman.autodiff.gdmap.GDMap` is used through its torch-native coefficients,
+and every tensor (trajectory, factors U, weights s) lives on its device; any other
+:class:`~qcarleman.dynamics.QuadraticMap` through its NumPy ones (on the CPU).
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
+from ..display import html_table, short_repr, to_pandas
 from ..dynamics import QuadraticMap
 from ..errors import UsageError, check_memory
 
@@ -50,7 +52,9 @@ Tensor = torch.Tensor
 class LowRankResult:
     """An emulated level-1 trajectory and its costs.
 
-    trajectory: (T+1, d) tensor, ŷ1(t) in original units (ŷ1(0) = z0).
+    trajectory: (T+1, d) torch tensor on the map's device and dtype, ŷ1(t) in original units
+        (ŷ1(0) = z0); :meth:`numpy` gives it as a NumPy array (what ``GDMap.iterate`` returns),
+        so results compare without ``.cpu()``. Everything else is plain Python.
     ranks: stored rank r of ŷ2 at t = 0..T (order 2; zeros for order 1).
     discarded: ‖Y2 − Y2_k‖_F/‖Y2‖_F dropped by truncation at each step (0 when none).
     g1_products / g2_products: number of G1·u (HVP) and G2(u, u) (third-order) products used.
@@ -73,6 +77,63 @@ class LowRankResult:
         """ŷ1(T), the emulated z_T."""
         return self.trajectory[-1]
 
+    def numpy(self) -> np.ndarray:
+        """The trajectory as a (T+1, d) float64 NumPy array (copied to the CPU)."""
+        return self.trajectory.detach().cpu().double().numpy()
+
+    def _headline(self) -> dict:
+        return {
+            "order": self.order,
+            "steps": self.trajectory.shape[0] - 1,
+            "dim": self.trajectory.shape[1] if self.trajectory.ndim > 1 else 0,
+            "max_rank": max(self.ranks, default=0),
+            "g1_products": self.g1_products,
+            "g2_products": self.g2_products,
+            "seconds": float(sum(self.seconds)),
+        }
+
+    def __repr__(self) -> str:
+        return short_repr("LowRankResult", self._headline() | {"trajectory": self.trajectory})
+
+    def _repr_html_(self) -> str:
+        return html_table(
+            f"LowRankResult: Carleman order {self.order} emulation (ALGORITHM.md §2)",
+            self._headline() | {"trajectory": self.trajectory},
+            "per-step table: to_pandas(); trajectory as NumPy: numpy(); plot: "
+            "qcarleman.report.plots.plot_trajectory(result)",
+        )
+
+    def to_dict(self) -> dict:
+        """JSON-able dict (trajectory as nested lists); inverse of :meth:`from_dict`."""
+        return {
+            "order": self.order,
+            "trajectory": self.numpy().tolist(),
+            "ranks": list(self.ranks),
+            "discarded": [float(v) for v in self.discarded],
+            "g1_products": self.g1_products,
+            "g2_products": self.g2_products,
+            "seconds": [float(v) for v in self.seconds],
+            "notes": list(self.notes),
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict) -> LowRankResult:
+        """Rebuild from :meth:`to_dict` (trajectory as a float64 CPU tensor)."""
+        return cls(**(d | {"trajectory": torch.tensor(d["trajectory"], dtype=torch.float64)}))
+
+    def to_pandas(self):
+        """One row per step t: ‖ŷ1(t)‖, rank and discarded weight of level 2 (pandas optional)."""
+        T = self.trajectory.shape[0]
+        pad = lambda v, fill: list(v) + [fill] * (T - len(v))
+        return to_pandas(
+            {
+                "t": np.arange(T),
+                "norm": np.linalg.norm(self.numpy().reshape(T, -1), axis=1),
+                "rank": pad(self.ranks, 0),
+                "discarded": pad(self.discarded, 0.0),
+            }
+        )
+
 
 class _TorchCoefficients:
     """G0(t), G1(t)·U, G2(t)(U, V) as torch tensors: a GDMap's native ones, or a NumPy map's."""
@@ -86,6 +147,7 @@ class _TorchCoefficients:
         self.d = qmap.dim
         self.native = all(hasattr(qmap, k) for k in ("tg0", "tg1", "tg2"))
         self.dtype = getattr(qmap, "dtype", torch.float64) if self.native else torch.float64
+        self.device = getattr(qmap, "device", torch.device("cpu")) if self.native else None
 
     def g0(self, t: int) -> Tensor:
         if self.native:
@@ -95,7 +157,7 @@ class _TorchCoefficients:
     def g1(self, t: int, U: Tensor) -> Tensor:
         if self.native:
             return self.qmap.tg1(t, U)
-        return torch.as_tensor(self.qmap.g1(t, U.numpy()))
+        return torch.as_tensor(self.qmap.g1(t, U.numpy()))  # a NumPy map: on the CPU
 
     def g2(self, t: int, U: Tensor, V: Tensor) -> Tensor:
         if self.native:
@@ -106,7 +168,8 @@ class _TorchCoefficients:
 def _start(qmap: QuadraticMap, z0, T: int, extra_vectors: int) -> tuple[_TorchCoefficients, Tensor]:
     co = _TorchCoefficients(qmap)
     qmap.check_horizon(T)
-    z = torch.as_tensor(qmap._check_state(np.asarray(z0, dtype=float))).to(co.dtype)
+    z = torch.as_tensor(qmap._check_state(np.asarray(z0, dtype=float)))
+    z = z.to(dtype=co.dtype, device=co.device)
     itemsize = torch.finfo(co.dtype).bits // 8
     check_memory(
         float(itemsize) * co.d * (T + 1 + extra_vectors),
@@ -124,7 +187,7 @@ def _progress(T: int, desc: str, show: bool):
 def emulate_order1(qmap: QuadraticMap, z0, T: int, progress: bool = False) -> LowRankResult:
     """Order-1 Carleman (linearized GD): ŷ1(t+1) = G0(t) + G1(t) ŷ1(t) (ALGORITHM.md §2)."""
     co, y1 = _start(qmap, z0, T, 2)
-    traj = torch.empty((T + 1, co.d), dtype=co.dtype)
+    traj = torch.empty((T + 1, co.d), dtype=co.dtype, device=y1.device)
     traj[0] = y1
     res = LowRankResult(order=1, trajectory=traj, ranks=[0] * (T + 1), discarded=[0.0] * (T + 1))
     res.notes += [qmap.evaluation] if hasattr(qmap, "evaluation") else []
@@ -156,12 +219,15 @@ def emulate_order2(
         raise UsageError(f"rtol = {rtol} is invalid; use 0 ≤ rtol < 1")
     r_max = 2 * T + 1 if max_rank is None else min(int(max_rank) + 2, 2 * T + 1)
     co, y1 = _start(qmap, z0, T, 3 * r_max + 4)
-    traj = torch.empty((T + 1, co.d), dtype=co.dtype)
+    dev = y1.device
+    traj = torch.empty((T + 1, co.d), dtype=co.dtype, device=dev)
     traj[0] = y1
     if torch.any(y1 != 0):
-        U, s = y1[:, None].clone(), torch.ones(1, dtype=co.dtype)
+        U, s = y1[:, None].clone(), torch.ones(1, dtype=co.dtype, device=dev)
     else:
-        U, s = torch.empty((co.d, 0), dtype=co.dtype), torch.empty(0, dtype=co.dtype)
+        U = torch.empty((co.d, 0), dtype=co.dtype, device=dev)
+        s = torch.empty(0, dtype=co.dtype, device=dev)
+    pm = torch.tensor([1.0, -1.0], dtype=co.dtype, device=dev)
     res = LowRankResult(order=2, trajectory=traj, ranks=[U.shape[1]], discarded=[0.0])
     res.notes += [qmap.evaluation] if hasattr(qmap, "evaluation") else []
     for t in _progress(T, "order-2 low-rank emulation", progress):
@@ -174,7 +240,7 @@ def emulate_order2(
             res.g2_products += U.shape[1]
         y1 = co.g0(t) + c
         U = torch.cat([G1[:, 1:], y1[:, None], c[:, None]], dim=1)
-        s = torch.cat([s, torch.tensor([1.0, -1.0], dtype=co.dtype)])
+        s = torch.cat([s, pm])
         dropped = 0.0
         if max_rank is not None or rtol > 0:
             U, s, dropped = _truncate(U, s, max_rank, rtol)

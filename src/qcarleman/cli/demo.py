@@ -35,9 +35,18 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def print_summary(s: dict, out: str) -> None:
-    """The short human summary of a pipeline run (every number from ``summary.json``)."""
+    """The short human summary of a pipeline run (every number from ``summary.json``): the
+    verdict (:func:`qcarleman.report.verdict.verdict`) first, then the details."""
+    import textwrap
+
+    from ..report.verdict import breakeven_crossovers, human, verdict
+
     pct = lambda v: f"{100 * v:.1f}%"
     print(f"{s['title']} — results in {out}")
+    print("Verdict:")
+    for i, sentence in enumerate(verdict(s, crossovers=breakeven_crossovers(s)), 1):
+        print(textwrap.fill(sentence, 100, initial_indent=f" {i}. ", subsequent_indent="    "))
+    print("Details (terms: docs/report.md, ALGORITHM.md §6–§7):")
     print(f"  model: {s['parameters']:,} parameters, n = {s['n_active']:,} active after pruning")
     print(f"  dense accuracy            {pct(s['dense_accuracy'])}")
     print(f"  after pruning             {pct(s['pruned_accuracy'])}")
@@ -71,8 +80,8 @@ def print_summary(s: dict, out: str) -> None:
     if e:
         print(
             f"  estimate (one segment)    {e['logical_qubits']} logical qubits, T-count "
-            f"{e['t_count']:.3g}, quantum {e['quantum_seconds']:.3g} s vs classical "
-            f"{e['classical_seconds']:.3g} s"
+            f"{human(e['t_count'], 'count')}, quantum {human(e['quantum_seconds'], 's')} vs "
+            f"classical {human(e['classical_seconds'], 's')}"
             + (f" at {e['flop_rate']:.3g} FLOP/s" if "flop_rate" in e else "")
             + f" → {e['winner']}"
         )

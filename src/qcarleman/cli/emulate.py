@@ -65,6 +65,11 @@ def register(sub: argparse._SubParsersAction) -> None:
         default=None,
         help="columns per vmapped product (bounds memory)",
     )
+    p.add_argument(
+        "--device",
+        default=None,
+        help="where the products run: cpu, cuda, cuda:1, ... (default: the model's, i.e. cpu)",
+    )
     p.add_argument("--out", default=None, help="output folder (default RUN_DIR/emulate)")
     p.add_argument("--no-plot", action="store_true", help="skip the PNG")
     p.add_argument("--json", action="store_true", help="print the report keys as JSON")
@@ -91,6 +96,7 @@ def run(args: argparse.Namespace) -> int:
         max_rank=args.max_rank,
         f2_iters=args.f2_iters,
         chunk_size=args.chunk_size,
+        device=args.device,
         progress=not args.quiet,  # tqdm writes to stderr; --json output stays clean
     )
     out = Path(args.out) if args.out else Path(args.run_dir) / "emulate"

@@ -92,6 +92,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="autodiff precision of the Hessian products (Lanczos/SLQ stay float64; float64)",
     )
     p.add_argument(
+        "--device",
+        default=None,
+        help="where the products run: cpu, cuda, cuda:1, ... (default: the model's, i.e. cpu)",
+    )
+    p.add_argument(
         "--seed",
         type=integer(0, 2**32 - 1),
         default=0,
@@ -174,6 +179,7 @@ def run(args: argparse.Namespace) -> int:
         seed=args.seed,
         memory_limit=args.memory_limit,
         dtype=args.dtype,
+        device=args.device,
     )
     if distributed and torch.distributed.get_rank() != 0:
         return 0

@@ -156,6 +156,8 @@ def _estimate_summary(est, settings: HybridSettings, shape: SegmentShape, p: int
         "classical_flops_dense": est.classical_flops_dense.value,
         "flop_rate": wall.flop_rate,
         "quantum_seconds": wall.quantum_s,
+        "quantum_clock": wall.quantum_source,
+        "physical_qubits": wall.physical_qubits,
         "classical_seconds": wall.classical_s,
         "winner": wall.winner,
         "assumptions": {k: f.approx for k, f in est.figures.items() if f.approx},

@@ -427,6 +427,7 @@ def _window_summary(first: dict[str, Any]) -> dict[str, Any]:
         "window_closed": closed,
         "window_statement": window_statement(first, window, closed),
         "regime": first["regime"],
+        "horizon": first.get("horizon"),
         "rho": first["rho"],
         "lambda_min": first["lambda_min"],
         "lambda_max": first["lambda_max"],

@@ -8,13 +8,14 @@ normalized |L⁻¹c⟩ on the post-selection set.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
 import scipy.sparse.linalg as spla
 
+from ..display import html_table, short_repr
 from ..errors import UsageError, check_finite
 
 __all__ = [
@@ -66,6 +67,49 @@ class SolveResult:
             raise UsageError("output_vector needs a history-system result; call solve(history)")
         nu = self.solution_norm / np.sqrt(self.copies)
         return self.scale * nu * self.output_state
+
+    def __repr__(self) -> str:
+        head = {k: v for k, v in self.summary().items() if k not in ("resources", "notes")}
+        return short_repr("SolveResult", head | {"state": self.state})
+
+    def _repr_html_(self) -> str:
+        s = self.summary()
+        return html_table(
+            f"SolveResult of the {self.backend} QLSA (ALGORITHM.md §3–§4)",
+            {k: v for k, v in s.items() if k not in ("resources", "notes")} | {"state": self.state},
+            "fidelity against the exact solution; P_succ = success_probability "
+            "(post-selection); plot: qcarleman.report.plots.plot_solve(result)",
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """Every field, arrays as lists (complex as [re, im] pairs); inverse of
+        :meth:`from_dict`."""
+
+        def arr(a):
+            if a is None:
+                return None
+            a = np.asarray(a)
+            return np.stack([a.real, a.imag], -1).tolist() if np.iscomplexobj(a) else a.tolist()
+
+        out = {f.name: getattr(self, f.name) for f in fields(self)}
+        out.update(state=arr(self.state), output_state=arr(self.output_state))
+        out.update(resources=dict(self.resources), notes=list(self.notes))
+        out["complex"] = bool(np.iscomplexobj(self.state))
+        return out
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> SolveResult:
+        """Rebuild from :meth:`to_dict`."""
+        d = dict(d)
+        cplx = d.pop("complex", False)
+
+        def arr(v):
+            if v is None:
+                return None
+            a = np.asarray(v, dtype=float)
+            return a[..., 0] + 1j * a[..., 1] if cplx else a
+
+        return cls(**(d | {"state": arr(d["state"]), "output_state": arr(d["output_state"])}))
 
     def summary(self) -> dict[str, Any]:
         """Plain JSON-able summary (no arrays)."""

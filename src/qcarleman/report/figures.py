@@ -18,7 +18,8 @@ import numpy as np
 from ..atomic import read_json, write_json
 from ..hybrid.store import load_records
 from ..pipeline.layout import RunLayout
-from .plots import plot_spectra, pyplot, save_figure
+from ..quantity import human_count, human_seconds
+from .plots import auto_scale, integer_ticks, plot_spectra, pyplot, save_figure
 
 __all__ = ["FigureInfo", "make_figures", "load_run"]
 
@@ -64,16 +65,23 @@ def fig_training(run: dict, out: Path) -> FigureInfo | None:
         axes[0].plot(s, 100 * acc, style, ms=3, label=label)
         axes[1].plot(s, loss, style, ms=3, label=label)
     for ax in axes:
-        for r in hyb:
-            if r["kind"] == "quantum":
-                ax.axvspan(r["start"], r["start"] + r["steps"], color="tab:purple", alpha=0.08)
-                ax.axvline(r["start"], color="tab:purple", lw=0.6, ls=":")
+        q = [r for r in hyb if r["kind"] == "quantum"]
+        for i, r in enumerate(q):  # alternate two shades so adjacent segments stay apart
+            ax.axvspan(
+                r["start"],
+                r["start"] + r["steps"],
+                color="tab:purple",
+                alpha=0.22 if i % 2 == 0 else 0.12,
+                lw=0,
+                label="quantum segment" if i == 0 else None,
+            )
+        integer_ticks(ax)
         ax.set_xlabel("sparse training step")
         ax.legend(fontsize=8)
     axes[0].set_ylabel("test accuracy (%)")
-    axes[1].set_ylabel("test loss")
-    axes[0].set_title("accuracy (shaded: quantum segments, dotted: segment starts)")
-    axes[1].set_title("loss")
+    axes[1].set_ylabel("test loss (cross-entropy)")
+    axes[0].set_title("test accuracy (shaded: emulated quantum segments)")
+    axes[1].set_title("test loss")
     path = RunLayout(out).figures / "training_curves.png"
     save_figure(fig, path, dpi=110)
     q = [r for r in hyb if r["kind"] == "quantum"]
@@ -89,39 +97,7 @@ def fig_training(run: dict, out: Path) -> FigureInfo | None:
 def _spectrum_reports(spectra: list[dict[str, Any]]):
     from ..analysis.spectrum import SpectrumReport
 
-    def arr(v):
-        return np.array([np.nan if x is None else x for x in v], dtype=float)
-
-    reps = []
-    for s in spectra:
-        reps.append(
-            SpectrumReport(
-                n=s["n"],
-                lr=s["lr"],
-                horizon=s["horizon"],
-                method=s["method"],
-                lambda_min=s["lambda_min"],
-                lambda_max=s["lambda_max"],
-                top=s["top"],
-                bottom=s["bottom"],
-                trace=s["trace"],
-                negative_mass=s["negative_mass"],
-                E=arr(s["E"]),
-                D=arr(s["D"]),
-                G=arr(s["G"]),
-                r=np.where(np.isnan(arr(s["r"])), np.inf, arr(s["r"])),
-                window=s["window"],
-                window_closed=s["window_closed"],
-                rho=s["rho"],
-                regime=s["regime"],
-                nodes=arr(s["nodes"]),
-                weights=arr(s["weights"]),
-                matvecs=s["matvecs"],
-                seconds=s["seconds"],
-                step=s["step"],
-            )
-        )
-    return reps
+    return [SpectrumReport.from_dict(s) for s in spectra]
 
 
 def fig_spectra(run: dict, out: Path) -> list[FigureInfo]:
@@ -149,7 +125,9 @@ def fig_spectra(run: dict, out: Path) -> list[FigureInfo]:
         ),
         "dissipative_split.png": (
             "Dissipative and divergent parts D(t), G(t), r(t)",
-            "D: modes with |1 − ηλ| < 1; G: the rest; r = D/G (ALGORITHM.md §6).",
+            "Error growth of the map trained split by mode: D over the modes whose per-step "
+            "factor is < 1 (|1 − ηλ| without momentum), G over the rest, r = D/G "
+            "(ALGORITHM.md §6, §6.1).",
         ),
     }
     return [FigureInfo(str(p.relative_to(out)), *caps[p.name]) for p in paths]
@@ -166,7 +144,8 @@ def fig_emulation(run: dict, out: Path) -> FigureInfo | None:
         t = np.arange(1, err.size + 1)
         label = e["backend"] + (f" (N = {e['order']})" if e["backend"] == "carleman" else "")
         ax.plot(t, np.maximum(err, 1e-17), "-o", ms=3, label=label)
-    ax.set_yscale("log")
+    auto_scale(ax, [e["errors"] for e in emu if all(v is not None for v in e["errors"])])
+    integer_ticks(ax)
     ax.set_xlabel("step t within the segment")
     ax.set_ylabel("‖x̂_t − x_t‖ / ‖x_t‖ vs true GD")
     ax.set_title("emulation error against step, per backend/order")
@@ -235,7 +214,14 @@ def fig_degradation(run: dict, out: Path) -> FigureInfo | None:
     ax = axes[0]
     ax.plot(M, acc, "o-", label="hybrid (true-gd emulation, M-shot download)")
     ax.axhline(base, color="k", ls="--", lw=0.8, label=f"classical sparse ({base:.1f}%)")
-    ax.axhspan(base - 2, base + 2, color="0.9", label="±2 points")
+    for sign in (-1, 1):  # edges only: a filled ±2 band would cover the whole panel
+        ax.axhline(
+            base + 2 * sign,
+            color="0.5",
+            ls=":",
+            lw=0.8,
+            label="classical ± 2 points" if sign < 0 else None,
+        )
     ax.set_ylabel(f"test accuracy at step {step} (%)")
     ax.set_title("degradation as the shot budget shrinks")
     axes[1].plot(M, loss, "o-", label="hybrid")
@@ -258,6 +244,9 @@ def fig_degradation(run: dict, out: Path) -> FigureInfo | None:
 
 
 def fig_cost(run: dict, out: Path) -> FigureInfo | None:
+    """Three panels, each with one unit: wall-clock seconds per segment (quantum against
+    classical, human forms on the bars), the quantum operation counts of the first segment, and
+    the read-out shots (those ε needs against those the run used)."""
     q = [r for r in run["hybrid"] if r["kind"] == "quantum" and r.get("estimate")]
     if not q:
         return None
@@ -265,30 +254,68 @@ def fig_cost(run: dict, out: Path) -> FigureInfo | None:
     qs = np.array([r["estimate"]["quantum_seconds"] or np.inf for r in q], dtype=float)
     cs = np.array([r["estimate"]["classical_seconds"] for r in q], dtype=float)
     x = np.arange(len(q))
-    fig, axes = plt.subplots(1, 2, figsize=(12, 4.2))
-    axes[0].bar(x - 0.2, qs, 0.4, label="quantum (fault-tolerant estimate)")
-    axes[0].bar(x + 0.2, cs, 0.4, label="classical (FLOPs / rate)")
-    axes[0].set_yscale("log")
-    axes[0].set_xticks(x, [f"seg {r['segment']}" for r in q])
-    axes[0].set_ylabel("seconds per segment")
-    axes[0].set_title("wall-clock per quantum segment")
-    axes[0].legend(fontsize=8)
+    fig, axes = plt.subplots(1, 3, figsize=(15, 4.6), gridspec_kw={"width_ratios": [1.3, 1, 1]})
+    ax = axes[0]
+    bq = ax.bar(x - 0.2, qs, 0.4, color="tab:blue", label="quantum (fault-tolerant estimate)")
+    bc = ax.bar(x + 0.2, cs, 0.4, color="tab:orange", label="classical (FLOPs / FLOP rate)")
+    for bars, vals in ((bq, qs), (bc, cs)):
+        for b, v in zip(bars, vals):
+            ax.annotate(
+                human_seconds(v).split(" (")[0],
+                (b.get_x() + b.get_width() / 2, v),
+                ha="center",
+                va="bottom",
+                fontsize=7,
+                rotation=90 if len(q) > 2 else 0,
+            )
+    ax.set_yscale("log")
+    ax.set_ylim(top=ax.get_ylim()[1] * (1e8 if len(q) > 2 else 1e3))  # room for the labels
+    ax.set_xticks(x, [f"segment {r['segment']}" for r in q])
+    ax.set_xlim(-0.8, len(q) - 0.2)  # bars keep their width with one segment
+    ax.set_xlabel("quantum segment of the hybrid run")
+    ax.set_ylabel("wall-clock seconds per segment (log)")
+    ax.set_title("run time of one segment")
+    ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=2)
     e = q[0]["estimate"]
-    names = ["queries", "block_encoding_calls", "t_count", "classical_flops"]
-    vals = [float(e[k]) for k in names]
-    axes[1].barh(names, vals, color=["tab:blue", "tab:blue", "tab:blue", "tab:orange"])
-    axes[1].set_xscale("log")
-    eps = f" for ε = {e['epsilon']:g}" if "epsilon" in e else ""
-    axes[1].set_title(f"segment 0: T = {e['T']}, N = {e['N']}, {e['shots']:.3g} shots{eps}")
+    ops = [
+        ("QLSA queries\n(one solve)", e["queries"]),
+        ("block-encoding\ncalls (all shots)", e["block_encoding_calls"]),
+        ("T gates", e["t_count"]),
+    ]
+    ax = axes[1]
+    ax.barh([o[0] for o in ops], [float(o[1]) for o in ops], color="tab:blue")
+    for i, (_, v) in enumerate(ops):
+        ax.annotate(f" {human_count(v)}", (float(v), i), va="center", fontsize=8)
+    ax.set_xscale("log")
+    ax.set_xlim(right=ax.get_xlim()[1] * 1e4)
+    ax.set_xlabel("count (log)")
+    ax.set_ylabel("quantum operation")
+    ax.set_title(f"segment {q[0]['segment']}: T = {e['T']} steps, N = {e['N']}")
+    shots = [("needed for\nε = " + f"{e['epsilon']:g}", e.get("shots_for_epsilon") or e["shots"])]
+    if e.get("shots_given"):
+        shots.append(("used by\nthe run (M)", e["shots_given"]))
+    ax = axes[2]
+    ax.barh([s_[0] for s_ in shots], [float(s_[1]) for s_ in shots], color="tab:green")
+    for i, (_, v) in enumerate(shots):
+        ax.annotate(f" {human_count(v)}", (float(v), i), va="center", fontsize=8)
+    ax.set_xscale("log")
+    ax.set_xlim(right=ax.get_xlim()[1] * 1e4)
+    ax.set_xlabel("measurement shots per segment (log)")
+    ax.set_ylabel("read-out (tomography)")
+    ax.set_title("shots to read the parameters out")
+    fig.tight_layout()
     path = RunLayout(out).figures / "cost_comparison.png"
     save_figure(fig, path, dpi=110)
     return FigureInfo(
         str(path.relative_to(out)),
         "Cost comparison: quantum segment vs classical steps",
-        f"Estimated fault-tolerant wall-clock of each quantum segment (T-count × logical cycle; "
-        f"QLSA {e['solver']}, tomography priced for the target ε) against the classical FLOPs of "
-        "the same steps at the stated FLOP rate (qcarleman.quantum.cost.estimate.estimate); "
-        "right: the counts behind the first segment.",
+        f"Left: estimated fault-tolerant wall-clock of each quantum segment (T-count × logical "
+        f"cycle of the surface-code model; QLSA {e['solver']}, read-out priced for the target ε) "
+        f"against the same steps computed classically at {e.get('flop_rate', 1e15):.3g} FLOP/s. "
+        "Middle: the quantum operation counts of the first segment (queries of one linear-system "
+        "solve; block-encoding calls over all shots and amplification rounds; T gates). Right: "
+        "the tomography shots the target ε needs against the shot budget M the run used "
+        "(qcarleman.quantum.cost.estimate.estimate).",
     )
 
 

@@ -19,6 +19,7 @@ from typing import Any
 from ..errors import UsageError
 from ..pipeline.layout import RunLayout
 from .figures import load_run, make_figures
+from .verdict import ESTIMATE_ROWS, GLOSSARY, breakeven_crossovers, human, verdict
 
 __all__ = ["build_report", "NUMBER_HELP"]
 
@@ -30,8 +31,14 @@ NUMBER_HELP: dict[str, str] = {
     "hybrid_accuracy": "test accuracy after the same steps with quantum segments (emulated)",
     "accuracy_gap_points": "hybrid − classical, in percentage points",
     "window": "t*: last step t with E(t) ≤ 1 at the pruned weights (ALGORITHM.md §6)",
+    "window_paper": "t* of the paper's plain-GD map, without momentum (ALGORITHM.md §6)",
+    "horizon": "T: the steps one quantum solve covers; the regime is judged for it",
     "regime": "fully / almost / non-dissipative from ρ = max|1 − ηλ| for the horizon",
-    "rho": "ρ = ‖F1‖ = max_ν |1 − ηλ_ν| (from the Lanczos extremes)",
+    "rho": "ρ: spectral radius of the linear part of the map trained (= max|1 − ηλ| without "
+    "momentum; ALGORITHM.md §6.1), from the Lanczos extremes",
+    "rho_paper": "ρ of the paper's plain-GD map, max_ν |1 − ηλ_ν| (ALGORITHM.md §6)",
+    "regime_paper": "the regime of the paper's plain-GD map for the same horizon",
+    "momentum": "heavy-ball momentum μ of the sparse steps (0: plain GD)",
     "quantum_steps": "steps covered by quantum segments (the window unless fixed)",
     "shots_per_segment": "tomography shots M per quantum segment (the stated shot budget)",
     "shots_total": "shots summed over all quantum segments",
@@ -41,10 +48,72 @@ NUMBER_HELP: dict[str, str] = {
 }
 
 
+#: How each headline number is shown: "%" (a fraction as percent), "points", "error" (a
+#: relative error, also as percent), "count" (with words for large numbers).
+_HEADLINE_UNITS = {
+    "dense_accuracy": "%",
+    "pruned_accuracy": "%",
+    "classical_sparse_accuracy": "%",
+    "hybrid_accuracy": "%",
+    "accuracy_gap_points": "points",
+    "window": "steps",
+    "window_paper": "steps",
+    "horizon": "steps",
+    "quantum_steps": "steps",
+    "shots_per_segment": "count",
+    "shots_total": "count",
+    "emulation_error_max": "error",
+    "readout_error_max": "error",
+    "n_active": "count",
+}
+
+
+def _headline(key: str, v: Any) -> str:
+    """A headline number with its unit and human form (HTML-escaped)."""
+    unit = _HEADLINE_UNITS.get(key)
+    if v is None or isinstance(v, bool | str) or unit is None:
+        return _fmt(v)
+    if unit == "%":
+        return f"{100 * v:.1f}%"
+    if unit == "points":
+        return f"{v:+.2f} percentage points"
+    if unit == "error":
+        return f"{v:.3g} ({100 * v:.3g}% relative)"
+    if unit == "steps":
+        return f"{v} steps"
+    return html.escape(human(v, "count"))
+
+
+def _docs_link(ref: str) -> str:
+    """``ref`` ("ALGORITHM.md §6") linked to the local docs folder when the package runs from
+    a source checkout, else plain text."""
+    docs = Path(__file__).resolve().parents[3] / "docs"
+    name = ref.split()[0]
+    target = docs / name if name.endswith(".md") else docs / "ALGORITHM.md"
+    text = ref if name.endswith(".md") else f"ALGORITHM.md {ref}"
+    if target.is_file():
+        return f"<a href='{html.escape(target.as_uri())}'>{html.escape(text)}</a>"
+    return html.escape(text)
+
+
+def _glossary() -> str:
+    rows = "".join(
+        f"<tr id='term-{i}'><th>{html.escape(term)}</th><td>{html.escape(text)}</td>"
+        f"<td>{_docs_link(ref)}</td></tr>"
+        for i, (term, (text, ref)) in enumerate(GLOSSARY.items())
+    )
+    return (
+        "<details open><summary>What the terms mean</summary>"
+        f"<table class='terms'>{rows}</table></details>"
+    )
+
+
 def _fmt(v: Any) -> str:
     if isinstance(v, dict) and "kind" in v:  # a Quantity's JSON form: value (kind)
         return f"{_fmt(v.get('value'))} ({html.escape(str(v['kind']))})"
-    if isinstance(v, bool) or v is None:
+    if v is None:
+        return "—"
+    if isinstance(v, bool):
         return str(v)
     if isinstance(v, float):
         if not math.isfinite(v):
@@ -53,13 +122,24 @@ def _fmt(v: Any) -> str:
     return html.escape(str(v))
 
 
-def _table(rows: list[tuple[str, Any, str]]) -> str:
+def _table(rows: list[tuple[str, str, str]]) -> str:
+    """Rows of (key, value already formatted as HTML, meaning)."""
     body = "".join(
-        f"<tr><td><code>{html.escape(k)}</code></td><td>{_fmt(v)}</td>"
-        f"<td>{html.escape(h)}</td></tr>"
+        f"<tr><td><code>{html.escape(k)}</code></td><td>{v}</td><td>{html.escape(h)}</td></tr>"
         for k, v, h in rows
     )
     return f"<table><tr><th>number</th><th>value</th><th>meaning</th></tr>{body}</table>"
+
+
+def _cell(key: str, v: Any) -> str:
+    """A segments-table cell: accuracy as percent, shots with separators, — for None."""
+    if v is None or isinstance(v, dict):
+        return _fmt(v)
+    if key == "test_acc":
+        return f"{100 * v:.1f}%"
+    if key == "shots":
+        return f"{int(v):,}"
+    return _fmt(v)
 
 
 def _segments_table(records: list[dict[str, Any]]) -> str:
@@ -81,9 +161,16 @@ def _segments_table(records: list[dict[str, Any]]) -> str:
     for r in records:
         if r["kind"] == "start":
             continue
-        cells = "".join(f"<td>{_fmt(r.get(c[0]))}</td>" for c in cols)
+        cells = "".join(f"<td>{_cell(c[0], r.get(c[0]))}</td>" for c in cols)
         rows.append(f"<tr>{cells}</tr>")
-    return f"<table><tr>{head}</tr>{''.join(rows)}</table>"
+    return (
+        f"<table><tr>{head}</tr>{''.join(rows)}</table><p>One row per segment: start step, K "
+        "steps in it, test accuracy at its end; emulation err = relative error of the "
+        "emulated parameters against true gradient descent, readout err = relative error added "
+        "by the M-shot download, total err = both; κ = condition number of its linear system, "
+        "P_succ = probability a solve yields the final-time parameters; — = not applicable "
+        "(classical segments).</p>"
+    )
 
 
 def _assumptions(run: dict[str, Any]) -> list[str]:
@@ -109,7 +196,20 @@ table{border-collapse:collapse;margin:1em 0;font-size:0.9em}
 td,th{border:1px solid #ccc;padding:3px 8px;text-align:left}
 th{background:#f3f3f3} figure{margin:1.5em 0} img{max-width:100%}
 figcaption{font-size:0.9em;color:#444} .note{background:#fff8e0;padding:0.6em;border:1px solid #ec9}
+#verdict{background:#eef5ff;border:1px solid #9bd;padding:0.4em 1.2em;font-size:1.08em}
+#verdict li{margin:0.4em 0} .terms{font-size:0.85em} .terms th{white-space:nowrap}
+details{margin:1em 0} summary{cursor:pointer;font-weight:bold}
 """
+
+
+def _verdict_html(s: dict[str, Any], run: dict[str, Any]) -> str:
+    """The verdict box: the sentences of :func:`qcarleman.report.verdict.verdict`."""
+    if "horizon" not in s and run["spectra"]:
+        s = dict(s, horizon=run["spectra"][0].get("horizon"))
+    items = "".join(
+        f"<li>{html.escape(t)}</li>" for t in verdict(s, crossovers=breakeven_crossovers(s))
+    )
+    return f"<section id='verdict'><h2>Verdict</h2><ol>{items}</ol></section>"
 
 
 def build_report(out: str | os.PathLike) -> Path:
@@ -130,13 +230,16 @@ def build_report(out: str | os.PathLike) -> Path:
         f"<title>{html.escape(s.get('title', 'qcarleman report'))}</title>",
         f"<style>{_CSS}</style></head><body>",
         f"<h1>{html.escape(s.get('title', 'qcarleman report'))}</h1>",
+        _verdict_html(s, run),
+        _glossary(),
+        "<h2>Details</h2>",
         "<p>Hybrid training with sparse download and re-upload (Liu et al., Nat. Commun. 15, "
         "434 (2024); ALGORITHM.md §8): quantum segments are <b>emulated</b> classically; the "
         "QLSA is ideal (its κ and P_succ are modelled), the download is simulated tomography "
         "with M shots, and the cost is a fault-tolerant resource estimate.</p>",
         f"<p class='note'>{html.escape(s.get('window_statement', ''))}</p>",
     ]
-    rows = [(k, s.get(k), h) for k, h in NUMBER_HELP.items() if k in s]
+    rows = [(k, _headline(k, s.get(k)), h) for k, h in NUMBER_HELP.items() if k in s]
     parts.append("<h2>Headline numbers</h2>" + _table(rows))
     deg = s.get("degradation") or []
     if deg:
@@ -157,33 +260,9 @@ def build_report(out: str | os.PathLike) -> Path:
     est = s.get("estimate")
     if est:
         erows = [
-            (k, est.get(k), "")
-            for k in (
-                "n",
-                "T",
-                "N",
-                "p",
-                "logical_qubits",
-                "kappa",
-                "kappa_eff",
-                "p_succ",
-                "aa_rounds",
-                "epsilon",
-                "shots",
-                "shots_for_epsilon",
-                "shots_given",
-                "epsilon_at_shots_given",
-                "queries",
-                "block_encoding_calls",
-                "t_count",
-                "classical_flops",
-                "classical_flops_kind",
-                "classical_flops_dense",
-                "flop_rate",
-                "quantum_seconds",
-                "classical_seconds",
-                "winner",
-            )
+            (k, html.escape(human(est[k], unit)), meaning)
+            for k, (meaning, unit) in ESTIMATE_ROWS.items()
+            if k in est
         ]
         parts.append(
             "<h2>Resource estimate of one quantum segment</h2>"

@@ -11,7 +11,8 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from ...quantity import Quantity
+from ...display import html_table, short_repr, to_pandas
+from ...quantity import Quantity, human_count, human_seconds
 from . import physical as _phys
 from .inputs import Conditioning, CostModel, Problem
 
@@ -60,6 +61,7 @@ class WallClock:
     quantum_source: str
     classical_s: float
     flop_rate: float
+    physical_qubits: int | None = None  # of the surface-code model that set the quantum clock
 
     @property
     def winner(self) -> str:
@@ -75,6 +77,7 @@ class WallClock:
             "quantum_source": self.quantum_source,
             "classical_s": self.classical_s,
             "flop_rate": self.flop_rate,
+            "physical_qubits": self.physical_qubits,
             "winner": self.winner,
             "ratio_quantum_over_classical": self.ratio,
         }
@@ -155,6 +158,51 @@ class ResourceEstimate:
             "source": {k: v.source for k, v in self.figures.items()},
         }
 
+    def _headline(self) -> dict[str, Any]:
+        w, pb = self.wall_clock, self.problem
+        return {
+            "n": pb.n,
+            "T": pb.T,
+            "N": pb.N,
+            "epsilon": self.tomography.epsilon,
+            "logical_qubits": self.logical_qubits,
+            "kappa": self.kappa.to_json(),
+            "t_count": f"{self.t_count:.3g} ({human_count(self.t_count)})",
+            "shots": f"{self.tomography.shots:.3g} ({human_count(self.tomography.shots)})",
+            "quantum_time": f"{w.quantum_s:.3g} s (≈ {human_seconds(w.quantum_s)})",
+            "classical_time": f"{w.classical_s:.3g} s (≈ {human_seconds(w.classical_s)})",
+            "winner": w.winner,
+        }
+
+    def __repr__(self) -> str:
+        return short_repr("ResourceEstimate", self._headline())
+
+    def _repr_html_(self) -> str:
+        rows = self._headline() | {"physical_qubits": self.wall_clock.physical_qubits}
+        return html_table(
+            "ResourceEstimate of one quantum segment (ALGORITHM.md §7)",
+            rows | {"quantum_clock": self.wall_clock.quantum_source},
+            "every figure with its formula and source: to_pandas() or summary(); JSON: "
+            "to_dict(); plot: qcarleman.report.plots.plot_estimate(estimate)",
+        )
+
+    def to_pandas(self):
+        """The itemized bill as a ``pandas.DataFrame``: figure, value, formula, kind, assumption,
+        source (pandas optional)."""
+        f = self.figures
+        return to_pandas(
+            {
+                "figure": list(f),
+                "value": [
+                    str(v.value) if isinstance(v.value, tuple) else v.value for v in f.values()
+                ],
+                "formula": [v.formula for v in f.values()],
+                "kind": [v.kind or "" for v in f.values()],
+                "assumption": [v.approx for v in f.values()],
+                "source": [v.source for v in f.values()],
+            }
+        )
+
     def summary(self) -> str:
         """A plain-text table: figure, value, formula, [kind; assumption]; then the physical
         estimates, the tomography claim and the wall clock with its FLOP rate."""
@@ -165,7 +213,14 @@ class ResourceEstimate:
             tags = "; ".join(x for x in (fig.kind, fig.approx) if x)
             lines.append(f"{name:<25} {vs:<14} {fig.formula}{f'  [{tags}]' if tags else ''}")
         lines += ["", _physical_line("qsharp estimator", self.physical)]
-        lines.append(_physical_line("surface-code model", self.surface_code))
+        sc, src = self.surface_code, self.wall_clock.quantum_source
+        if not sc.feasible and "(d = " in src:  # wall_clock extended the model past d = 50
+            lines.append(
+                f"surface-code model: {sc.reason} (beyond the estimator's range); the wall "
+                f"clock below extends the same model: {src}"
+            )
+        else:
+            lines.append(_physical_line("surface-code model", sc))
         t = self.tomography
         lines.append(
             f"tomography: priced {t.shots:.4g} shots for the target ε = {t.epsilon:g} "
@@ -178,8 +233,9 @@ class ResourceEstimate:
         )
         w = self.wall_clock
         lines.append(
-            f"wall-clock: quantum {w.quantum_s:.3g} s ({w.quantum_source}) vs classical "
-            f"{w.classical_s:.3g} s = {self.classical_flops.value:.4g} FLOPs "
+            f"wall-clock: quantum {w.quantum_s:.3g} s ≈ {human_seconds(w.quantum_s)} "
+            f"({w.quantum_source}) vs classical {w.classical_s:.3g} s ≈ "
+            f"{human_seconds(w.classical_s)} = {self.classical_flops.value:.4g} FLOPs "
             f"({self.classical_flops.kind}) at {w.flop_rate:.3g} FLOP/s → {w.winner}"
         )
         return "\n".join(lines)

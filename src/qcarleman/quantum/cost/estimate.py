@@ -387,6 +387,7 @@ def wall_clock(
     """Quantum seconds = T-count (logical depth) × logical cycle time (qsharp if it answered, else
     the surface-code model, extended beyond d = 50 if needed) or T-count / ``logical_rate``;
     classical seconds = FLOPs / ``flop_rate`` (both from ``model``)."""
+    qubits = None
     if model.logical_rate is not None:
         q_s = t_count / model.logical_rate
         src = f"stated logical rate {model.logical_rate:.3g} op/s"
@@ -398,6 +399,7 @@ def wall_clock(
             )
         if phys.feasible:
             q_s, src = phys.runtime_s, f"{phys.producer} (d = {phys.code_distance})"
+            qubits = phys.physical_qubits
         else:
             q_s, src = math.inf, "no surface-code distance ≤ 199 suffices"
     return WallClock(
@@ -405,6 +407,7 @@ def wall_clock(
         quantum_source=src,
         classical_s=flops / model.flop_rate,
         flop_rate=model.flop_rate,
+        physical_qubits=qubits,
     )
 
 

@@ -189,6 +189,31 @@ class Conditioning:
     def to_json(self) -> dict[str, Any]:
         return _json(self)
 
+    @classmethod
+    def from_spectrum(cls, spectrum: Any, **given: Any) -> Conditioning:
+        """The conditioning measured by a spectrum (a
+        :class:`~qcarleman.analysis.spectrum.SpectrumReport` or its ``to_dict()``): ρ = ‖A_lin‖₂ of
+        the map trained where the report has it (§6.1), else its ρ (§6), and ‖f0‖, ‖F2‖ when it
+        was computed with ``nonlinear=True`` (‖F2‖ is a power-method estimate from below), all
+        kind "measured"; keywords (``kappa``, ``p_succ``, ``gamma``, or an override) are passed on.
+        """
+        d = spectrum if isinstance(spectrum, dict) else spectrum.to_json(curves=False)
+        norm = d.get("norm_linear")
+        if norm is not None and math.isfinite(norm):
+            rho, src = norm, "‖A_lin‖₂ of the map trained (SpectrumReport, ALGORITHM.md §6.1)"
+        else:
+            rho, src = d.get("rho"), "ρ = max|1 − ηλ| (SpectrumReport, ALGORITHM.md §6)"
+        out: dict[str, Any] = {}
+        if rho is not None:
+            out["rho"] = Quantity(float(rho), "measured", source=src)
+        for key, name, how in (
+            ("f0_norm", "f0_norm", "η‖g‖ (SpectrumReport, nonlinear=True)"),
+            ("f2_norm", "F2_norm", "power method on third-order products, a lower bound"),
+        ):
+            if d.get(key) is not None:
+                out[name] = Quantity(float(d[key]), "measured", source=how)
+        return cls(**(out | given))
+
 
 @dataclass(frozen=True, kw_only=True)
 class CostModel:

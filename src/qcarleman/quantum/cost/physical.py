@@ -44,6 +44,7 @@ from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 from ...errors import UsageError
+from ...quantity import human_count, human_seconds
 
 __all__ = [
     "QubitModel",
@@ -128,9 +129,11 @@ class PhysicalEstimate:
     def line(self) -> str:
         """One line of text: qubits, runtime, distance, factories (or why infeasible)."""
         if not self.feasible:
-            return f"infeasible ({self.reason})"
+            return f"infeasible within its limits ({self.reason})"
         return (
-            f"{self.physical_qubits:.4g} physical qubits, runtime {self.runtime_s:.4g} s, "
+            f"{self.physical_qubits:.4g} physical qubits "
+            f"({human_count(self.physical_qubits)}), runtime {self.runtime_s:.4g} s "
+            f"(≈ {human_seconds(self.runtime_s)}), "
             f"code distance {self.code_distance}, {self.t_factories} T factories"
         )
 
