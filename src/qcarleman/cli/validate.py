@@ -138,13 +138,13 @@ def check_work(amount: float, limit: float, what: str, *, force: bool) -> None:
 # configs (train, prune, sparse-train, hybrid)
 # ------------------------------------------------------------------------------------------
 #: Finite ranges of the numeric config keys: (lo, hi) inclusive.
-_TRAIN_RANGES = {  # lr, weight_decay, gamma: any finite value (divergence is the trainer's, exit 3)
-    "lr": (0.0, math.inf),
+_TRAIN_RANGES = {  # lr, weight_decay, gamma: finite in float32 (divergence is the trainer's, exit 3)
+    "lr": (0.0, 1e38),
     "momentum": (0.0, 1.0),
-    "weight_decay": (0.0, math.inf),
+    "weight_decay": (0.0, 1e38),
     "batch_size": (1, 10**7),
     "epochs": (0, 10**6),
-    "gamma": (0.0, math.inf),
+    "gamma": (0.0, 1e38),
     "checkpoint_every": (0, 10**6),
     "every_step_first": (0, 10**6),
     "max_steps": (0, 10**9),
