@@ -138,7 +138,7 @@ def check_work(amount: float, limit: float, what: str, *, force: bool) -> None:
 # configs (train, prune, sparse-train, hybrid)
 # ------------------------------------------------------------------------------------------
 #: Finite ranges of the numeric config keys: (lo, hi) inclusive.
-_TRAIN_RANGES = {  # lr, weight_decay, gamma: finite in float32 (divergence is the trainer's, exit 3)
+_TRAIN_RANGES = {  # lr, weight_decay, gamma: finite in float32 (divergence: the trainer, exit 3)
     "lr": (0.0, 1e38),
     "momentum": (0.0, 1.0),
     "weight_decay": (0.0, 1e38),
