@@ -136,3 +136,29 @@ def _sparse_run(root, hidden, momentum, lr=0.05):
     train_dense(cfg, root / "dense", progress=False)
     prune_run(cfg, root / "dense", root / "sparse", progress=False)
     return root / "sparse"
+#: The config of the tiny shared run (digits subset, one-hidden-layer MLP, a few steps).
+TINY_CONFIG = {
+    "seed": 0,
+    "threads": 1,
+    "data": {"name": "digits", "subset": 120},
+    "model": {"name": "mlp", "hidden": [4], "activation": "tanh"},
+    "train": {"lr": 0.1, "momentum": 0.0, "batch_size": 32, "epochs": 1, "milestones": []},
+    "prune": {"amount": 0.5},
+    "sparse": {"lr": 0.1, "epochs": 1, "max_steps": 3, "every_step_first": 3, "milestones": []},
+}
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tmp_path_factory):
+    """A tiny dense + sparse run on sklearn digits (MLP 64-4-10), shared by the CLI tests:
+    (config path, dense run dir, sparse run dir)."""
+    from qcarleman.training.config import dump_config, load_config
+    from qcarleman.training.trainer import sparse_train, train_dense
+
+    root = tmp_path_factory.mktemp("tiny-run")
+    cfg = load_config(TINY_CONFIG)
+    path = root / "tiny.toml"
+    path.write_text(dump_config(cfg))
+    train_dense(cfg, root / "dense", progress=False)
+    sparse_train(cfg, root / "sparse", source=root / "dense", progress=False)
+    return path, root / "dense", root / "sparse"

@@ -153,10 +153,10 @@ def test_cli_json_and_errors(run_dir, tmp_path, capsys):
     text = capsys.readouterr().out
     assert "N = 1 vs true GD" in text and "ρ =" in text
     for argv, msg in [
-        (["--steps", "0"], "steps T"),
-        (["--lr", "-1"], "learning rate"),
+        (["--steps", "0"], "argument --steps"),
+        (["--lr", "-1"], "argument --lr"),
         (["--checkpoint", "99"], "no checkpoint at step 99"),
-        (["--order", "0"], "order N"),
+        (["--order", "0"], "argument --order"),
     ]:
         assert main(["emulate", str(run_dir), "--quiet", "--out", str(out), *argv]) == 2
         err = capsys.readouterr().err

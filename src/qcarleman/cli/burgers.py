@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 
 from .helptext import command_help
+from .validate import add_force, check_work, float_range, integer, memory, png, real
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -26,15 +27,36 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="Carleman-Euler on the forced viscous Burgers equation (PNAS 2021 reproduction)",
         **command_help(__doc__),
     )
-    p.add_argument("--nx", type=int, default=16, help="grid points incl. boundaries (16)")
-    p.add_argument("--nt", type=int, default=4000, help="time points incl. t=0; nt−1 steps (4000)")
-    p.add_argument("--re0", type=float, default=20.0, help="Reynolds number Re0 (20)")
-    p.add_argument("--T", type=float, default=3.0, help="final time (3)")
-    p.add_argument("--max-order", type=int, default=4, help="largest truncation order N (4)")
+    p.add_argument(
+        "--nx", type=integer(3, 200), default=16, help="grid points incl. boundaries (16)"
+    )
+    p.add_argument(
+        "--nt", type=integer(2, 10**8), default=4000, help="time points incl. t=0 (4000)"
+    )
+    p.add_argument("--re0", type=real(1e-6, 1e6), default=20.0, help="Reynolds number Re0 (20)")
+    p.add_argument("--T", type=real(1e-6, 1e6), default=3.0, help="final time (3)")
+    p.add_argument(
+        "--max-order", type=integer(1, 20), default=4, help="largest truncation order N (4)"
+    )
     p.add_argument("--json", action="store_true", help="print the result as JSON")
-    p.add_argument("--plot", metavar="FILE.png", help="write the three-panel figure")
-    p.add_argument("--memory-limit", help="memory limit, e.g. 8G (default: half the RAM)")
+    p.add_argument("--plot", metavar="FILE.png", type=png, help="write the three-panel figure")
+    p.add_argument(
+        "--memory-limit", type=memory, help="memory limit, e.g. 8G (default: half the RAM)"
+    )
+    add_force(p)
     p.set_defaults(func=run)
+
+
+#: Work guard (measured on 2 cores): Carleman-Euler ≈ 1.2e-7 s · nt · Σ_{N=1}^{N max} D_N
+#: (nx 16, nt 4000, N 4: 36 s); the DOP853 reference ≈ 4e-4 s · T‖F1‖, ‖F1‖ ≈ 4(nx−1)^1.5/Re0
+#: (its steps grow with the stiffness; nx 8, Re0 0.01, T 3: 8 s).
+SECONDS_LIMIT = 600.0
+
+
+def predicted_seconds(nx: int, nt: int, max_order: int, re0: float, T: float) -> float:
+    """The work guard's time model of one run (exact integer D_N = Σ_{j≤N} nx^j, §2)."""
+    dims = [sum(nx**j for j in range(1, N + 1)) for N in range(1, max_order + 1)]
+    return 1.2e-7 * float(nt) * float(sum(dims)) + 4e-4 * T * 4 * (nx - 1) ** 1.5 / re0
 
 
 def run(args: argparse.Namespace) -> int:
@@ -42,22 +64,28 @@ def run(args: argparse.Namespace) -> int:
     import sys
     import time
 
-    from ..errors import UsageError, format_bytes
+    from ..errors import format_bytes
     from ..experiments.burgers import burgers_experiment
     from ..report.plots import plot_burgers
 
-    if args.plot and not args.plot.lower().endswith(".png"):
-        raise UsageError(f"--plot {args.plot!r} is not a .png; give a name ending in .png")
-    start = time.perf_counter()
-    result = burgers_experiment(
-        nx=args.nx,
-        nt=args.nt,
-        Re0=args.re0,
-        T=args.T,
-        max_order=args.max_order,
-        memory_limit=args.memory_limit,
-        progress=sys.stderr.isatty(),
+    check_work(
+        predicted_seconds(args.nx, args.nt, args.max_order, args.re0, args.T),
+        SECONDS_LIMIT,
+        f"burgers at nx = {args.nx}, nt = {args.nt}, N = {args.max_order}, Re0 = {args.re0:g}, "
+        f"T = {args.T:g}: seconds",
+        force=args.force,
     )
+    start = time.perf_counter()
+    with float_range("the Burgers run", "use a smaller --re0 or --T, or a larger --nt"):
+        result = burgers_experiment(
+            nx=args.nx,
+            nt=args.nt,
+            Re0=args.re0,
+            T=args.T,
+            max_order=args.max_order,
+            memory_limit=args.memory_limit,
+            progress=sys.stderr.isatty(),
+        )
     if args.plot:
         plot_burgers(result, args.plot)
     summary = {k: v for k, v in result.items() if k != "arrays"}

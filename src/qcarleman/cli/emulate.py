@@ -22,6 +22,7 @@ import json
 from pathlib import Path
 
 from .helptext import command_help
+from .validate import integer, positive
 
 JSON_KEYS = (
     "steps",
@@ -41,17 +42,28 @@ def register(sub: argparse._SubParsersAction) -> None:
         **command_help(__doc__),
     )
     p.add_argument("run_dir", metavar="RUN_DIR", help="training run directory")
-    p.add_argument("--checkpoint", type=int, default=None, help="step (default: the latest)")
-    p.add_argument("--steps", type=int, default=10, help="horizon T (default 10)")
-    p.add_argument("--order", type=int, default=2, help="emulate orders 1..N (default 2)")
-    p.add_argument("--threshold", type=float, default=0.1, help="relative-error threshold (0.1)")
-    p.add_argument("--lr", type=float, default=None, help="η (default: the run's schedule)")
-    p.add_argument("--batch-size", type=int, default=None, help="default: the run's")
-    p.add_argument("--max-rank", type=int, default=None, help="truncate order-2 rank (SVD)")
-    p.add_argument("--f2-iters", type=int, default=20, help="power-method steps for ‖F2‖ (20)")
+    p.add_argument(
+        "--checkpoint", type=integer(0, 10**9), default=None, help="step (default: the latest)"
+    )
+    p.add_argument("--steps", type=integer(1, 10**4), default=10, help="horizon T (10; ≤ 10⁴)")
+    p.add_argument("--order", type=integer(1, 6), default=2, help="emulate orders 1..N (2; ≤ 6)")
+    p.add_argument(
+        "--threshold", type=positive(1e100), default=0.1, help="relative-error threshold (0.1)"
+    )
+    p.add_argument("--lr", type=positive(1e6), default=None, help="η (default: the run's schedule)")
+    p.add_argument("--batch-size", type=integer(1, 10**6), default=None, help="default: the run's")
+    p.add_argument(
+        "--max-rank", type=integer(1, 10**6), default=None, help="truncate order-2 rank (SVD)"
+    )
+    p.add_argument(
+        "--f2-iters", type=integer(1, 10**4), default=20, help="power-method steps for ‖F2‖ (20)"
+    )
     p.add_argument("--float32", action="store_true", help="autodiff in float32 (large models)")
     p.add_argument(
-        "--chunk-size", type=int, default=None, help="columns per vmapped product (bounds memory)"
+        "--chunk-size",
+        type=integer(1, 10**6),
+        default=None,
+        help="columns per vmapped product (bounds memory)",
     )
     p.add_argument(
         "--device",

@@ -27,6 +27,11 @@ import sys
 
 from ..atomic import jsonable, write_json
 from .helptext import command_help
+from .validate import add_force, check_work, float_range, integer, png, positive, real
+
+#: Largest Carleman order: the block sums enumerate the 3^N compositions (§2).
+MAX_ORDER = 10
+_FIX = "use smaller ρ, T, N, ‖f0‖, ‖F2‖, κ or --max-entry"
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -36,36 +41,58 @@ def register(sub: argparse._SubParsersAction) -> None:
         **command_help(__doc__),
     )
     src = p.add_argument_group("problem (explicit numbers)")
-    src.add_argument("--active", "-n", type=int, help="active (unpruned) parameters n")
-    src.add_argument("--params", "-P", type=int, help="total parameters P")
+    src.add_argument("--active", "-n", type=integer(1), help="active (unpruned) parameters n")
+    src.add_argument("--params", "-P", type=integer(1), help="total parameters P")
     src.add_argument("--run", help="run directory: measure n, P, FLOPs, ρ, ‖f0‖, ‖F2‖, s")
-    src.add_argument("--step", type=int, help="checkpoint step in --run (default: first)")
-    src.add_argument("--batches", type=int, default=1, help="--run: batches for H (default 1)")
-    src.add_argument("--lr", type=float, help="--run: η (default: the run's schedule at --step)")
-    src.add_argument("--f2-iters", type=int, default=20, help="--run: ‖F2‖ power steps (20)")
     src.add_argument(
-        "--sparsity-samples", type=int, default=8, help="--run: rows of H sampled for s (8; 0: off)"
+        "--step", type=integer(0, 10**9), help="checkpoint step in --run (default: first)"
     )
-    src.add_argument("--steps", "-T", type=int, default=20, help="horizon T (default 20)")
-    src.add_argument("--order", "-N", type=int, default=2, help="Carleman order N (default 2)")
-    src.add_argument("--idle", type=int, help="idle steps p (default T)")
-    src.add_argument("--epsilon", type=float, default=1e-2, help="target ℓ2 error (1e-2)")
+    src.add_argument(
+        "--batches", type=integer(1, 10**4), default=1, help="--run: batches for H (1; ≤ 10⁴)"
+    )
+    src.add_argument(
+        "--lr", type=positive(1e6), help="--run: η (default: the run's schedule at --step)"
+    )
+    src.add_argument(
+        "--f2-iters", type=integer(1, 10**4), default=20, help="--run: ‖F2‖ power steps (20)"
+    )
+    src.add_argument(
+        "--sparsity-samples",
+        type=integer(0, 10**5),
+        default=8,
+        help="--run: rows of H sampled for s (8; 0: off)",
+    )
+    src.add_argument(
+        "--steps", "-T", type=integer(1, 10**6), default=20, help="horizon T (20; ≤ 10⁶)"
+    )
+    src.add_argument(
+        "--order", "-N", type=integer(1, MAX_ORDER), default=2, help="Carleman order N (2; ≤ 10)"
+    )
+    src.add_argument("--idle", type=integer(0, 10**6), help="idle steps p (default T; ≤ 10⁶)")
+    src.add_argument(
+        "--epsilon",
+        type=real(1e-12, 0.48),
+        default=1e-2,
+        help="target ℓ2 error (1e-2; ≤ 0.48: ε_q = ε/2 ≤ 0.24 for Jennings et al.)",
+    )
     src.add_argument("--momentum", action="store_true", help="heavy-ball state (d = 2n)")
     src.add_argument("--symmetric", action="store_true", help="symmetric Carleman subspace")
     cond = p.add_argument_group("conditioning and structure")
-    cond.add_argument("--kappa", type=float, help="κ(L) (default: §3 bound from ρ)")
-    cond.add_argument("--norm-L", type=float, help="‖L‖ if known (with --kappa)")
-    cond.add_argument("--rho", type=float, help="ρ = ‖F1‖ (default 1 + 1/T, labelled)")
-    cond.add_argument("--f0-norm", type=float, help="‖f0‖ = η‖g‖")
-    cond.add_argument("--f2-norm", type=float, help="‖F2‖")
-    cond.add_argument("--sparsity", type=int, help="nonzeros per Hessian row s (default n)")
-    cond.add_argument("--row-sparsity", type=int, help="row sparsity of L (sparse access)")
-    cond.add_argument("--col-sparsity", type=int, help="column sparsity of L")
-    cond.add_argument("--max-entry", type=float, help="max |L_ij| (sparse access)")
-    cond.add_argument("--p-succ", type=float, help="P_succ (default: stated model)")
+    cond.add_argument(
+        "--kappa", type=real(1, 1e100), help="κ(L) ≤ 1e100 (default: §3 bound from ρ)"
+    )
+    cond.add_argument("--norm-L", type=real(1e-100, 1e100), help="‖L‖ if known (with --kappa)")
+    cond.add_argument("--rho", type=real(1e-100, 1e3), help="ρ = ‖F1‖ (default 1 + 1/T, labelled)")
+    cond.add_argument("--f0-norm", type=real(0, 1e10), help="‖f0‖ = η‖g‖")
+    cond.add_argument("--f2-norm", type=real(0, 1e10), help="‖F2‖")
+    cond.add_argument("--sparsity", type=integer(1), help="nonzeros per Hessian row s (default n)")
+    cond.add_argument("--row-sparsity", type=integer(1), help="row sparsity of L (sparse access)")
+    cond.add_argument("--col-sparsity", type=integer(1), help="column sparsity of L")
+    cond.add_argument("--max-entry", type=real(1e-100, 1e100), help="max |L_ij| (sparse access)")
+    cond.add_argument("--p-succ", type=real(1e-30, 1), help="P_succ (default: stated model)")
     cond.add_argument(
         "--shots",
-        type=int,
+        type=integer(1, 10**30),
         help="tomography shots actually used: reports the ε they reach (the bill prices ε)",
     )
     cost = p.add_argument_group("cost model")
@@ -75,7 +102,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         choices=["hhl", "cks", "costa", "costa-empirical", "jennings"],
         help="QLSA used for totals (all are reported; default costa-empirical)",
     )
-    cost.add_argument("--bits", type=int, default=32, help="oracle arithmetic bits b (32)")
+    cost.add_argument(
+        "--bits", type=integer(1, 1024), default=32, help="oracle arithmetic bits b (32)"
+    )
     cost.add_argument(
         "--oracle",
         default="arithmetic",
@@ -83,14 +112,28 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="entry oracle of the block encoding: computed by b-bit arithmetic, or looked up "
         "from a QROM of the weights (default arithmetic)",
     )
-    cost.add_argument("--entry-mults", type=int, default=4, help="b-bit mults per entry (4)")
-    cost.add_argument("--batch-size", "-B", type=int, help="batch size B (128; --run: the run's)")
     cost.add_argument(
-        "--flop-rate", type=float, default=1e15, help="classical FLOP/s behind the seconds (1e15)"
+        "--entry-mults", type=integer(1, 10**6), default=4, help="b-bit mults per entry (4)"
     )
-    cost.add_argument("--logical-rate", type=float, help="logical ops/s (default: surface code)")
+    cost.add_argument(
+        "--batch-size", "-B", type=integer(1, 10**9), help="batch size B (128; --run: the run's)"
+    )
+    cost.add_argument(
+        "--flop-rate",
+        type=real(1, 1e30),
+        default=1e15,
+        help="classical FLOP/s behind the seconds (1e15)",
+    )
+    cost.add_argument(
+        "--logical-rate", type=real(1, 1e30), help="logical ops/s (default: surface code)"
+    )
     cost.add_argument("--qubit", default="qubit_gate_ns_e3", help="physical qubit model")
-    cost.add_argument("--error-budget", type=float, default=1e-3, help="physical error budget")
+    cost.add_argument(
+        "--error-budget",
+        type=real(1e-15, 1, lo_open=True, hi_open=True),
+        default=1e-3,
+        help="physical error budget",
+    )
     cost.add_argument(
         "--no-qsharp",
         action="store_true",
@@ -99,10 +142,15 @@ def register(sub: argparse._SubParsersAction) -> None:
     out = p.add_argument_group("output")
     out.add_argument("--json", action="store_true", help="print JSON instead of text")
     out.add_argument("--breakeven", action="store_true", help="add the break-even table")
-    out.add_argument("--plot", help="write the break-even plot to FILE.png (implies --breakeven)")
+    out.add_argument(
+        "--plot", type=png, help="write the break-even plot to FILE.png (implies --breakeven)"
+    )
     out.add_argument("--frontier", action="store_true", help="add the advantage frontier")
-    out.add_argument("--frontier-plot", help="write the frontier plot (implies --frontier)")
+    out.add_argument(
+        "--frontier-plot", type=png, help="write the frontier plot (implies --frontier)"
+    )
     out.add_argument("--out", help="also write the JSON result to this file")
+    add_force(p)
     p.set_defaults(func=run)
 
 
@@ -157,7 +205,7 @@ def _from_run(args, given: dict, model):
 
     from ..analysis.estimate_run import estimate_run
 
-    bar = tqdm(desc="measuring", unit="stage", file=sys.stderr, leave=False)
+    bar = tqdm(desc="measuring", unit="stage", file=sys.stderr, leave=False, disable=None)
 
     def stage(name: str) -> None:
         bar.set_postfix_str(name)
@@ -189,7 +237,8 @@ def _breakeven(args: argparse.Namespace, est, model) -> dict:
     be_kw = dict(N=args.order, epsilon=args.epsilon, batch_size=est.problem.batch_size, model=model)
     if args.sparsity is not None:
         be_kw["sparsity"] = args.sparsity
-    be = breakeven(**be_kw)
+    with float_range("the break-even table", _FIX):
+        be = breakeven(**be_kw)
     if args.plot:
         be["plot"] = plot_breakeven(be, args.plot)
     return be
@@ -199,7 +248,8 @@ def _frontier(args: argparse.Namespace, est, model) -> dict:
     """The advantage frontier of ``--frontier`` (with its figure for ``--frontier-plot``)."""
     from ..quantum.cost.frontier import frontier, what_would_have_to_be_true
 
-    fr = frontier(N=args.order, batch_size=est.problem.batch_size, model=model)
+    with float_range("the advantage frontier", _FIX):
+        fr = frontier(N=args.order, batch_size=est.problem.batch_size, model=model)
     fr["sentence"] = what_would_have_to_be_true(fr, est.problem.n)
     if args.frontier_plot:
         from ..report.plots import plot_frontier
@@ -212,15 +262,23 @@ def run(args: argparse.Namespace) -> int:
     from ..quantum.cost.estimate import estimate
     from ..quantum.cost.inputs import Conditioning, Problem, split_inputs
 
-    model = _model(args)
-    given = _given(args)
-    if args.run is not None:
-        est = _from_run(args, given, model)
-    else:
-        given |= dict(n=args.active, P=args.params, T=args.steps, batch_size=args.batch_size)
-        problem, cond = split_inputs(given)
-        est = estimate(problem=Problem(**problem), conditioning=Conditioning(**cond), model=model)
-    result = est.to_dict()
+    # The block sums enumerate the 3^N compositions, once per break-even point (~4 ms at N = 1).
+    if args.breakeven or args.plot:
+        check_work(
+            4e-3 * 3**args.order, 60, f"--breakeven at N = {args.order}: seconds", force=args.force
+        )
+    with float_range("the estimate", _FIX):
+        model = _model(args)
+        given = _given(args)
+        if args.run is not None:
+            est = _from_run(args, given, model)
+        else:
+            given |= dict(n=args.active, P=args.params, T=args.steps, batch_size=args.batch_size)
+            problem, cond = split_inputs(given)
+            est = estimate(
+                problem=Problem(**problem), conditioning=Conditioning(**cond), model=model
+            )
+        result = est.to_dict()
     if args.breakeven or args.plot:
         result["breakeven"] = _breakeven(args, est, model)
     if args.frontier or args.frontier_plot:

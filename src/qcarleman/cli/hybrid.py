@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 
 from .helptext import command_help
+from .validate import add_force, check_config, check_hybrid_tables
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -33,22 +34,29 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", required=True, help="output directory (resumed if present)")
     p.add_argument("--json", action="store_true", help="print summary.json instead of a summary")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
+    add_force(p)
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     import json
+    import tomllib
     from pathlib import Path
 
     from ..pipeline.stages import load_hybrid_config, run_pipeline
     from ..report import build_report
-    from ..training.config import example_config
+    from ..training.config import example_config, load_config
     from .demo import print_summary
 
     path = args.config
     if not Path(path).is_file() and not path.endswith(".toml"):
         path = example_config(path)
+    try:
+        check_hybrid_tables(tomllib.loads(Path(path).read_text()))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError, OSError):
+        pass  # load_hybrid_config names the syntax error or the missing file
     cfg, settings, options = load_hybrid_config(path)
+    check_config(load_config(cfg), force=args.force)
     summary = run_pipeline(
         cfg,
         settings,

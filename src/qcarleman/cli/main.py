@@ -8,12 +8,16 @@ Command modules import heavy dependencies (torch, pennylane) inside ``func`` so 
 Errors: a :class:`~qcarleman.errors.UsageError` prints one line and exits with code 2, a
 :class:`~qcarleman.errors.DivergenceError` (NaN/inf in training) with code 3; any other
 :class:`~qcarleman.errors.QCarlemanError` prints one line and exits with code 1.
+Arguments are parsed into typed, ranged values by :mod:`qcarleman.cli.validate` before any work
+starts. Anything else (a bug) is one line naming it as an internal error, exit 1;
+``QCARLEMAN_DEBUG=1`` re-raises it with its traceback.
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 
 from ..errors import DivergenceError, QCarlemanError, UsageError
@@ -59,7 +63,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # argparse: a one-line usage error is exit 2; --help exits 0
+        if exc.code in (0, None):
+            raise
+        return 2
     try:
         return int(args.func(args) or 0)
     except UsageError as exc:
@@ -84,6 +93,23 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("qcarleman: interrupted; completed results and checkpoints are kept", file=sys.stderr)
         return 130
+    except MemoryError:
+        print(
+            "qcarleman: error: out of memory; use smaller sizes or a lower --memory-limit / "
+            "QCARLEMAN_MEMORY_LIMIT so the size checks refuse it up front",
+            file=sys.stderr,
+        )
+        return 2
+    except Exception as exc:
+        if os.environ.get("QCARLEMAN_DEBUG"):
+            raise
+        msg = " ".join(str(exc).split())[:200]
+        print(
+            f"qcarleman: internal error ({type(exc).__name__}: {msg}); please report it with the "
+            "command line (QCARLEMAN_DEBUG=1 shows the traceback)",
+            file=sys.stderr,
+        )
+        return 1
 
 
 if __name__ == "__main__":  # pragma: no cover

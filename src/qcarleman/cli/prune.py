@@ -17,6 +17,7 @@ import argparse
 
 from .helptext import command_help
 from .train import add_common, load, report
+from .validate import integer
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -27,13 +28,15 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     add_common(p)
     p.add_argument("--from", dest="source", required=True, help="dense run directory")
-    p.add_argument("--step", type=int, default=None, help="checkpoint step (default: latest)")
+    p.add_argument(
+        "--step", type=integer(0, 10**9), default=None, help="checkpoint step (default: latest)"
+    )
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     from ..training.trainer import prune_run
 
-    rep = prune_run(load(args.config), args.source, args.out, args.step, not args.quiet)
+    rep = prune_run(load(args.config, args.force), args.source, args.out, args.step, not args.quiet)
     report(args, f"pruned {args.source} -> {args.out} (step 0)", rep)
     return 0

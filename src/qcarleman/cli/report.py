@@ -35,6 +35,7 @@ def run(args: argparse.Namespace) -> int:
     from dataclasses import asdict
 
     from ..atomic import read_json
+    from ..errors import UsageError
     from ..pipeline.layout import PaperLayout, RunLayout
     from ..report import build_report
     from ..report.figures import FigureInfo
@@ -42,8 +43,16 @@ def run(args: argparse.Namespace) -> int:
 
     paper = PaperLayout(args.run_dir)
     build = build_paper_report if paper.analysis.is_file() else build_report
-    path = build(args.run_dir)
-    figs = [FigureInfo(**f) for f in read_json(RunLayout(args.run_dir).figure_index)]
+    try:
+        path = build(args.run_dir)
+        figs = [FigureInfo(**f) for f in read_json(RunLayout(args.run_dir).figure_index)]
+    except (ValueError, TypeError, KeyError, AttributeError, IndexError) as exc:
+        if isinstance(exc, UsageError):
+            raise
+        raise UsageError(
+            f"{args.run_dir} holds a damaged or foreign result file ({type(exc).__name__}: "
+            f"{' '.join(str(exc).split())[:120]}); rerun `qcarleman demo`/`hybrid` into it"
+        ) from None
     if args.json:
         print(json.dumps({"report": str(path), "figures": [asdict(f) for f in figs]}))
     else:

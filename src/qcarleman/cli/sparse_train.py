@@ -33,6 +33,6 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from ..training.trainer import sparse_train
 
-    rec = sparse_train(load(args.config), args.out, args.source, not args.quiet)
+    rec = sparse_train(load(args.config, args.force), args.out, args.source, not args.quiet)
     report(args, f"sparse training finished: {args.out}", rec)
     return 0

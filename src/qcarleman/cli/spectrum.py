@@ -23,6 +23,10 @@ import json
 from pathlib import Path
 
 from .helptext import command_help
+from .validate import add_force, check_work, integer, memory, positive
+
+#: Work guard: Hessian-vector products per checkpoint, batches × (probes × iters + Lanczos).
+HVP_LIMIT = 1e6
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -35,9 +39,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", action="store_true", help="print the per-checkpoint records as JSON")
     p.add_argument("--out", default=None, help="output folder (default RUN_DIR/spectrum)")
     p.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
-    p.add_argument("--lr", type=float, default=None, help="η (default: the run's schedule)")
-    p.add_argument("--horizon", type=int, default=20, help="horizon T for the regime (20)")
-    p.add_argument("--curve-steps", type=int, default=100, help="E(t) for t = 0..this (100)")
+    p.add_argument("--lr", type=positive(1e6), default=None, help="η (default: the run's schedule)")
+    p.add_argument(
+        "--horizon", type=integer(1, 10**5), default=20, help="horizon T for the regime (20)"
+    )
+    p.add_argument(
+        "--curve-steps", type=integer(0, 10**5), default=100, help="E(t) for t = 0..this (100)"
+    )
     p.add_argument(
         "--method",
         choices=["auto", "exact", "slq"],
@@ -46,19 +54,26 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "quadrature density; auto: exact up to --exact-max active parameters (default auto)",
     )
     p.add_argument(
-        "--exact-max", type=int, default=4096, help="auto: exact eigh up to this n (4096)"
+        "--exact-max",
+        type=integer(0, 20_000),
+        default=4096,
+        help="auto: exact eigh up to this n (4096)",
     )
-    p.add_argument("--k", type=int, default=10, help="Lanczos extremes per end, deflated (10)")
-    p.add_argument("--probes", type=int, default=16, help="SLQ probes (16)")
-    p.add_argument("--iters", type=int, default=80, help="SLQ Lanczos steps per probe (80)")
+    p.add_argument(
+        "--k", type=integer(1, 1000), default=10, help="Lanczos extremes per end, deflated (10)"
+    )
+    p.add_argument("--probes", type=integer(1, 10**4), default=16, help="SLQ probes (16)")
+    p.add_argument(
+        "--iters", type=integer(1, 10**4), default=80, help="SLQ Lanczos steps per probe (80)"
+    )
     p.add_argument(
         "--dist",
         choices=["rademacher", "gaussian"],
         default="rademacher",
         help="SLQ probe vector distribution (default rademacher)",
     )
-    p.add_argument("--batches", type=int, default=1, help="batches in the loss (1)")
-    p.add_argument("--batch-size", type=int, default=None, help="default: the run's")
+    p.add_argument("--batches", type=integer(1, 10**4), default=1, help="batches in the loss (1)")
+    p.add_argument("--batch-size", type=integer(1, 10**6), default=None, help="default: the run's")
     p.add_argument(
         "--data",
         choices=["fixed", "step"],
@@ -83,12 +98,15 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument(
         "--seed",
-        type=int,
+        type=integer(0, 2**32 - 1),
         default=0,
         help="seed of the random probes (Lanczos start, SLQ, power method; 0)",
     )
-    p.add_argument("--memory-limit", default=None, help="e.g. 8G (default: half the RAM)")
+    p.add_argument(
+        "--memory-limit", type=memory, default=None, help="e.g. 8G (default: half the RAM)"
+    )
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_force(p)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -130,11 +148,14 @@ def run(args: argparse.Namespace) -> int:
 
     from ..analysis.spectrum import run_spectra
     from ..atomic import write_json
-    from ..errors import UsageError
     from ..report.plots import plot_spectra
 
-    if args.horizon < 1:
-        raise UsageError(f"--horizon {args.horizon} is invalid; use T ≥ 1")
+    check_work(
+        args.batches * (args.probes * args.iters + 20 * args.k),
+        HVP_LIMIT,
+        "spectrum: batches × (probes × iters + Lanczos) Hessian-vector products per checkpoint",
+        force=args.force,
+    )
     distributed = bool(getattr(args, "distributed", False))
     reports = run_spectra(
         args.run_dir,

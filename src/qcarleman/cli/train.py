@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from .helptext import command_help
+from .validate import add_force, check_config
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -37,15 +38,19 @@ def add_common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", required=True, help="run directory to write (resumed if present)")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_force(p)
 
 
-def load(path: str):
-    """The validated config of a file path or shipped example name."""
+def load(path: str, force: bool = False):
+    """The validated config of a file path or shipped example name, its numbers checked against
+    their ranges and its size against the work guard (:func:`.validate.check_config`)."""
     from ..training.config import example_config, load_config
 
-    return load_config(
+    cfg = load_config(
         path if Path(path).is_file() or path.endswith(".toml") else example_config(path)
     )
+    check_config(cfg, force=force)
+    return cfg
 
 
 def report(args: argparse.Namespace, title: str, result: dict[str, Any]) -> None:
@@ -61,6 +66,6 @@ def report(args: argparse.Namespace, title: str, result: dict[str, Any]) -> None
 def run(args: argparse.Namespace) -> int:
     from ..training.trainer import train_dense
 
-    rec = train_dense(load(args.config), args.out, progress=not args.quiet)
+    rec = train_dense(load(args.config, args.force), args.out, progress=not args.quiet)
     report(args, f"dense training finished: {args.out}", rec)
     return 0
