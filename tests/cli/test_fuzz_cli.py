@@ -240,6 +240,7 @@ def test_spectrum(tiny_run, tmp_path_factory, pairs, capsys):
         ["--probes", "10000", "--iters", "10000"],
         ["--horizon", "0"],
         ["--lr", "nan"],
+        ["--curve-steps", "100000", "--exact-max", "20000", "--memory-limit", "1G"],
     ],
 )
 @pytest.mark.timeout(10)

@@ -148,6 +148,7 @@ def run(args: argparse.Namespace) -> int:
 
     from ..analysis.spectrum import run_spectra
     from ..atomic import write_json
+    from ..errors import check_memory
     from ..report.plots import plot_spectra
 
     check_work(
@@ -155,6 +156,14 @@ def run(args: argparse.Namespace) -> int:
         HVP_LIMIT,
         "spectrum: batches × (probes × iters + Lanczos) Hessian-vector products per checkpoint",
         force=args.force,
+    )
+    # E, D, G take |1 − ηθ|^t for t = 0..T_c on every node: (T_c + 1) × nodes float64 arrays,
+    # nodes = n ≤ --exact-max (exact) or probes × iters (SLQ); a few of them at once.
+    nodes = max(args.exact_max, args.probes * args.iters)
+    check_memory(
+        4 * 8.0 * (max(args.curve_steps, args.horizon) + 1) * nodes,
+        f"the E(t) curves (t ≤ {max(args.curve_steps, args.horizon)}, up to {nodes} nodes)",
+        args.memory_limit,
     )
     distributed = bool(getattr(args, "distributed", False))
     reports = run_spectra(
