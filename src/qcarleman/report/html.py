@@ -246,6 +246,11 @@ def build_report(out: str | os.PathLike) -> Path:
             f"{out} has no summary.json; run `qcarleman demo --out {out}` or "
             f"`qcarleman hybrid --config FILE --out {out}` first"
         )
+    if not isinstance(s, dict) or "dense_accuracy" not in s:
+        raise UsageError(
+            f"{out}/summary.json is not a pipeline summary (no dense_accuracy); rerun "
+            f"`qcarleman demo --out {out}` or `qcarleman hybrid --config FILE --out {out}`"
+        )
     figs = make_figures(out)
     parts = [
         "<!DOCTYPE html><html><head><meta charset='utf-8'>",

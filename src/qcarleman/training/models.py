@@ -203,7 +203,13 @@ def build_model(spec: dict[str, Any]) -> nn.Module:
     Unknown names or keywords raise :class:`UsageError` naming the allowed ones.
     """
     cls, kwargs = model_class(spec)
-    return cls(**kwargs)
+    try:
+        return cls(**kwargs)
+    except (TypeError, ValueError, OverflowError) as exc:
+        raise UsageError(
+            f"the [model] table {kwargs} does not build a {cls.__name__} ({exc}); give numbers "
+            "of the right type (e.g. hidden = [64, 32], width = 16)"
+        ) from None
 
 
 def model_class(spec: dict[str, Any]) -> tuple[type[nn.Module], dict[str, Any]]:
