@@ -25,6 +25,7 @@ import math
 from dataclasses import dataclass
 
 from ...carleman.blocks import inverse_norm_bound
+from ...errors import UsageError
 from ...quantity import Kind, Quantity
 from . import formulas as F
 from . import physical as _phys
@@ -368,6 +369,11 @@ def estimate(
     queries = _queries(k_eff.value, eps_q, fig)
     p_succ, R = _p_succ(pb, conditioning, fig)
     tomo = _tomography(pb, model, fig)
+    if model.solver not in queries:  # Jennings et al.'s bound needs ε_q ≤ 0.24
+        raise UsageError(
+            f"solver {model.solver!r} has no query bound at ε = {pb.epsilon:g} (its QLSA share "
+            "must be ≤ 0.24); use a smaller ε or another solver"
+        )
     calls, t_total = _t_count(pb, model, m, s, queries[model.solver], R, tomo.shots, fig)
     lq = _logical_qubits(pb, model, m, s, k_eff.value, eps_q, fig)
     sparse, dense = _classical(pb, fig)
