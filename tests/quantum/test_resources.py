@@ -381,10 +381,11 @@ def test_cost_model_usage_errors():
 
 def test_jennings_without_a_query_bound_is_a_usage_error():
     """Jennings et al.'s query bound needs ε_q ≤ 0.24: a larger ε is a one-line UsageError."""
+    from qcarleman.quantum.cost.estimate import estimate
     from qcarleman.quantum.cost.inputs import Conditioning, CostModel, Problem
 
     with pytest.raises(UsageError, match="jennings"):
-        R.estimate(
+        estimate(
             problem=Problem(n=100, P=1000, T=5, N=2, epsilon=0.9),
             conditioning=Conditioning(),
             model=CostModel(solver="jennings"),
