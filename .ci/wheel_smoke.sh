@@ -23,8 +23,11 @@ if grep -qi "deprecat" "$WORK/build.log"; then
 fi
 WHEEL=$(ls "$WORK"/dist/qcarleman-*.whl)
 SDIST=$(ls "$WORK"/dist/qcarleman-*.tar.gz)
-unzip -l "$WHEEL" | grep -q "qcarleman/py.typed" || { echo "py.typed missing from $WHEEL" >&2; exit 1; }
-unzip -l "$WHEEL" | grep -q "qcarleman/configs/digits-cnn.toml" || { echo "configs missing" >&2; exit 1; }
+# list the wheel into a file first: `unzip -l | grep -q` under pipefail fails when grep exits early
+"$PY" -c 'import sys, zipfile; print("\n".join(zipfile.ZipFile(sys.argv[1]).namelist()))' \
+    "$WHEEL" > "$WORK/wheel.txt"
+grep -q "qcarleman/py.typed" "$WORK/wheel.txt" || { echo "py.typed missing from $WHEEL" >&2; exit 1; }
+grep -q "qcarleman/configs/digits-cnn.toml" "$WORK/wheel.txt" || { echo "configs missing" >&2; exit 1; }
 
 smoke() {  # $1: venv; run the installed CLI from an empty folder (never the source tree)
     local bin=$1/bin run
