@@ -18,7 +18,7 @@ from typing import Any
 
 from ..errors import UsageError
 from ..pipeline.layout import RunLayout
-from .figures import load_run, make_figures
+from .figures import FigureInfo, load_run, make_figures
 from .verdict import ESTIMATE_ROWS, GLOSSARY, breakeven_crossovers, human, verdict
 
 __all__ = ["build_report", "NUMBER_HELP"]
@@ -234,6 +234,21 @@ def _frontier_html(s: dict[str, Any]) -> str:
     )
 
 
+def figures_html(out: Path, figs: list[FigureInfo]) -> str:
+    """The list of figures and each PNG embedded (base64) with its title and caption."""
+    items = "".join(f"<li>{html.escape(f.file)}: {html.escape(f.title)}</li>" for f in figs)
+    parts = [f"<h2>Figures</h2><ul id='figure-list'>{items}</ul>"]
+    for f in figs:
+        data = base64.b64encode((out / f.file).read_bytes()).decode("ascii")
+        parts.append(
+            f"<figure><h3>{html.escape(f.title)}</h3>"
+            f"<img data-file='{html.escape(f.file)}' alt='{html.escape(f.title)}' "
+            f"src='data:image/png;base64,{data}'>"
+            f"<figcaption>{html.escape(f.caption)}</figcaption></figure>"
+        )
+    return "".join(parts)
+
+
 def build_report(out: str | os.PathLike) -> Path:
     """Rebuild the figures of ``out`` and write ``out/report.html`` (atomically)."""
     from ..atomic import atomic_write_text
@@ -301,17 +316,7 @@ def build_report(out: str | os.PathLike) -> Path:
             "<code>epsilon_at_shots_given</code> is the error bound that the run's shot budget "
             "reaches. Classical seconds = FLOPs / <code>flop_rate</code>.</p>"
         )
-    parts.append("<h2>Figures</h2><ul id='figure-list'>")
-    parts += [f"<li>{html.escape(f.file)}: {html.escape(f.title)}</li>" for f in figs]
-    parts.append("</ul>")
-    for f in figs:
-        data = base64.b64encode((out / f.file).read_bytes()).decode("ascii")
-        parts.append(
-            f"<figure><h3>{html.escape(f.title)}</h3>"
-            f"<img data-file='{html.escape(f.file)}' alt='{html.escape(f.title)}' "
-            f"src='data:image/png;base64,{data}'>"
-            f"<figcaption>{html.escape(f.caption)}</figcaption></figure>"
-        )
+    parts.append(figures_html(out, figs))
     if run["hybrid"]:
         parts.append("<h2>Segments of the hybrid run</h2>" + _segments_table(run["hybrid"]))
     notes = _assumptions(run)

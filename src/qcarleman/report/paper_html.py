@@ -8,7 +8,6 @@ budget and the resource bill of the emulated segment.
 
 from __future__ import annotations
 
-import base64
 import html
 import os
 from pathlib import Path
@@ -16,7 +15,7 @@ from pathlib import Path
 from ..atomic import atomic_write_text
 from ..errors import UsageError
 from ..pipeline.layout import PaperLayout
-from .html import _CSS, _fmt, _table
+from .html import _CSS, _fmt, _table, figures_html
 from .paper_figures import load_paper_run, make_paper_figures
 
 __all__ = ["build_paper_report", "PAPER_NUMBERS"]
@@ -80,16 +79,7 @@ def build_paper_report(out: str | os.PathLike) -> Path:
             "<h2>Resource bill of the emulated segment</h2>"
             f"<pre>{html.escape(text)}</pre>"
         )
-    parts.append("<h2>Figures</h2><ul id='figure-list'>")
-    parts += [f"<li>{html.escape(f.file)}: {html.escape(f.title)}</li>" for f in figs]
-    parts.append("</ul>")
-    for f in figs:
-        data = base64.b64encode((out / f.file).read_bytes()).decode("ascii")
-        parts.append(
-            f"<figure><h3>{html.escape(f.title)}</h3><img data-file='{html.escape(f.file)}' "
-            f"alt='{html.escape(f.title)}' src='data:image/png;base64,{data}'>"
-            f"<figcaption>{html.escape(f.caption)}</figcaption></figure>"
-        )
+    parts.append(figures_html(out, figs))
     parts.append(
         f"<p>Pipeline time: {_fmt(s.get('seconds'))} s. Rebuild this page with "
         f"<code>qcarleman report {html.escape(str(out))}</code>.</p></body></html>"
