@@ -4,9 +4,11 @@ without data or GPU."""
 
 from __future__ import annotations
 
+import html
 import json
 import math
 import pickle
+import re
 import shutil
 
 import numpy as np
@@ -18,6 +20,7 @@ from qcarleman.errors import UsageError
 from qcarleman.pipeline import paper as paper_mod
 from qcarleman.pipeline.layout import PaperLayout
 from qcarleman.pipeline.presets import PRESETS, PaperOptions, load_preset
+from qcarleman.quantum.cost.frontier import frontier, what_would_have_to_be_true
 
 SUMMARY_KEYS = (
     "accuracy_per_step",
@@ -80,8 +83,6 @@ def test_tiny_every_stage_figure_and_key(tiny):
     captions = " ".join(f["caption"] for f in json.loads(lay.figure_index.read_text()))
     for label in ("Step", "Accuracy", "Eigenvalue", "Step T", "Density", "E(T)", "Sum ratio"):
         assert f"“{label}" in captions or label in captions, label
-    import html
-
     assert f"<p id='findings'>{html.escape(s['findings'])}</p>" in lay.report.read_text()
     assert f"t* = {s['window_paper']}" in s["findings"]
 
@@ -97,6 +98,25 @@ def test_tiny_emulation_matches_exact_first_step_and_download_scale(tiny):
         assert abs(a - b) <= 3 * math.sqrt(n / M)
     # the emulated output at order 2 is closer to the Taylor model than order 1 at the end
     assert emu["vs_taylor"]["2"][-1] <= emu["vs_taylor"]["1"][-1]
+
+
+def test_tiny_report_says_where_the_quantum_bill_could_win(tiny):
+    """The paper report's "Where could it win" follows the resource bill, and its sentence for
+    the run's own setting is the frontier's at the bill's n, row sparsity s, ε and T."""
+    page = PaperLayout(tiny).report.read_text()
+    at = page.index("<h2>Where could it win</h2>")
+    assert page.index("Resource bill of the emulated segment") < at < page.index("<h2>Figures")
+    para = html.unescape(re.search(r"Where could it win</h2><p>(.*?)</p>", page, re.S).group(1))
+    p = json.loads(PaperLayout(tiny).summary.read_text())["estimate"]["problem"]
+    s = int(p["sparsity"]["value"])
+    mine = frontier(
+        N=p["N"],
+        batch_size=p["batch_size"],
+        axes={"sparsity": (s,), "epsilon": (p["epsilon"],), "T": (p["T"],)},
+    )
+    own = what_would_have_to_be_true(mine, n=p["n"])
+    assert f"own setting (s = {s}, ε = {p['epsilon']:g}, T = {p['T']}): {own}" in para
+    assert "fully dissipative" in page[at:]
 
 
 def _drop(lay: PaperLayout, stage: str) -> None:

@@ -21,7 +21,7 @@ from ..pipeline.layout import RunLayout
 from .figures import FigureInfo, load_run, make_figures
 from .verdict import ESTIMATE_ROWS, GLOSSARY, breakeven_crossovers, human, verdict
 
-__all__ = ["build_report", "NUMBER_HELP"]
+__all__ = ["build_report", "frontier_html", "NUMBER_HELP"]
 
 #: What each headline number means (also used by docs/report.md).
 NUMBER_HELP: dict[str, str] = {
@@ -213,17 +213,35 @@ def _verdict_html(s: dict[str, Any], run: dict[str, Any]) -> str:
 
 
 def _frontier_html(s: dict[str, Any]) -> str:
-    """"Where could it win": the advantage frontier (:func:`qcarleman.quantum.cost.frontier.
-    frontier`, ALGORITHM.md §7) at the run's order N and batch size, summarized in one sentence
-    for the run's active-set size n, with its assumptions."""
-    from ..quantum.cost.frontier import frontier, what_would_have_to_be_true
-
+    """The demo/hybrid report's "Where could it win" (:func:`frontier_html`) at the run's n, order
+    N and batch size."""
     e = s.get("estimate") or {}
     if not e.get("n"):
         return ""
     batch = int(((s.get("config") or {}).get("train") or {}).get("batch_size") or 128)
-    res = frontier(N=int(e.get("N", 2)), batch_size=batch)
-    sentence = what_would_have_to_be_true(res, n=int(e["n"]))
+    return frontier_html(n=int(e["n"]), N=int(e.get("N", 2)), batch_size=batch)
+
+
+def frontier_html(
+    *, n: int, N: int, batch_size: int, own: dict[str, float] | None = None
+) -> str:
+    """"Where could it win": the advantage frontier (:func:`qcarleman.quantum.cost.frontier.
+    frontier`, ALGORITHM.md §7) at order N and batch size, summarized in one sentence for the
+    active-set size n, with its assumptions. ``own`` ({"sparsity", "epsilon", "T"}: the run's
+    own row sparsity s, target ε and horizon T) adds the sentence of the frontier restricted to
+    that setting (download, FLOP rate and quantum clock still scanned)."""
+    from ..quantum.cost.frontier import frontier, what_would_have_to_be_true
+
+    res = frontier(N=N, batch_size=batch_size)
+    sentence = what_would_have_to_be_true(res, n=n)
+    if own is not None:
+        axes = {"sparsity": (int(own["sparsity"]),), "epsilon": (float(own["epsilon"]),),
+                "T": (int(own["T"]),)}  # fmt: skip
+        mine = frontier(N=N, batch_size=batch_size, axes=axes)
+        sentence += (
+            f" At this run's own setting (s = {axes['sparsity'][0]}, ε = {axes['epsilon'][0]:g}, "
+            f"T = {axes['T'][0]}): {what_would_have_to_be_true(mine, n=n)}"
+        )
     assumptions = "".join(f"<li>{html.escape(a)}</li>" for a in res["settings"]["assumptions"])
     return (
         "<h2>Where could it win</h2>"

@@ -3,7 +3,8 @@ r"""The HTML report of a ``qcarleman paper`` run (one self-contained page, figur
 :func:`build_paper_report` rebuilds the figures (:mod:`qcarleman.report.paper_figures`) from the
 saved JSON and writes ``report.html``: the opening paragraph of findings (``summary["findings"]``),
 the setting, the headline numbers, every figure with its caption, the download at each shot
-budget and the resource bill of the emulated segment.
+budget, the resource bill of the emulated segment and where the quantum bill could win (the
+advantage frontier at the run's n, s, ε and T).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from pathlib import Path
 from ..atomic import atomic_write_text
 from ..errors import UsageError
 from ..pipeline.layout import PaperLayout
-from .html import _CSS, _fmt, _table, figures_html
+from .html import _CSS, _fmt, _table, figures_html, frontier_html
 from .paper_figures import load_paper_run, make_paper_figures
 
 __all__ = ["build_paper_report", "PAPER_NUMBERS"]
@@ -79,6 +80,7 @@ def build_paper_report(out: str | os.PathLike) -> Path:
             "<h2>Resource bill of the emulated segment</h2>"
             f"<pre>{html.escape(text)}</pre>"
         )
+        parts.append(_frontier(est["problem"]))
     parts.append(figures_html(out, figs))
     parts.append(
         f"<p>Pipeline time: {_fmt(s.get('seconds'))} s. Rebuild this page with "
@@ -87,3 +89,13 @@ def build_paper_report(out: str | os.PathLike) -> Path:
     path = PaperLayout(out).report
     atomic_write_text(path, "\n".join(parts))
     return path
+
+
+def _frontier(problem: dict) -> str:
+    """"Where could it win" (:func:`qcarleman.report.html.frontier_html`) for the bill's n, N,
+    batch size and its own row sparsity s (n when dense), ε and T."""
+    n = int(problem["n"])
+    s = problem.get("sparsity")
+    s = n if s is None else int(s["value"] if isinstance(s, dict) else s)
+    own = {"sparsity": s, "epsilon": float(problem["epsilon"]), "T": int(problem["T"])}
+    return frontier_html(n=n, N=int(problem["N"]), batch_size=int(problem["batch_size"]), own=own)
