@@ -6,7 +6,13 @@ import pytest
 import torch
 from torch import nn
 
-from qcarleman.analysis.scaling import fit_exponent, qsvt_history, scaling_study
+from qcarleman.analysis.scaling import (
+    QSVT_MAX_DEGREE,
+    fit_exponent,
+    qsvt_history,
+    scaling_checkpoint,
+    scaling_study,
+)
 from qcarleman.autodiff.gdmap import GDMap
 from qcarleman.autodiff.history_operator import HistoryOperator
 from qcarleman.carleman import CarlemanSystem
@@ -17,7 +23,7 @@ from qcarleman.training.pruning import prune_global
 DEFAULT_DTYPE = torch.float64
 
 
-def digits_map(momentum=0.9, lr=0.05, per_step=False, steps=1):
+def digits_map(momentum=0.9, lr=0.05, per_step=False, steps=1, hvp_mode="functional"):
     """A 90%-pruned tanh MLP on sklearn digits (n ≈ 40; d = 2n with momentum)."""
     from sklearn.datasets import load_digits
 
@@ -36,6 +42,7 @@ def digits_map(momentum=0.9, lr=0.05, per_step=False, steps=1):
         weight_decay=5e-4,
         momentum=momentum,
         per_step=per_step,
+        hvp_mode=hvp_mode,
     )
 
 
@@ -65,10 +72,15 @@ def test_matrix_free_kappa_within_5_percent_of_dense(sgd_map, T, idle):
     assert study.qsvt == [None] and "QSVT skipped" in study.notes[0]
 
 
-def test_matrix_free_qsvt_equals_dense_emulation(sgd_map):
+@pytest.mark.parametrize("hvp_mode", ["functional", "cached"])
+def test_matrix_free_qsvt_equals_dense_emulation(sgd_map, hvp_mode):
+    """Both HVP paths (cached gradient graphs: what `qcarleman scaling` uses) give the dense
+    QSVT emulation to 1e-8."""
     T, idle = 3, 1
-    op = HistoryOperator(sgd_map, T, idle)
-    L = dense_history(sgd_map, T, idle)
+    gm = sgd_map if hvp_mode == "functional" else digits_map(0.9, 0.3, True, 4, hvp_mode)
+    assert gm.operators(0).hvp_path == hvp_mode
+    op = HistoryOperator(gm, T, idle)
+    L = dense_history(gm, T, idle)
     s = np.linalg.svd(L, compute_uv=False)
     alpha = s[0] * 1.001
     poly = inverse_polynomial(alpha / s[-1], 0.05)
@@ -83,6 +95,19 @@ def test_matrix_free_qsvt_equals_dense_emulation(sgd_map):
     out = qsvt_history(op, c, epsilon=0.01, sigma_max=s[0], sigma_min=s[-1])
     assert out.fidelity_history > 0.99 and out.fidelity > 0.98
     assert 0 < out.p_succ <= 1
+
+
+def test_scaling_checkpoint_applies_qsvt_at_every_horizon(tmp_path, sparse_run):
+    """On a run, the study's map takes HVPs through cached graphs, and with the default degree
+    limit every T gets the QSVT output, its fidelity against forward substitution near 1."""
+    torch.set_default_dtype(torch.float32)  # the trainer's dtype (restored by conftest)
+    run = sparse_run(tmp_path, [4], 0.9)
+    r = scaling_checkpoint(run, 0, 3, order2=False)
+    assert r["settings"]["hvp_path"] == "cached"
+    assert r["settings"]["qsvt_max_degree"] == QSVT_MAX_DEGREE
+    assert r["T"] == [1, 2, 3] and None not in r["qsvt_fidelity"], r["notes"]
+    assert min(r["qsvt_fidelity"]) > 0.99
+    assert all(0 < d <= QSVT_MAX_DEGREE for d in r["qsvt_degree"])
 
 
 def test_order2_p_succ_from_low_rank_levels_matches_dense_carleman():

@@ -8,6 +8,7 @@ import pytest
 from qcarleman import CarlemanSystem, QuadraticMap, UsageError
 from qcarleman.quantum.qsvt import (
     CIRCUIT_MAX_DEGREE,
+    _max_abs,
     blockencode_alpha,
     inverse_polynomial,
     qsp_phases,
@@ -30,6 +31,22 @@ def test_inverse_polynomial_properties(kappa):
     xs = np.linspace(1 / kappa, 1, 5001)
     assert np.max(np.abs(P.K * xs * P(xs) - 1)) <= 1.5 * eps  # ≈ 1/(K x) on [1/κ, 1]
     assert P.degree <= P.degree_bound  # within the CKS bound
+
+
+@pytest.mark.parametrize("degree", [5, 51, 401])
+@pytest.mark.parametrize("parity", ["odd", "even"])
+def test_max_abs_is_the_maximum_on_the_interval(degree, parity):
+    """max_{[−1,1]} |P| (the QSVT normalization) from the half-degree critical-point series
+    (odd P) or the full one: equal to a dense evaluation, never below it."""
+    from numpy.polynomial import chebyshev as C
+
+    rng = np.random.default_rng(degree)
+    c = rng.standard_normal(degree + 1) / np.arange(1, degree + 2)
+    c[(1 if parity == "even" else 0) :: 2] = 0.0
+    grid = np.abs(C.chebval(np.cos(np.linspace(0, np.pi, 400_001)), c)).max()
+    got = _max_abs(c)
+    assert grid <= got * (1 + 1e-12)
+    assert got == pytest.approx(grid, rel=1e-5)
 
 
 def _history(kappa_target, seed=0):

@@ -222,12 +222,14 @@ def checkpoint_map(  # noqa: PLR0913 — landed with the rule (docs/DEVELOPING.m
     dtype: torch.dtype = torch.float64,
     chunk_size: int | None = None,
     device: str | None = None,
+    hvp_mode: str = "functional",
 ) -> tuple[GDMap, np.ndarray, Any]:
     """The GD map of checkpoint ``step`` (latest if None) of a training run and its start state:
     the run's η (schedule at that step, or ``lr``), μ, λ (or the overrides), mask, the T batches
     the trainer uses from that step on (SGD) or the full batch (``optimizer = "gd"``), and
     z0 with the checkpoint's momentum buffer; ``device`` where the products run (default: the
-    model's). Returns (map, z0, loaded checkpoint)."""
+    model's); ``hvp_mode`` of :class:`~qcarleman.autodiff.gdmap.GDMap` ("cached" for many
+    products at θ̄). Returns (map, z0, loaded checkpoint)."""
     from ..training.run import RunDir
 
     if int(T) != T or T < 1:
@@ -252,6 +254,7 @@ def checkpoint_map(  # noqa: PLR0913 — landed with the rule (docs/DEVELOPING.m
         dtype=dtype,
         chunk_size=chunk_size,
         device=device,
+        hvp_mode=hvp_mode,
     )
     return gd, gd.initial_state(_velocity(ck, gd)), ck
 

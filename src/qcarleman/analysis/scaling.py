@@ -13,7 +13,8 @@ and per-step SGD batches included), never forming L:
 * the output of the *actual* QSVT inversion polynomial (:func:`qcarleman.quantum.qsvt.
   inverse_polynomial`, degree from κ(L/α) and ε) applied matrix-free to ĉ = c/‖c‖ through the
   singular-value Chebyshev recurrence with L and Lᵀ products (:func:`qcarleman.quantum.qsvt.
-  qsvt_apply_operator`), α = σ_max(1 + margin); its fidelity with the exact history state
+  qsvt_apply_operator`: one product per degree, i.e. one HVP per time block — the three-term
+  recurrence needs no more), α = σ_max(1 + margin); its fidelity with the exact history state
   L⁻¹c (forward substitution: L is block lower-bidiagonal, so this is exact), over the whole
   history and after post-selection on the output blocks t = T..T+p, and the success probability
   of the un-amplified polynomial output ‖y_post‖² (which carries the polynomial's 1/K scale);
@@ -22,6 +23,14 @@ and per-step SGD batches included), never forming L:
   γ = √(‖G0‖/‖G2‖) (ALGORITHM.md §2), and the §3 κ formula with ‖G0‖, ‖G1‖₂ (Lanczos intervals)
   and the power-method ‖G2‖ — labelled *estimated*, since the power method gives a lower estimate
   of ‖G2‖ and the formula is then not a guaranteed bound.
+
+Cost: the polynomial's degree is ≈ 4.8κ at ε = 0.1 (900–2200 for T = 2…6 on the demo), i.e.
+degree·T HVPs per horizon. :func:`scaling_checkpoint` therefore builds the map with
+``hvp_mode="cached"`` (:class:`~qcarleman.autodiff.operators.LossOperators`: each step's gradient
+graph is built once and every HVP is one reverse pass through it — ≈ 20× faster than the
+functional path on the demo CNN, measured in benchmarks/RESULTS.md); one map serves every T, so
+the graphs of steps t < T are reused by all larger horizons. QSVT outputs with a degree above
+``qsvt_max_degree`` (default :data:`QSVT_MAX_DEGREE`) are skipped and say so.
 
 Growth exponents: least squares of log y on log T (y ~ T^a) for κ, 1/P_succ, the QSVT degree and
 the query count degree/√P_succ of one amplified output sample (amplitude amplification,
@@ -51,6 +60,7 @@ from ..quantum.exact import state_fidelity
 from ..quantum.qsvt import inverse_polynomial, qsvt_apply_operator
 
 __all__ = [
+    "QSVT_MAX_DEGREE",
     "QSVTOutput",
     "ScalingStudy",
     "qsvt_history",
@@ -59,6 +69,10 @@ __all__ = [
     "scaling_checkpoint",
     "scaling_markdown",
 ]
+
+#: Default largest QSVT degree applied (≈ 4.8κ at ε = 0.1; each degree costs T HVPs): covers
+#: T = 1…4 of the demo's --quick run (degrees 285–1807) in about a minute on one idle core.
+QSVT_MAX_DEGREE = 2000
 
 # The paper's claimed growth of the QLSA cost in T per regime (Theorem 1 / Methods).
 PAPER_EXPONENT = {"fully dissipative": 1.0, "almost dissipative": 2.0, "non-dissipative": None}
@@ -221,7 +235,7 @@ def scaling_study(  # noqa: PLR0913 — landed with the rule (docs/DEVELOPING.md
     z0: np.ndarray | None = None,
     idle: int = 0,
     epsilon: float = 0.1,
-    qsvt_max_degree: int = 1500,
+    qsvt_max_degree: int = QSVT_MAX_DEGREE,
     order2: bool = True,
     tol: float = 1e-8,
     f2_iters: int = 10,
@@ -345,6 +359,7 @@ def scaling_study(  # noqa: PLR0913 — landed with the rule (docs/DEVELOPING.md
             "idle": idle,
             "epsilon": epsilon,
             "qsvt_max_degree": qsvt_max_degree,
+            "hvp_path": gmap.operators(0).hvp_path,
             "order2_gamma": gamma,
             "lambda_min": float(lam[0]),
             "lambda_max": float(lam[1]),
@@ -370,7 +385,7 @@ def scaling_checkpoint(  # noqa: PLR0913 — landed with the rule (docs/DEVELOPI
     t_min: int = 1,
     idle: int = 0,
     epsilon: float = 0.1,
-    qsvt_max_degree: int = 1500,
+    qsvt_max_degree: int | None = None,
     order2: bool = True,
     batch_size: int | None = None,
     lr: float | None = None,
@@ -381,7 +396,8 @@ def scaling_checkpoint(  # noqa: PLR0913 — landed with the rule (docs/DEVELOPI
     """:func:`scaling_study` for T = t_min..t_max on checkpoint ``step`` of a training run (the
     map of :func:`qcarleman.analysis.emulate.checkpoint_map`: the run's η, μ, λ — or the given
     ones, e.g. a setting of :mod:`qcarleman.analysis.advise` — mask, momentum buffer and
-    batches). Returns the JSON form plus run, checkpoint and timings."""
+    batches; HVPs through cached gradient graphs, module docstring). ``qsvt_max_degree`` None:
+    :data:`QSVT_MAX_DEGREE`. Returns the JSON form plus run, checkpoint and timings."""
     from .emulate import checkpoint_map
 
     if int(t_max) != t_max or t_max < max(1, t_min):
@@ -395,6 +411,7 @@ def scaling_checkpoint(  # noqa: PLR0913 — landed with the rule (docs/DEVELOPI
         lr=lr,
         momentum=momentum,
         weight_decay=weight_decay,
+        hvp_mode="cached",
     )
     study = scaling_study(
         gd,
@@ -402,7 +419,7 @@ def scaling_checkpoint(  # noqa: PLR0913 — landed with the rule (docs/DEVELOPI
         z0=z0,
         idle=idle,
         epsilon=epsilon,
-        qsvt_max_degree=qsvt_max_degree,
+        qsvt_max_degree=QSVT_MAX_DEGREE if qsvt_max_degree is None else qsvt_max_degree,
         order2=order2,
         progress=progress,
     )

@@ -41,8 +41,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--qsvt-max-degree",
         type=int,
-        default=600,
-        help="apply the QSVT polynomial only up to this degree (each degree = T HVPs; 600)",
+        default=None,
+        help="apply the QSVT polynomial only up to this degree (each degree = T HVPs; default "
+        "2000, qcarleman.analysis.scaling.QSVT_MAX_DEGREE)",
     )
     p.add_argument("--no-order2", action="store_true", help="skip the order-2 estimates")
     p.add_argument("--batch-size", type=int, default=None, help="default: the run's")
@@ -59,7 +60,7 @@ def run(args: argparse.Namespace) -> int:
     from ..atomic import atomic_write_text
     from ..errors import UsageError
 
-    if args.qsvt_max_degree < 0:
+    if args.qsvt_max_degree is not None and args.qsvt_max_degree < 0:
         raise UsageError("--qsvt-max-degree must be ≥ 0 (0 skips the QSVT output)")
     r = scaling_checkpoint(
         args.run_dir,
