@@ -27,8 +27,8 @@ and per-step SGD batches included), never forming L:
 Cost: the polynomial's degree is ≈ 4.8κ at ε = 0.1 (900–2200 for T = 2…6 on the demo), i.e.
 degree·T HVPs per horizon. :func:`scaling_checkpoint` therefore builds the map with
 ``hvp_mode="cached"`` (:class:`~qcarleman.autodiff.operators.LossOperators`: each step's gradient
-graph is built once and every HVP is one reverse pass through it — ≈ 20× faster than the
-functional path on the demo CNN, measured in benchmarks/RESULTS.md); one map serves every T, so
+graph is built once and every HVP is one reverse pass through it — 3.3× faster than the
+functional path on the demo CNN, interleaved, benchmarks/RESULTS.md); one map serves every T, so
 the graphs of steps t < T are reused by all larger horizons. QSVT outputs with a degree above
 ``qsvt_max_degree`` (default :data:`QSVT_MAX_DEGREE`) are skipped and say so.
 
@@ -71,7 +71,8 @@ __all__ = [
 ]
 
 #: Default largest QSVT degree applied (≈ 4.8κ at ε = 0.1; each degree costs T HVPs): covers
-#: T = 1…4 of the demo's --quick run (degrees 285–1807) in about a minute on one idle core.
+#: T = 1…4 of the demo's --quick run (degrees 285–1807): 130 s of QSVT in all, measured on 2
+#: shared cores at load 5.5 (benchmarks/RESULTS.md).
 QSVT_MAX_DEGREE = 2000
 
 # The paper's claimed growth of the QLSA cost in T per regime (Theorem 1 / Methods).
