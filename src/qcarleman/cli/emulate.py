@@ -18,7 +18,6 @@ Examples::
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
 from .helptext import command_help
@@ -81,7 +80,7 @@ def run(args: argparse.Namespace) -> int:
     import torch
 
     from ..analysis.emulate import emulate_checkpoint
-    from ..atomic import atomic_write_text
+    from ..atomic import dumps_json, write_json
     from ..report.plots import plot_emulation
 
     report = emulate_checkpoint(
@@ -101,12 +100,12 @@ def run(args: argparse.Namespace) -> int:
     )
     out = Path(args.out) if args.out else Path(args.run_dir) / "emulate"
     stem = f"emulate_step_{report['checkpoint']:08d}"
-    atomic_write_text(out / f"{stem}.json", json.dumps(report, indent=1))
+    write_json(out / f"{stem}.json", report)
     report["files"] = [str(out / f"{stem}.json")]
     if not args.no_plot:
         report["files"].append(str(plot_emulation(report, out / f"{stem}.png")))
     if args.json:
-        print(json.dumps({k: report[k] for k in (*JSON_KEYS, "files", "notes")}))
+        print(dumps_json({k: report[k] for k in (*JSON_KEYS, "files", "notes")}))
         return 0
     _print(report)
     return 0

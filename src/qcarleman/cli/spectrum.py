@@ -19,7 +19,6 @@ Examples::
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
 from .helptext import command_help
@@ -147,7 +146,7 @@ def run(args: argparse.Namespace) -> int:
     import torch
 
     from ..analysis.spectrum import run_spectra
-    from ..atomic import write_json
+    from ..atomic import dumps_json, write_json
     from ..errors import check_memory
     from ..report.plots import plot_spectra
 
@@ -197,7 +196,7 @@ def run(args: argparse.Namespace) -> int:
     write_json(out / "spectra.json", {"run_dir": str(args.run_dir), "checkpoints": records})
     plots = [] if args.no_plots else plot_spectra(reports, out)
     if args.json:
-        print(json.dumps([{k: rec[k] for k in KEYS} | _extra(rec) for rec in records]))
+        print(dumps_json([{k: rec[k] for k in KEYS} | _extra(rec) for rec in records]))
         return 0
     print(f"Hessian spectra of {args.run_dir} (active coordinates; horizon T = {args.horizon})")
     print(
