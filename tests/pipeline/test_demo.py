@@ -167,9 +167,9 @@ def test_kill_and_resume_equals_the_uninterrupted_run(tiny, tiny_pipeline_factor
                                                       monkeypatch):  # fmt: skip
     """A kill in the middle of the hybrid stage (KeyboardInterrupt in its first classical
     segment; a temp file in the run folder, the figures folder and the hybrid run, a torn JSONL
-    line), a move of the folder, and a rerun: every output equals the uninterrupted run's (summary.json,
-    including the dense run's final epoch, every JSON/JSONL record, checkpoints with their
-    RNG state), and no temp file is left."""
+    line), a move of the folder, and a rerun: every output equals the uninterrupted run's
+    (summary.json, including the dense run's final epoch, every JSON/JSONL record, checkpoints
+    with their RNG state), and no temp file is left."""
     import shutil
 
     from qcarleman.hybrid.trainer import HybridTrainer
