@@ -80,25 +80,31 @@ def run(args: argparse.Namespace) -> int:
     import torch
 
     from ..analysis.emulate import emulate_checkpoint
-    from ..atomic import dumps_json, write_json
+    from ..atomic import dumps_json, remove_stale_temps, write_json
     from ..report.plots import plot_emulation
 
-    report = emulate_checkpoint(
-        args.run_dir,
-        args.checkpoint,
-        args.steps,
-        order=args.order,
-        threshold=args.threshold,
-        lr=args.lr,
-        batch_size=args.batch_size,
-        dtype=torch.float32 if args.float32 else torch.float64,
-        max_rank=args.max_rank,
-        f2_iters=args.f2_iters,
-        chunk_size=args.chunk_size,
-        device=args.device,
-        progress=not args.quiet,  # tqdm writes to stderr; --json output stays clean
-    )
     out = Path(args.out) if args.out else Path(args.run_dir) / "emulate"
+    remove_stale_temps(out)  # left by a run killed while writing
+    try:
+        report = emulate_checkpoint(
+            args.run_dir,
+            args.checkpoint,
+            args.steps,
+            order=args.order,
+            threshold=args.threshold,
+            lr=args.lr,
+            batch_size=args.batch_size,
+            dtype=torch.float32 if args.float32 else torch.float64,
+            max_rank=args.max_rank,
+            f2_iters=args.f2_iters,
+            chunk_size=args.chunk_size,
+            device=args.device,
+            progress=not args.quiet,  # tqdm writes to stderr; --json output stays clean
+        )
+    except KeyboardInterrupt:
+        raise KeyboardInterrupt(
+            "the emulation had not finished and nothing of it was written; rerun the command"
+        ) from None
     stem = f"emulate_step_{report['checkpoint']:08d}"
     write_json(out / f"{stem}.json", report)
     report["files"] = [str(out / f"{stem}.json")]
