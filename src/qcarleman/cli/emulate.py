@@ -21,7 +21,11 @@ import argparse
 from pathlib import Path
 
 from .helptext import command_help
-from .validate import integer, positive
+from .validate import add_force, check_work, integer, positive
+
+#: Work guard: products (Hessian-vector G1·u and third-order G2(u, u)) of the emulation; the
+#: order-2 level has rank r(t) ≈ 2t, so T steps take ≈ 2·T·(r + 1) of them (autodiff.lowrank).
+PRODUCT_LIMIT = 1e6
 
 JSON_KEYS = (
     "steps",
@@ -73,6 +77,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--no-plot", action="store_true", help="skip the PNG")
     p.add_argument("--json", action="store_true", help="print the report keys as JSON")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_force(p)
     p.set_defaults(func=run)
 
 
@@ -83,6 +88,14 @@ def run(args: argparse.Namespace) -> int:
     from ..atomic import dumps_json, remove_stale_temps, write_json
     from ..report.plots import plot_emulation
 
+    T = args.steps
+    rank = 1 if args.order == 1 else min(2 * T + 1, (args.max_rank or 2 * T) + 2)
+    check_work(
+        2.0 * T * (rank + 1),
+        PRODUCT_LIMIT,
+        "emulate: Hessian-vector and third-order products (≈ 2·T·(rank + 1), T = --steps)",
+        force=args.force,
+    )
     out = Path(args.out) if args.out else Path(args.run_dir) / "emulate"
     remove_stale_temps(out)  # left by a run killed while writing
     try:
