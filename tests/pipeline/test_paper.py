@@ -211,7 +211,7 @@ def test_presets_are_the_paper_family():
         assert raw["prune"] == {"amount": 0.9, "scope": "global", "include_classifier": False}
         assert raw["sparse"]["every_step_first"] == opt.every_step == 32
     raw, opt = load_preset("cpu")
-    assert raw["data"] == {"name": "mnist", "pad": 2, "subset": 4000, "eval_subset": 2000}
+    assert raw["data"] == {"name": "mnist", "pad": 2, "subset": 8000, "eval_subset": 2000}
     assert opt.spectra_steps == tuple(range(21)) + (24, 28, 32)
     assert opt.emulation_min_steps >= 20
     import tomllib
