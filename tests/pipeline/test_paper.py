@@ -80,6 +80,9 @@ def test_tiny_every_stage_figure_and_key(tiny):
     captions = " ".join(f["caption"] for f in json.loads(lay.figure_index.read_text()))
     for label in ("Step", "Accuracy", "Eigenvalue", "Step T", "Density", "E(T)", "Sum ratio"):
         assert f"“{label}" in captions or label in captions, label
+    assert "$" not in captions  # mathtext labels are named in words in the captions
+    # x_1 = f0 exactly: the emulation figure says so instead of drawing log(0)
+    assert "order 1 at T = 1" in captions and "order 2 at T = 1" in captions
     import html
 
     assert f"<p id='findings'>{html.escape(s['findings'])}</p>" in lay.report.read_text()
