@@ -148,7 +148,7 @@ def fig_modes(run: dict, root: Path) -> FigureInfo | None:
     if not an:
         return None
     plt = pyplot()
-    fig, axes = plt.subplots(1, 3, figsize=(11, 3.4))
+    fig, axes = plt.subplots(1, 3, figsize=(11, 3.6), layout="constrained")
     for i, mc in enumerate(an["mode_contributions"]):
         p = mc["paper"]
         T = np.arange(len(p["D"]))
@@ -161,13 +161,14 @@ def fig_modes(run: dict, root: Path) -> FigureInfo | None:
         ax.set_xlabel("Step T")
         ax.set_ylabel(name)
         ax.set_yscale("log")
-    axes[0].legend(fontsize=8)
+    fig.legend(*axes[0].get_legend_handles_labels(), loc="outside upper center",
+               ncol=len(an["mode_contributions"]), fontsize=8)  # fmt: skip
     path = PaperLayout(root).figures / "modes.png"
     save_figure(fig, path)
     steps = ", ".join(str(mc["step"]) for mc in an["mode_contributions"])
     return _info(path, root, "Dissipative and divergent modes (paper Fig. 4)",
                  f"Paper definition at sparse steps {steps}; the momentum map's sums are in "
-                 "summary.json; colours as in the left panel's legend.", axes[2])  # fmt: skip
+                 "summary.json; one colour per step (legend above).", axes[2])  # fmt: skip
 
 
 def fig_emulation(run: dict, root: Path) -> FigureInfo | None:
