@@ -26,10 +26,10 @@ and per-step SGD batches included), never forming L:
 
 Cost: the polynomial's degree is ≈ 4.8κ at ε = 0.1 (900–2200 for T = 2…6 on the demo), i.e.
 degree·T HVPs per horizon. :func:`scaling_checkpoint` therefore builds the map with
-``hvp_mode="cached"`` (:class:`~qcarleman.autodiff.operators.LossOperators`: each step's gradient
-graph is built once and every HVP is one reverse pass through it — 3.3× faster than the
-functional path on the demo CNN, interleaved, benchmarks/RESULTS.md); one map serves every T, so
-the graphs of steps t < T are reused by all larger horizons. QSVT outputs with a degree above
+``hvp_mode="cached"`` (:class:`~qcarleman.autodiff.operators.LossOperators`: each step's
+gradient graph is built once and every HVP is one reverse pass through it — 3.3× faster than
+the functional path on the demo CNN, 1.7× on ``mnist-cnn``, interleaved, benchmarks/RESULTS.md);
+one map serves every T, so the graphs of steps t < T are reused by all larger horizons. QSVT outputs with a degree above
 ``qsvt_max_degree`` (default :data:`QSVT_MAX_DEGREE`) are skipped and say so.
 
 Growth exponents: least squares of log y on log T (y ~ T^a) for κ, 1/P_succ, the QSVT degree and
@@ -263,6 +263,8 @@ def scaling_study(  # noqa: PLR0913 — landed with the rule (docs/DEVELOPING.md
     rho = float(tmap.factor(lam).max())
     norm_lin = float(tmap.norm(lam).max())
     secs["intervals"] = time.perf_counter() - t0
+    if progress:
+        print(f"  spectral intervals of {len(intervals)} step(s): {secs['intervals']:.0f} s")
     kap, kb, ps = [], [], []
     qs: list[QSVTOutput | None] = []
     for T in Ts:
@@ -295,6 +297,12 @@ def scaling_study(  # noqa: PLR0913 — landed with the rule (docs/DEVELOPING.md
             )
         )
         secs[f"kappa_T{T}"] = time.perf_counter() - t0
+        if progress:
+            print(
+                f"  T = {T}: κ = {val:.4g}, P_succ = {ps[-1].value:.4g} "
+                f"({secs[f'kappa_T{T}']:.0f} s, {op.hvps} HVPs)",
+                flush=True,
+            )
         poly_deg = _degree_guess(val * (1 + 1e-3) ** 2, epsilon)
         if poly_deg > qsvt_max_degree:
             qs.append(None)
@@ -303,7 +311,14 @@ def scaling_study(  # noqa: PLR0913 — landed with the rule (docs/DEVELOPING.md
                 f"{qsvt_max_degree} (≈ {poly_deg * T} HVPs)"
             )
             continue
-        qs.append(qsvt_history(op, c, epsilon=epsilon, sigma_max=smax, sigma_min=smin, exact=x))
+        out = qsvt_history(op, c, epsilon=epsilon, sigma_max=smax, sigma_min=smin, exact=x)
+        qs.append(out)
+        if progress:
+            print(
+                f"  T = {T}: QSVT degree {out.degree}, fidelity {out.fidelity:.6f} "
+                f"({out.seconds:.0f} s)",
+                flush=True,
+            )
     o2k: list[Quantity] = []
     o2p: list[Quantity] = []
     gamma = None
