@@ -29,8 +29,9 @@ degree·T HVPs per horizon. :func:`scaling_checkpoint` therefore builds the map 
 ``hvp_mode="cached"`` (:class:`~qcarleman.autodiff.operators.LossOperators`: each step's
 gradient graph is built once and every HVP is one reverse pass through it — 3.3× faster than
 the functional path on the demo CNN, 1.7× on ``mnist-cnn``, interleaved, benchmarks/RESULTS.md);
-one map serves every T, so the graphs of steps t < T are reused by all larger horizons. QSVT outputs with a degree above
-``qsvt_max_degree`` (default :data:`QSVT_MAX_DEGREE`) are skipped and say so.
+one map serves every T, so the graphs of steps t < T are reused by all larger horizons. QSVT
+outputs with a degree above ``qsvt_max_degree`` (default :data:`QSVT_MAX_DEGREE`) are skipped
+and say so.
 
 Growth exponents: least squares of log y on log T (y ~ T^a) for κ, 1/P_succ, the QSVT degree and
 the query count degree/√P_succ of one amplified output sample (amplitude amplification,
