@@ -39,6 +39,7 @@ _LAZY: dict[str, str] = {
     "advise_map": "qcarleman.analysis.advise",
     "advise_checkpoint": "qcarleman.analysis.advise",
     "compare_settings": "qcarleman.hybrid.compare",
+    "hybrid_from_run": "qcarleman.hybrid.from_run",
     "lanczos": "qcarleman.spectral",
     "slq": "qcarleman.spectral",
     "hutchinson": "qcarleman.spectral",
