@@ -98,11 +98,11 @@ def run(args: argparse.Namespace) -> int:
     overrides = hybrid_overrides(args)  # checked before any work starts
     if args.source is not None:
         return _run_from(args, overrides)
-    import json
     import tomllib
     from dataclasses import replace
     from pathlib import Path
 
+    from ..atomic import dumps_json
     from ..pipeline.stages import load_hybrid_config, run_pipeline
     from ..report import build_report
     from ..training.config import example_config, load_config
@@ -129,7 +129,7 @@ def run(args: argparse.Namespace) -> int:
         title=f"qcarleman hybrid ({Path(path).stem})",
     )
     if args.json:
-        print(json.dumps(summary))
+        print(dumps_json(summary))
     else:
         print_summary(summary, args.out)
     return 0
@@ -137,8 +137,7 @@ def run(args: argparse.Namespace) -> int:
 
 def _run_from(args: argparse.Namespace, overrides: dict) -> int:
     """``--from RUN``: :func:`qcarleman.hybrid.from_run.hybrid_from_run`."""
-    import json
-
+    from ..atomic import dumps_json
     from ..hybrid.from_run import COMPARISON, hybrid_from_run
     from ..hybrid.settings import HybridSettings
     from ..report.verdict import human
@@ -152,7 +151,7 @@ def _run_from(args: argparse.Namespace, overrides: dict) -> int:
         progress=not args.quiet,
     )
     if args.json:
-        print(json.dumps(s))
+        print(dumps_json(s))
         return 0
     pct = lambda v: f"{100 * v:.2f}%"
     h, c = s["hybrid"], s["classical"]
