@@ -266,7 +266,10 @@ def scaling_study(  # noqa: PLR0913 — landed with the rule (docs/DEVELOPING.md
     norm_lin = float(tmap.norm(lam).max())
     secs["intervals"] = time.perf_counter() - t0
     if progress:
-        print(f"  spectral intervals of {len(intervals)} step(s): {secs['intervals']:.0f} s")
+        print(
+            f"scaling: spectral intervals of {len(intervals)} step(s): {secs['intervals']:.0f} s",
+            file=sys.stderr,
+        )
     kap, kb, ps = [], [], []
     qs: list[QSVTOutput | None] = []
     for T in Ts:
@@ -301,8 +304,9 @@ def scaling_study(  # noqa: PLR0913 — landed with the rule (docs/DEVELOPING.md
         secs[f"kappa_T{T}"] = time.perf_counter() - t0
         if progress:
             print(
-                f"  T = {T}: κ = {val:.4g}, P_succ = {ps[-1].value:.4g} "
+                f"scaling: T = {T}: κ = {val:.4g}, P_succ = {ps[-1].value:.4g} "
                 f"({secs[f'kappa_T{T}']:.0f} s, {op.hvps} HVPs)",
+                file=sys.stderr,
                 flush=True,
             )
         poly_deg = _degree_guess(val * (1 + 1e-3) ** 2, epsilon)
@@ -317,8 +321,9 @@ def scaling_study(  # noqa: PLR0913 — landed with the rule (docs/DEVELOPING.md
         qs.append(out)
         if progress:
             print(
-                f"  T = {T}: QSVT degree {out.degree}, fidelity {out.fidelity:.6f} "
+                f"scaling: T = {T}: QSVT degree {out.degree}, fidelity {out.fidelity:.6f} "
                 f"({out.seconds:.0f} s)",
+                file=sys.stderr,
                 flush=True,
             )
     o2k: list[Quantity] = []
