@@ -13,7 +13,10 @@ fitted by a line, fixed bytes (weights, θ̄, the gradient) plus bytes per sampl
 
 :func:`plan_products` turns the prediction into a :class:`MemoryPlan`: the largest micro-batch
 whose product fits in the memory limit (:func:`qcarleman.errors.memory_limit`, half the RAM by
-default), and :func:`micro_batched` returns operators on those micro-batches. Because the
+default), and :func:`micro_batched` returns operators on those micro-batches. :func:`plan_for`
+picks the binding plan of several products: spectra
+(:func:`qcarleman.analysis.spectrum.model_spectrum`) and the GD map (:class:`~.gdmap.GDMap`,
+hence emulation) consult it before their first product and report it. Because the
 operators' loss is the size-weighted mean L = Σ_k |B_k|/|B| L_{B_k} over its batches, every
 product on the micro-batches is the weighted *sum of per-micro-batch products* — exactly the
 full-batch product when the loss is a mean over samples and the model has no batch norm. With
@@ -36,7 +39,7 @@ from ..errors import UsageError, format_bytes
 from ..errors import memory_limit as _memory_limit
 from .operators import LossOperators
 
-__all__ = ["MemoryPlan", "predict_bytes", "plan_products", "micro_batched"]
+__all__ = ["MemoryPlan", "predict_bytes", "plan_products", "plan_for", "micro_batched"]
 
 PRODUCTS = ("hvp", "third")
 
@@ -169,10 +172,25 @@ def plan_products(
     )
 
 
-def micro_batched(ops: LossOperators, plan: MemoryPlan) -> LossOperators:
+def plan_for(
+    ops: LossOperators,
+    products: tuple[str, ...] = ("hvp",),
+    *,
+    memory_limit: int | str | None = None,
+) -> MemoryPlan | None:
+    """The binding plan of ``products`` (the smallest micro-batch; on a tie the dearest product),
+    to apply with :func:`micro_batched`; None on the meta device (shapes only, nothing to
+    measure)."""
+    if ops.device.type == "meta":
+        return None
+    plans = [plan_products(ops, p, memory_limit=memory_limit) for p in products]
+    return min(plans, key=lambda p: (p.micro_batch, -p.predicted_bytes))
+
+
+def micro_batched(ops: LossOperators, plan: MemoryPlan | None) -> LossOperators:
     """The same operators on the micro-batches of ``plan`` (``ops`` itself when nothing is
     split): products are weighted sums of per-micro-batch products (module docstring)."""
-    if not plan.split:
+    if plan is None or not plan.split:
         return ops
     parts = []
     for x, y in ops.batches:

@@ -312,7 +312,8 @@ class LossOperators:
         u = self._vector(u, "u")
         graphs = None if u.requires_grad else self._cached_graphs()
         if graphs is not None:
-            return self._hvp_cached(graphs, u.detach()) + self.weight_decay * u
+            hu = self._hvp_cached(graphs, u.detach())
+            return hu.add_(u, alpha=self.weight_decay) if self.weight_decay else hu
         return self._hvp_raw(u) + self.weight_decay * u
 
     def hvp_batch(self, U: Tensor, chunk_size: int | None = None) -> Tensor:
