@@ -225,7 +225,7 @@ def compare(name, spec, batch, args, log):
     peers = Peers(model, batch)
     cached = lambda: LossOperators(model, CE, [batch], dtype=torch.float32, hvp_mode="cached")
     log(f"\n### {name}: {cached().n:,} parameters, batch {len(batch[1])}, float32\n")
-    _compare_hvp(model, batch, peers, cached(), args.rounds, log)
+    _compare_hvp(model, batch, peers, cached(), max(15, args.rounds), log)
     _compare_top(model, batch, peers, cached, args.rounds, log)
     _compare_slq(peers, cached, args, log)
 

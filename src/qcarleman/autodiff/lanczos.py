@@ -46,6 +46,7 @@ __all__ = ["CertifiedLanczosResult", "torch_operator", "lanczos", "slq", "chebys
 
 Tensor = torch.Tensor
 _DGKS = 0.717  # reorthogonalize again while ‖w‖ drops below this fraction (as in spectral.py)
+_CPU_BLOCK_BYTES = 8 * 2**20  # SLQ block working set on the CPU (see slq)
 
 
 @dataclass
@@ -309,8 +310,9 @@ def slq(
     memory_limit: int | str | None = None,
 ) -> SLQResult:
     r"""Stochastic Lanczos quadrature (Ubaru, Chen & Saad 2017, Alg. 1) on the operator's
-    device and dtype: ``batch`` probes (default: all that fit) advance as one block recurrence
-    with full reorthogonalization (batched, per probe). Same contract as
+    device and dtype: ``batch`` probes (default: all that fit; on the CPU as many as keep the
+    block's working vectors within 8 MiB) advance as one block recurrence with full
+    reorthogonalization (per probe). Same contract as
     :func:`qcarleman.spectral.slq` (including ``deflate = (values, vectors)``, vectors (n, k)
     tensors or arrays), reorthogonalized always; nodes and weights come back as float64 arrays.
     """
@@ -332,8 +334,13 @@ def slq(
     m = min(int(iters), n - k)
     esize = torch.empty(0, dtype=op.dtype).element_size()
     per_probe = esize * n * (m + 6)
-    if batch is None:
-        batch = int(max(1, min(probes, (_memory_limit(memory_limit) // 2) // per_probe)))
+    if batch is None:  # all probes that fit; on the CPU only as many as keep the three working
+        # vectors (q, w, q_prev) of the block cache-sized: at n ≈ 1M one probe at a time was
+        # measured faster than a block of 4 (benchmarks/RESULTS.md, issue 14)
+        fit = (_memory_limit(memory_limit) // 2) // per_probe
+        if op.device.type == "cpu":
+            fit = min(fit, _CPU_BLOCK_BYTES // (3 * esize * n))
+        batch = int(max(1, min(probes, fit)))
     batch = int(max(1, min(batch, probes)))
     check_memory(batch * per_probe, f"SLQ with {batch} probes × {m} steps (n = {n})", memory_limit)
     Z = probe_block(n, probes, dist, seed, op.dtype, op.device)
