@@ -80,6 +80,9 @@ def test_tiny_every_stage_figure_and_key(tiny):
     captions = " ".join(f["caption"] for f in json.loads(lay.figure_index.read_text()))
     for label in ("Step", "Accuracy", "Eigenvalue", "Step T", "Density", "E(T)", "Sum ratio"):
         assert f"“{label}" in captions or label in captions, label
+    assert "$" not in captions  # mathtext labels are named in words in the captions
+    # x_1 = f0 exactly: the emulation figure says so instead of drawing log(0)
+    assert "order 1 at T = 1" in captions and "order 2 at T = 1" in captions
     import html
 
     assert f"<p id='findings'>{html.escape(s['findings'])}</p>" in lay.report.read_text()
@@ -211,7 +214,7 @@ def test_presets_are_the_paper_family():
         assert raw["prune"] == {"amount": 0.9, "scope": "global", "include_classifier": False}
         assert raw["sparse"]["every_step_first"] == opt.every_step == 32
     raw, opt = load_preset("cpu")
-    assert raw["data"] == {"name": "mnist", "pad": 2, "subset": 4000, "eval_subset": 2000}
+    assert raw["data"] == {"name": "mnist", "pad": 2, "subset": 8000, "eval_subset": 2000}
     assert opt.spectra_steps == tuple(range(21)) + (24, 28, 32)
     assert opt.emulation_min_steps >= 20
     import tomllib

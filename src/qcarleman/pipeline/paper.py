@@ -364,7 +364,9 @@ def _recovery(acc: dict[str, Any]) -> dict[str, Any]:
         return {"step": 0, "drop_points": 100 * drop, "note": "pruning cost < 2 points"}
     target = a0 + 0.9 * drop
     step = next((r["step"] for r in rows if r["test_acc"] >= target), None)
-    return {"step": step, "drop_points": 100 * drop, "target": target}
+    best = max(rows, key=lambda r: r["test_acc"])
+    return {"step": step, "drop_points": 100 * drop, "target": target,
+            "best": best["test_acc"], "best_step": best["step"]}  # fmt: skip
 
 
 def findings(summary: dict[str, Any]) -> str:
@@ -385,7 +387,11 @@ def findings(summary: dict[str, Any]) -> str:
     if rec.get("note"):
         rtext = f"pruning cost {rec['drop_points']:.1f} points of test accuracy (< 2): no recovery"
     elif rec["step"] is None:
-        rtext = "test accuracy does not regain 90% of the pruning loss within the logged steps"
+        rtext = (
+            f"test accuracy does not regain 90% of the {rec['drop_points']:.1f}-point pruning "
+            f"loss within the logged steps (best {100 * rec['best']:.1f}% at step "
+            f"{rec['best_step']}, dense {100 * s['dense_accuracy']:.1f}%)"
+        )
     else:
         inside = "inside" if rec["step"] <= wp else "outside"
         rtext = (

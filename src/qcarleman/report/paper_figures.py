@@ -34,6 +34,10 @@ from .plots import pyplot, save_figure
 __all__ = ["make_paper_figures", "load_paper_run", "E_LABEL"]
 
 E_LABEL = r"$E(T)=\frac{1}{n}\sum_{\nu}|1-\eta\lambda_\nu|^{T}$"
+#: E_LABEL in words, for captions (mathtext renders only inside the figure).
+E_TEXT = "E(T) = (1/n) Σ_ν |1 − ηλ_ν|^T"
+#: Decades of density shown by the spectra figure (log scale, as the paper's Fig. 3).
+DENSITY_DECADES = 6
 
 
 def load_paper_run(out: str | os.PathLike) -> dict[str, Any]:
@@ -45,8 +49,11 @@ def load_paper_run(out: str | os.PathLike) -> dict[str, Any]:
     }
 
 
-def _info(path: Path, root: Path, title: str, caption: str, ax) -> FigureInfo:
-    axes = f" Axes: x = “{ax.get_xlabel()}”, y = “{ax.get_ylabel()}”."
+def _info(
+    path: Path, root: Path, title: str, caption: str, ax, *, y_text: str | None = None
+) -> FigureInfo:
+    """The figure's index entry; ``y_text`` names a mathtext y label in words."""
+    axes = f" Axes: x = “{ax.get_xlabel()}”, y = “{y_text or ax.get_ylabel()}”."
     return FigureInfo(str(path.relative_to(root)), title, caption + axes)
 
 
@@ -92,19 +99,22 @@ def fig_spectra(run: dict, root: Path) -> FigureInfo | None:
     cmap = plt.get_cmap("viridis")
     for i, r in enumerate(spectra):
         _, d = smoothed_density(np.asarray(r["nodes"]), np.asarray(r["weights"]), grid, sigma)
-        d = d / (d.max() or 1.0)
+        logd = np.log10(np.maximum(d / (d.max() or 1.0), 10.0**-DENSITY_DECADES))
+        height = 1.0 + logd / DENSITY_DECADES  # 0 at 10^-DECADES of the peak, 1 at the peak
         color = cmap(i / max(1, len(spectra) - 1))
-        ax.fill_between(grid, i, i + 0.9 * d, color=color, alpha=0.8)
+        ax.fill_between(grid, i, i + 0.9 * height, color=color, alpha=0.8)
     ax.set_yticks(range(len(spectra)), [str(r["step"]) for r in spectra], fontsize=7)
     ax.set_xlabel("Eigenvalue")
     ax.set_ylabel("Density")
-    ax.set_title("offset by step (labels: step after pruning)", fontsize=8)
+    ax.set_title(f"log density over {DENSITY_DECADES} decades, offset by step", fontsize=8)
     path = PaperLayout(root).figures / "spectra.png"
     save_figure(fig, path)
     s0 = spectra[0]
     return _info(path, root, "Hessian spectral density per step (paper Fig. 3)",
-                 f"SLQ ({s0['spectrum_method']}), smoothed, each normalised to its maximum; "
-                 "row labels are the steps after pruning.", ax)  # fmt: skip
+                 f"SLQ ({s0['spectrum_method']}), Gaussian-smoothed, each row the log10 of the "
+                 f"density relative to its peak over {DENSITY_DECADES} decades (the outlying "
+                 "eigenvalues are invisible on a linear scale); row labels are the steps after "
+                 "pruning.", ax)  # fmt: skip
 
 
 def fig_error_curve(run: dict, root: Path) -> FigureInfo | None:
@@ -125,9 +135,12 @@ def fig_error_curve(run: dict, root: Path) -> FigureInfo | None:
     ax.legend(fontsize=8)
     path = PaperLayout(root).figures / "error_curve.png"
     save_figure(fig, path)
-    return _info(path, root, "Error-bound curve E(T) from the step-0 spectrum",
-                 f"Paper window t* = {an['window_paper']}, momentum map t* = "
-                 f"{an['window_momentum']} (ALGORITHM.md §6, §6.1).", ax)  # fmt: skip
+    caption = (
+        f"Paper window t* = {an['window_paper']}, momentum map t* = {an['window_momentum']} "
+        "(ALGORITHM.md §6, §6.1)."
+    )
+    title = "Error-bound curve E(T) from the step-0 spectrum"
+    return _info(path, root, title, caption, ax, y_text=E_TEXT)
 
 
 def fig_modes(run: dict, root: Path) -> FigureInfo | None:
@@ -135,7 +148,7 @@ def fig_modes(run: dict, root: Path) -> FigureInfo | None:
     if not an:
         return None
     plt = pyplot()
-    fig, axes = plt.subplots(1, 3, figsize=(11, 3.4))
+    fig, axes = plt.subplots(1, 3, figsize=(11, 3.6), layout="constrained")
     for i, mc in enumerate(an["mode_contributions"]):
         p = mc["paper"]
         T = np.arange(len(p["D"]))
@@ -148,13 +161,14 @@ def fig_modes(run: dict, root: Path) -> FigureInfo | None:
         ax.set_xlabel("Step T")
         ax.set_ylabel(name)
         ax.set_yscale("log")
-    axes[0].legend(fontsize=8)
+    fig.legend(*axes[0].get_legend_handles_labels(), loc="outside upper center",
+               ncol=len(an["mode_contributions"]), fontsize=8)  # fmt: skip
     path = PaperLayout(root).figures / "modes.png"
     save_figure(fig, path)
     steps = ", ".join(str(mc["step"]) for mc in an["mode_contributions"])
     return _info(path, root, "Dissipative and divergent modes (paper Fig. 4)",
                  f"Paper definition at sparse steps {steps}; the momentum map's sums are in "
-                 "summary.json.", axes[2])  # fmt: skip
+                 "summary.json; one colour per step (legend above).", axes[2])  # fmt: skip
 
 
 def fig_emulation(run: dict, root: Path) -> FigureInfo | None:
@@ -163,14 +177,19 @@ def fig_emulation(run: dict, root: Path) -> FigureInfo | None:
         return None
     plt = pyplot()
     fig, ax = plt.subplots(figsize=(6, 3.6))
-    for N, errs in emu["orders"].items():
-        ax.plot(range(1, len(errs)), errs[1:], "o-", ms=3, label=f"Carleman order {N}")
-    for d in emu["downloads"]:
-        e = d["errors"]
-        ax.plot(range(1, len(e)), e[1:], ":", label=f"order 2 + download, M = {d['shots']:.0e}")
+    exact = []
+    for i, (N, errs) in enumerate(emu["orders"].items()):
+        e = np.asarray(errs[1:], dtype=float)
+        exact += [f"order {N} at T = {t}" for t in np.flatnonzero(e == 0) + 1]
+        ax.plot(range(1, len(errs)), _positive(e), "o-", ms=3, color=f"C{i}",
+                label=f"Carleman order {N}")  # fmt: skip
+    for j, d in enumerate(emu["downloads"]):
+        e = np.asarray(d["errors"][1:], dtype=float)
+        ax.plot(range(1, len(e) + 1), _positive(e), ":", color=f"C{j + 2}",
+                label=f"order 2 + download, M = {d['shots']:.0e}")  # fmt: skip
     ax.axhline(emu["threshold"], color="k", lw=0.8, ls="--", label="stated error")
     if emu["window_momentum"] <= emu["steps"]:
-        ax.axvline(emu["window_momentum"], color="C3", ls=":", label="momentum window closes")
+        ax.axvline(emu["window_momentum"], color="0.4", ls="-.", label="momentum window closes")
     ax.set_yscale("log")
     ax.set_xlabel("Step T")
     ax.set_ylabel("Relative error vs true GD")
@@ -179,7 +198,13 @@ def fig_emulation(run: dict, root: Path) -> FigureInfo | None:
     save_figure(fig, path)
     return _info(path, root, "Emulated quantum output against true GD (momentum SGD)",
                  f"From step 0 over T = {emu['steps']} steps; ‖x̂_T − x_T‖/‖x_T‖ on the active "
-                 f"coordinates. {emu['download_model']}.", ax)  # fmt: skip
+                 f"coordinates. {emu['download_model']}. Exact (error 0, not drawn on the log "
+                 f"axis): {', '.join(exact) or 'none'}.", ax)  # fmt: skip
+
+
+def _positive(values: np.ndarray) -> np.ndarray:
+    """``values`` with non-positive entries as NaN (gaps on a log axis, not drops to −∞)."""
+    return np.where(values > 0, values, np.nan)
 
 
 def make_paper_figures(out: str | os.PathLike) -> list[FigureInfo]:

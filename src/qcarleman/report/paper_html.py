@@ -20,20 +20,24 @@ from .paper_figures import load_paper_run, make_paper_figures
 
 __all__ = ["build_paper_report", "PAPER_NUMBERS"]
 
-#: Headline numbers of a paper run and what each means.
-PAPER_NUMBERS: dict[str, str] = {
-    "parameters": "P, all trainable parameters",
-    "n_active": "n, active coordinates after 90% global L1 pruning (BN and biases included)",
-    "dense_accuracy": "test accuracy of the dense model",
-    "window_paper": "t* of E(T) = (1/n)Σ|1 − ηλ|^T at step 0 (the paper's definition, §6)",
-    "window_momentum": "t* of E(T) = (1/n)Σ‖B_ν^T‖₂ for the momentum map trained (§6.1)",
-    "rho_paper": "max|1 − ηλ| at step 0",
-    "rho": "spectral radius of the momentum map's linear part at step 0",
-    "lr": "η at step 0 of sparse training",
-    "momentum": "μ of the trained map",
-    "spectrum_method": "how the spectra were computed",
-    "lanczos_steps": "Lanczos steps per SLQ probe (the paper: 256)",
-    "probes": "SLQ probes per spectrum",
+#: Headline numbers of a paper run: what each means and its kind (exact / measured / estimated —
+#: from the SLQ spectrum, itself an estimate — or a setting of the preset).
+PAPER_NUMBERS: dict[str, tuple[str, str]] = {
+    "parameters": ("P, all trainable parameters", "exact"),
+    "n_active": ("n, active coordinates after 90% global L1 pruning (BN and biases included)",
+                 "exact"),  # fmt: skip
+    "dense_accuracy": ("test accuracy of the dense model", "measured"),
+    "window_paper": ("t* of E(T) = (1/n)Σ|1 − ηλ|^T at step 0 (the paper's definition, §6), "
+                     "in steps", "estimated"),  # fmt: skip
+    "window_momentum": ("t* of E(T) = (1/n)Σ‖B_ν^T‖₂ for the momentum map trained (§6.1), "
+                        "in steps", "estimated"),  # fmt: skip
+    "rho_paper": ("max|1 − ηλ| at step 0", "estimated"),
+    "rho": ("spectral radius of the momentum map's linear part at step 0", "estimated"),
+    "lr": ("η at step 0 of sparse training", "setting"),
+    "momentum": ("μ of the trained map", "setting"),
+    "spectrum_method": ("how the spectra were computed", "setting"),
+    "lanczos_steps": ("Lanczos steps per SLQ probe (the paper: 256)", "setting"),
+    "probes": ("SLQ probes per spectrum", "setting"),
 }
 
 
@@ -59,7 +63,7 @@ def build_paper_report(out: str | os.PathLike) -> Path:
         "tomography download) against the momentum SGD actually trained, and its resource bill. "
         "How this maps to the paper: docs/paper.md.</p>",
     ]
-    rows = [(k, s.get(k), h) for k, h in PAPER_NUMBERS.items() if k in s]
+    rows = [(k, f"{_fmt(s[k])} ({kind})", h) for k, (h, kind) in PAPER_NUMBERS.items() if k in s]
     parts.append("<h2>Headline numbers</h2>" + _table(rows))
     emu = s["emulation"]
     drows = "".join(
