@@ -37,6 +37,7 @@ from torch.func import functional_call
 
 from ..errors import UsageError, format_bytes
 from ..errors import memory_limit as _memory_limit
+from .evaluation import math_attention
 from .operators import LossOperators
 
 __all__ = ["MemoryPlan", "predict_bytes", "plan_products", "plan_for", "micro_batched"]
@@ -107,7 +108,8 @@ def _saved_bytes(ops: LossOperators, product: str, m: int) -> float:
     module = ops.module if product == "hvp" else ops._elementary()
     with torch.enable_grad(), saved_tensors_hooks(pack, lambda t: t):
         th = ops.theta.detach().clone().requires_grad_(True)
-        out = functional_call(module, ops.active.unflatten(th), (x,))
+        with math_attention():  # as the operators: attention with exact higher derivatives
+            out = functional_call(module, ops.active.unflatten(th), (x,))
         (g,) = torch.autograd.grad(ops.loss_fn(out, y), th, create_graph=True)
         if product == "third" and g.requires_grad:
             torch.autograd.grad(g, th, torch.ones_like(th), create_graph=True, allow_unused=True)
