@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -162,3 +163,49 @@ def test_cli_json_and_errors(run_dir, tmp_path, capsys):
         err = capsys.readouterr().err
         assert msg in err and err.count("\n") == 1
     assert main(["emulate", str(tmp_path), "--quiet"]) == 2
+
+
+def _no_seconds(x):
+    if isinstance(x, dict):
+        return {k: _no_seconds(v) for k, v in x.items() if k != "seconds"}
+    if isinstance(x, list):
+        return [_no_seconds(v) for v in x]
+    return x
+
+
+def test_kill_and_rerun_equals_the_uninterrupted_run(tiny_run, tmp_path, monkeypatch, capsys):
+    """Ctrl-C inside the order-2 emulation (a temp file left in the output folder): exit 130
+    with a one-line message that nothing was written; the rerun removes the temp file and its
+    outputs (--json, the JSON file) equal an uninterrupted run's."""
+    import qcarleman.analysis.emulate as emulate
+
+    argv = ["emulate", str(tiny_run[2]), "--checkpoint", "1", "--steps", "2", "--f2-iters", "2",
+            "--quiet", "--no-plot", "--json", "--out"]  # fmt: skip
+    strict = lambda s: json.loads(s, parse_constant=lambda c: pytest.fail(f"bare {c}"))  # noqa: E731
+    assert main([*argv, str(tmp_path / "ref")]) == 0
+    ref = strict(capsys.readouterr().out)
+
+    out, real = tmp_path / "cut", emulate.emulate_order2
+
+    def killed(*a, **k):
+        out.mkdir(exist_ok=True)
+        (out / ".emulate_step_00000001.json.k1ll.tmp").write_text("{")
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(emulate, "emulate_order2", killed)
+    assert main([*argv, str(out)]) == 130
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "nothing of it was written" in err[0], err
+    assert not list(out.glob("*.json"))
+    monkeypatch.setattr(emulate, "emulate_order2", real)
+    assert main([*argv, str(out)]) == 0
+    got = strict(capsys.readouterr().out)
+    assert got.pop("files") == [str(out / p.name) for p in map(Path, ref.pop("files"))]
+    assert _no_seconds(got) == _no_seconds(ref)
+    name = "emulate_step_00000001.json"
+    saved = [json.loads((d / name).read_text()) for d in (tmp_path / "ref", out)]
+    assert saved[0].pop("run_dir") == saved[1].pop("run_dir")
+    assert _no_seconds(saved[0]) == _no_seconds(saved[1])
+    names = lambda d: sorted(p.name for p in d.iterdir())  # noqa: E731
+    assert names(out) == names(tmp_path / "ref")
+    assert not list(out.glob("*.tmp"))

@@ -311,3 +311,62 @@ def test_cli_json_and_errors(run_dir, tmp_path, capsys):
     assert "no checkpoint at steps [7]" in capsys.readouterr().err
     assert main(["spectrum", str(tmp_path), "--quiet"]) == 2
     assert main(["spectrum", str(run_dir), "--checkpoints", "0", "--lr", "-1", "--quiet"]) == 2
+
+
+def _no_seconds(x):
+    """``x`` without its wall-clock ``seconds`` entries (at any depth)."""
+    if isinstance(x, dict):
+        return {k: _no_seconds(v) for k, v in x.items() if k != "seconds"}
+    if isinstance(x, list):
+        return [_no_seconds(v) for v in x]
+    return x
+
+
+def test_ctrl_c_keeps_finished_checkpoints_and_the_rerun_skips_them(
+    tiny_run, tmp_path, monkeypatch, capsys
+):
+    """Ctrl-C during checkpoint 2 keeps checkpoints 0 and 1 (written atomically, as the message
+    says); the rerun computes only 2 and 3, removes what the kill left, and its output (JSON,
+    spectra.json, SLQ bands included) equals an uninterrupted run's."""
+    import qcarleman.analysis.spectrum as spectrum
+
+    sparse = tiny_run[2]
+    argv = ["spectrum", str(sparse), "--checkpoints", "0:3", "--method", "slq", "--probes", "3",
+            "--iters", "8", "--k", "2", "--curve-steps", "12", "--quiet", "--no-plots", "--json",
+            "--out"]  # fmt: skip
+    strict = lambda s: json.loads(s, parse_constant=lambda c: pytest.fail(f"bare {c}"))  # noqa: E731
+    assert main([*argv, str(tmp_path / "ref")]) == 0
+    ref = strict(capsys.readouterr().out)
+
+    out, real, calls = tmp_path / "cut", spectrum.model_spectrum, []
+
+    def counted(*a, stop_at=None, **kw):
+        calls.append(1)
+        if len(calls) == stop_at:  # what a kill mid-write leaves behind
+            (out / "steps" / ".step_00000002.json.k1ll.tmp").write_text("{")
+            (out / ".spectra.json.k1ll.tmp").write_text("{")
+            raise KeyboardInterrupt
+        return real(*a, **kw)
+
+    monkeypatch.setattr(spectrum, "model_spectrum", lambda *a, **k: counted(*a, stop_at=3, **k))
+    assert main([*argv, str(out)]) == 130
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "checkpoints [0, 1] are kept" in err[0] and "skips them" in err[0]
+    assert sorted(p.name for p in (out / "steps").glob("*.json")) == [
+        "step_00000000.json",
+        "step_00000001.json",
+    ]
+    calls.clear()
+    monkeypatch.setattr(spectrum, "model_spectrum", lambda *a, **k: counted(*a, **k))
+    assert main([*argv, str(out)]) == 0
+    assert len(calls) == 2  # checkpoints 2 and 3 only
+    assert _no_seconds(strict(capsys.readouterr().out)) == _no_seconds(ref)
+    assert "window_band" in ref[0]  # SLQ bands survive the round trip through the kept files
+    saved = [json.loads((d / "spectra.json").read_text()) for d in (tmp_path / "ref", out)]
+    assert saved[0].pop("run_dir") == saved[1].pop("run_dir")
+    assert _no_seconds(saved[0]) == _no_seconds(saved[1])
+    assert not list(out.rglob("*.tmp"))
+    # other settings: a kept checkpoint is not reused
+    calls.clear()
+    assert main([*argv[:-1], "--seed", "1", "--checkpoints", "0", "--out", str(out)]) == 0
+    assert len(calls) == 1

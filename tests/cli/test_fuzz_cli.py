@@ -4,13 +4,18 @@ the work guard.
 
 Hypothesis draws argument values (NaN, ±inf, negative, zero, 2^63, 1e308, text) and TOML config
 mutations (wrong types, missing tables, unknown keys, huge numbers, NaN/inf, strings for numbers).
-The default run is a fast subset; ``-m slow`` runs many more cases per command.
+The default run is a fast subset; ``-m slow`` runs many more cases per command. Every command
+line run is counted per test (``CASES``); the last test checks that the fast subset ran at least
+``MIN_FAST_CASES`` generated cases (issue #18) and prints the count.
 """
 
 from __future__ import annotations
 
 import json
 import math
+import os
+import time
+from collections import Counter
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -19,6 +24,10 @@ from hypothesis import strategies as st
 from qcarleman.cli.main import main
 
 FAST, SLOW = 1, 6  # multipliers of the per-command example counts
+MIN_FAST_CASES = 500  # generated cases the fast subset must run (issue #18)
+#: Command lines run, per test function; and the slowest ones (seconds, test, argv).
+CASES: Counter[str] = Counter()
+SLOWEST: list[tuple[float, str, list[str]]] = []
 SUPPRESS = [HealthCheck.function_scoped_fixture, HealthCheck.too_slow]
 
 HOSTILE = st.sampled_from(
@@ -39,7 +48,13 @@ def value(valid=None):
 def check(argv, capsys):
     """Run one command line; 0, or a one-line error with exit 2 (or 3: training diverged, e.g.
     a finite but huge learning rate), nothing else."""
+    test = os.environ.get("PYTEST_CURRENT_TEST", "?").split("::")[-1].split(" ")[0].split("[")[0]
+    t0 = time.perf_counter()
     rc = main([str(a) for a in argv])
+    CASES[test] += 1
+    SLOWEST.append((time.perf_counter() - t0, test, [str(a) for a in argv]))
+    SLOWEST.sort(key=lambda c: -c[0])
+    del SLOWEST[5:]
     out = capsys.readouterr()
     assert "Traceback" not in out.err and "internal error" not in out.err, (argv, out.err)
     assert rc in (0, 2, 3), (argv, rc, out.err)
@@ -101,7 +116,7 @@ def _estimate_case(pairs, extra):
 
 
 @pytest.mark.timeout(60)
-@settings(max_examples=150 * FAST, deadline=None, suppress_health_check=SUPPRESS)
+@settings(max_examples=270 * FAST, deadline=None, suppress_health_check=SUPPRESS)
 @given(pairs=flags(ESTIMATE, 6), extra=st.sampled_from([[], ["--momentum"], ["--symmetric"]]))
 def test_estimate(pairs, extra, capsys):
     rc, out = check(_estimate_case(pairs, extra), capsys)
@@ -162,7 +177,7 @@ BURGERS = {
 
 
 @pytest.mark.timeout(60)
-@settings(max_examples=40 * FAST, deadline=None, suppress_health_check=SUPPRESS)
+@settings(max_examples=50 * FAST, deadline=None, suppress_health_check=SUPPRESS)
 @given(pairs=flags(BURGERS, 4))
 def test_burgers(pairs, capsys, monkeypatch):
     monkeypatch.setattr("qcarleman.cli.burgers.SECONDS_LIMIT", 3.0)  # the guard, scaled down
@@ -262,15 +277,34 @@ EMULATE = {
 }
 
 
+#: The fast subset leaves out the valid but costly draws (the slow test keeps them): order 3
+#: (" 3", "3.0": the dense Carleman system, seconds per case) and T = 1000 ("1e3", "1_000": under
+#: the work guard with a small --max-rank, but a minute on a loaded machine).
+EMULATE_FAST = EMULATE | {
+    "--order": value(_ints(1, 2)).filter(lambda v: v not in (" 3", "3.0")),
+    "--steps": value(_ints(1, 3)).filter(lambda v: v not in ("1e3", "1_000")),
+}
+
+
 @pytest.mark.timeout(120)
 @settings(max_examples=10 * FAST, deadline=None, suppress_health_check=SUPPRESS)
-@given(pairs=flags(EMULATE, 4))
+@given(pairs=flags(EMULATE_FAST, 4))
 def test_emulate(tiny_run, tmp_path_factory, pairs, capsys):
     base = {"--steps": "2", "--f2-iters": "2"}
     base.update(dict(pairs))
     out = tmp_path_factory.mktemp("emu")
     check(["emulate", tiny_run[2], "--quiet", "--no-plot", "--json", "--out", out,
            *_flat(base.items())], capsys)  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "argv", [["--steps", "1000"], ["--steps", "10000", "--max-rank", "5000"], ["--steps", "1e3"]]
+)
+@pytest.mark.timeout(10)
+def test_emulate_guard(tiny_run, argv, capsys):
+    """T = 1000 at order 2 is ≈ 4·10⁶ products (minutes on the tiny model): refused up front."""
+    rc, out = check(["emulate", tiny_run[2], "--quiet", *argv], capsys)
+    assert rc == 2 and "--force" in out.err
 
 
 ESTIMATE_RUN = {
@@ -434,7 +468,7 @@ HYBRID_BAD = st.sampled_from([math.nan, math.inf, 1e308, 2**63 - 1, "abc", {"a":
 
 
 @pytest.mark.timeout(60)
-@settings(max_examples=15 * FAST, deadline=None, suppress_health_check=SUPPRESS)
+@settings(max_examples=50 * FAST, deadline=None, suppress_health_check=SUPPRESS)
 @given(where=st.sampled_from(_HYBRID_KEYS), bad=HYBRID_BAD)
 def test_hybrid_config(tmp_path_factory, where, bad, capsys):
     """Invalid [hybrid]/[pipeline]/training values: exit 2 before any training starts."""
@@ -442,10 +476,10 @@ def test_hybrid_config(tmp_path_factory, where, bad, capsys):
     cfg[where[0]][where[1]] = bad
     tmp = tmp_path_factory.mktemp("hyb")
     rc, out = check(["hybrid", "--config", _write(tmp, cfg), "--out", tmp / "o", "--quiet"], capsys)
-    # a huge but finite learning rate is valid input that diverges: the trainer stops it at the
-    # first non-finite step with a one-line error and exit code 3 (DivergenceError)
-    diverges = where == ("train", "lr") and isinstance(bad, int | float) and math.isfinite(bad)
-    assert rc == (3 if diverges and bad <= 1e38 else 2), (where, bad)
+    # a huge but finite positive learning rate is valid input that diverges: the trainer stops it
+    # at the first non-finite step with a one-line error and exit code 3 (DivergenceError)
+    diverges = where == ("train", "lr") and isinstance(bad, int | float) and 0 < bad <= 1e38
+    assert rc == (3 if diverges else 2), (where, bad)
 
 
 # ------------------------------------------------------------------------------------------
@@ -461,7 +495,7 @@ REPORT_FILES = ["summary.json", "spectra.json", "shots.json", "emulation.json",
 
 
 @pytest.mark.timeout(60)
-@settings(max_examples=30 * FAST, deadline=None, suppress_health_check=SUPPRESS)
+@settings(max_examples=60 * FAST, deadline=None, suppress_health_check=SUPPRESS)
 @given(
     files=st.dictionaries(
         st.sampled_from(REPORT_FILES),
@@ -484,17 +518,27 @@ def test_report(tmp_path_factory, files, layout, capsys):
     assert rc == 2 or layout == "dir"
 
 
+#: Fragments of a demo command line, each fatal on its own and in any order (so no draw is a
+#: valid, long run; no fragment starts with a bare word a lone --out could take as its value);
+#: ``{blocker}`` is a file where --out wants a folder.
+DEMO_BAD = [["--quick", "1"], ["--bogus"], ["--out"], ["-x"], ["--quick=1"], ["--json=no"],
+            ["--out", "{blocker}/x"], ["--out", "{blocker}"]]  # fmt: skip
+
+
 @pytest.mark.timeout(30)
-@settings(max_examples=20 * FAST, deadline=None, suppress_health_check=SUPPRESS)
+@settings(max_examples=60 * FAST, deadline=None, suppress_health_check=SUPPRESS)
 @given(
-    argv=st.sampled_from([["--quick", "1"], ["--bogus"], ["--out"], ["--quick", "--quick", "-x"],
-                          ["--out", "{blocker}/x"], ["--out", "{blocker}"]]),
+    bad=st.lists(st.sampled_from(DEMO_BAD), min_size=1, max_size=3),
+    ok=st.lists(st.sampled_from([["--quick"], ["--json"]]), max_size=2),
+    data=st.data(),
 )  # fmt: skip
-def test_demo_bad_arguments(tmp_path_factory, argv, capsys):
+def test_demo_bad_arguments(tmp_path_factory, bad, ok, data, capsys):
     blocker = tmp_path_factory.mktemp("demo") / "a-file"
     blocker.write_text("x")
-    rc, _ = check(["demo", "--quiet", *[a.format(blocker=blocker) for a in argv]], capsys)
-    assert rc == 2
+    parts = data.draw(st.permutations(bad + ok))
+    argv = [a.format(blocker=blocker) for part in parts for a in part]
+    rc, _ = check(["demo", "--quiet", *argv], capsys)
+    assert rc == 2, argv
 
 
 @pytest.mark.parametrize("cmd", ["train", "prune", "sparse-train", "spectrum", "emulate",
@@ -504,3 +548,31 @@ def test_help_exits_0(cmd, capsys):
         main([cmd, "--help"])
     assert exc.value.code == 0
     assert "usage:" in capsys.readouterr().out
+
+
+def _fast_generated_tests() -> set[str]:
+    """The hypothesis tests of this module that are not marked slow."""
+    return {
+        name
+        for name, f in globals().items()
+        if name.startswith("test_")
+        and hasattr(f, "hypothesis")
+        and not any(m.name == "slow" for m in getattr(f, "pytestmark", []))
+    }
+
+
+def test_fast_subset_runs_enough_generated_cases(request, capsys):
+    """The fast subset ran at least MIN_FAST_CASES generated command lines (counted by
+    :func:`check`, so an exhausted strategy that runs fewer examples than asked shows here).
+    Runs only when every fast generated test of the module was selected (it is the last)."""
+    fast = _fast_generated_tests()
+    mine = [item for item in request.session.items if item.module is request.module]
+    selected = {item.originalname for item in mine}
+    if not fast <= selected:
+        pytest.skip("counts only when the whole fast fuzz module runs")
+    counts = {name: CASES[name] for name in sorted(fast)}
+    total = sum(counts.values())
+    with capsys.disabled():
+        print(f"\nfast generated fuzz cases: {total} {counts}")
+        print("slowest:", [(round(t, 2), name, argv[:1] + argv[-10:]) for t, name, argv in SLOWEST])
+    assert total >= MIN_FAST_CASES, counts

@@ -107,29 +107,91 @@ class _Stop(Exception):
     pass
 
 
-def test_interrupted_run_resumes_identically(run_mom, tmp_path):
-    s = HybridSettings(backend="linear", segment_steps=2, total_steps=6, shots=1000)
+def _strip(records):
+    return [{k: v for k, v in r.items() if k != "seconds"} for r in records]
+
+
+def _same_state(a, b):
+    """Two hybrid ``state.pt`` files hold the same model, mask, optimizer state and counters."""
+    from qcarleman.training.checkpoint import load_checkpoint
+
+    sa, sb = load_checkpoint(a / "state.pt"), load_checkpoint(b / "state.pt")
+    assert sa.keys() == sb.keys()
+    for key in ("model", "mask"):
+        assert sa[key].keys() == sb[key].keys()
+        assert all(torch.equal(sa[key][k], sb[key][k]) for k in sa[key]), key
+    oa, ob = sa["optimizer"], sb["optimizer"]
+    assert oa["param_groups"] == ob["param_groups"]
+    for i, st in oa["state"].items():
+        assert all(torch.equal(v, ob["state"][i][k]) for k, v in st.items())
+    assert [sa[k] == sb[k] for k in ("step", "segment", "quantum_open")] == [True] * 3
+
+
+def test_interrupted_run_resumes_identically(run_mom, tmp_path, monkeypatch):
+    """A kill in the middle of a segment (a classical step raising KeyboardInterrupt, leaving a
+    temp file and a torn JSONL line), a move of the folder holding the source and the hybrid run,
+    and a rerun: records, parameters, state.pt and hybrid.json equal the uninterrupted run's."""
+    import shutil
+
+    from qcarleman.training.trainer import Trainer
+
+    s = HybridSettings(backend="linear", segment_steps=2, total_steps=4, shots=1000)
     full = HybridTrainer(run_mom, tmp_path / "full", s, progress=False)
     full.run()
 
+    shutil.copytree(run_mom, tmp_path / "k" / "src")
+    cut = tmp_path / "k" / "out"
+    real, calls = Trainer.train_step, []
+
+    def step(self, x, y, lr):  # the 3rd step is inside segment 1 (segment 0 is saved)
+        calls.append(1)
+        if len(calls) == 3:
+            (cut / ".state.pt.k1ll.tmp").write_bytes(b"half a checkpoint")
+            with open(cut / "segments.jsonl", "a") as f:
+                f.write(json.dumps({"segment": 1, "kind": "quantum"}) + "\n" + '{"segm')
+            raise KeyboardInterrupt
+        return real(self, x, y, lr)
+
+    monkeypatch.setattr(Trainer, "train_step", step)
+    with pytest.raises(KeyboardInterrupt):
+        HybridTrainer(tmp_path / "k" / "src", cut, s, progress=False).run()
+    monkeypatch.setattr(Trainer, "train_step", real)
+    # the run folder is moved between the kill and the rerun (hybrid.json holds relative paths)
+    shutil.move(tmp_path / "k", tmp_path / "moved")
+    cut = tmp_path / "moved" / "out"
+    resumed = HybridTrainer(tmp_path / "moved" / "src", cut, s, progress=False)
+    assert resumed.segment == 1 and resumed.step == 2
+    assert not list(cut.glob("*.tmp"))  # the killed writer's temp file is gone on start
+    resumed.run()
+    for name, p in _params(full).items():
+        assert torch.equal(p, _params(resumed)[name]), name
+    assert _strip(load_records(tmp_path / "full")) == _strip(load_records(cut))
+    _same_state(tmp_path / "full", cut)
+    h_full = json.loads((tmp_path / "full" / "hybrid.json").read_text())
+    h_cut = json.loads((cut / "hybrid.json").read_text())
+    assert h_cut.pop("source") == "../src" and h_full.pop("source") != "../src"
+    assert h_full == h_cut
+    assert not list(cut.rglob("*.tmp"))
+    with pytest.raises(UsageError, match="other settings"):
+        HybridTrainer(tmp_path / "moved" / "src", cut, replace(s, shots=7), progress=False)
+
+
+def test_callback_stop_keeps_finished_segments(run_mom, tmp_path):
+    """An exception in the callback stops the run after a saved segment; a complete record
+    written after the last saved state is dropped on resume."""
+    s = HybridSettings(backend="linear", segment_steps=2, total_steps=4, shots=1000)
+
     def stop(h, rec):
-        if rec["segment"] == 1:
+        if rec["segment"] == 0:
             raise _Stop
 
     with pytest.raises(_Stop):
         HybridTrainer(run_mom, tmp_path / "cut", s, progress=False).run(callback=stop)
-    # a half-written record after the last saved state must be dropped on resume
     with open(tmp_path / "cut" / "segments.jsonl", "a") as f:
-        f.write(json.dumps({"segment": 2, "kind": "quantum"}) + "\n")
+        f.write(json.dumps({"segment": 1, "kind": "quantum"}) + "\n")
     resumed = HybridTrainer(run_mom, tmp_path / "cut", s, progress=False)
-    assert resumed.segment == 2 and resumed.step == 4
-    resumed.run()
-    for name, p in _params(full).items():
-        assert torch.equal(p, _params(resumed)[name]), name
-    strip = lambda rs: [{k: v for k, v in r.items() if k != "seconds"} for r in rs]
-    assert strip(load_records(tmp_path / "full")) == strip(load_records(tmp_path / "cut"))
-    with pytest.raises(UsageError, match="other settings"):
-        HybridTrainer(run_mom, tmp_path / "cut", replace(s, shots=7), progress=False)
+    assert resumed.segment == 1 and resumed.step == 2
+    assert [r["segment"] for r in load_records(tmp_path / "cut")] == [-1, 0]
 
 
 def test_lowrank_segment_matches_dense_carleman(run_tiny):

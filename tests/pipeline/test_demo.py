@@ -113,3 +113,89 @@ def test_quick_demo_cli(tmp_path, capsys):
         assert k in s
     assert (tmp_path / "report.html").is_file()
     assert s["seconds"] < 120
+
+
+def _no_clock(x):
+    """``x`` without its wall-clock entries (``seconds``, ``timings_s``) at any depth."""
+    if isinstance(x, dict):
+        return {k: _no_clock(v) for k, v in x.items() if k not in ("seconds", "timings_s")}
+    if isinstance(x, list):
+        return [_no_clock(v) for v in x]
+    return x
+
+
+def _same_tensors(a, b, where):
+    import torch
+
+    if isinstance(a, torch.Tensor):
+        assert isinstance(b, torch.Tensor) and torch.equal(a, b), where
+    elif isinstance(a, dict):
+        assert isinstance(b, dict) and a.keys() == b.keys(), where
+        for k in a:
+            _same_tensors(a[k], b[k], f"{where}/{k}")
+    elif isinstance(a, list | tuple):
+        assert len(a) == len(b), where
+        for i, (x, y) in enumerate(zip(a, b, strict=True)):
+            _same_tensors(x, y, f"{where}[{i}]")
+    else:
+        assert a == b, where
+
+
+def _same_outputs(ref, got):
+    """Every JSON/JSONL file (wall-clock fields aside) and every checkpoint/state of two
+    pipeline folders are equal (checkpoints: weights, masks, optimizer, RNG state, meta)."""
+    import torch
+
+    from qcarleman.atomic import read_jsonl
+
+    names = lambda d, pat: sorted(p.relative_to(d) for p in d.rglob(pat))  # noqa: E731
+    skip = {"summary.json", "report.html"}  # the summary is compared beside; no report here
+    for rel in names(ref, "*.json"):
+        if rel.parts[0] != "figures" and rel.name not in skip:
+            a, b = (json.loads((d / rel).read_text()) for d in (ref, got))
+            assert _no_clock(a) == _no_clock(b), rel
+    assert names(ref, "*.jsonl") == names(got, "*.jsonl")
+    for rel in names(ref, "*.jsonl"):
+        assert _no_clock(read_jsonl(ref / rel)) == _no_clock(read_jsonl(got / rel)), rel
+    assert names(ref, "*.pt") == names(got, "*.pt")
+    for rel in names(ref, "*.pt"):
+        a, b = (torch.load(d / rel, weights_only=True) for d in (ref, got))
+        _same_tensors(a, b, str(rel))
+
+
+def test_kill_and_resume_equals_the_uninterrupted_run(tiny, tiny_pipeline_factory, tmp_path,
+                                                      monkeypatch):  # fmt: skip
+    """A kill in the middle of the hybrid stage (KeyboardInterrupt in its first classical
+    segment; a temp file in the run folder, the figures folder and the hybrid run, a torn JSONL
+    line), a move of the folder, and a rerun: every output equals the uninterrupted run's
+    (summary.json, including the dense run's final epoch, every JSON/JSONL record, checkpoints
+    with their RNG state), and no temp file is left."""
+    import shutil
+
+    from qcarleman.hybrid.trainer import HybridTrainer
+
+    ref, ref_summary = tiny
+    real, k = HybridTrainer._classical_segment, tmp_path / "k"
+
+    def killed(self, K):
+        if self.out == k / "hybrid":  # segment 1 of the hybrid run: segment 0 is saved
+            assert self.segment == 1
+            for where in (k, k / "figures", k / "hybrid"):
+                where.mkdir(exist_ok=True)
+                (where / ".x.png.k1ll.tmp").write_bytes(b"half")
+            with open(k / "hybrid" / "segments.jsonl", "a") as f:
+                f.write('{"segment": 1, "ki')
+            raise KeyboardInterrupt
+        return real(self, K)
+
+    monkeypatch.setattr(HybridTrainer, "_classical_segment", killed)
+    with pytest.raises(KeyboardInterrupt):
+        tiny_pipeline_factory(k, report=None)
+    monkeypatch.setattr(HybridTrainer, "_classical_segment", real)
+    shutil.move(k, tmp_path / "moved")
+    got = tiny_pipeline_factory(tmp_path / "moved", report=None)
+
+    assert _no_clock(got) == _no_clock(ref_summary)
+    assert got["dense_final_epoch"]["test_acc"] == ref_summary["dense_final_epoch"]["test_acc"]
+    _same_outputs(ref, tmp_path / "moved")
+    assert not list((tmp_path / "moved").rglob("*.tmp"))

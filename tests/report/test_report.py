@@ -25,6 +25,10 @@ def _images(html: str) -> dict[str, str]:
     )
 
 
+def _no_constant(token):
+    raise ValueError(f"bare {token} in --json output")
+
+
 def test_every_figure_listed_embedded_and_present(run_dir):
     html = (run_dir / "report.html").read_text()
     index = json.loads((run_dir / "figures" / "index.json").read_text())
@@ -59,7 +63,7 @@ def test_report_cli_rebuilds_from_saved_results(run_dir, tmp_path, capsys):
     (copy / "report.html").unlink()
     shutil.rmtree(copy / "figures")
     assert main(["report", str(copy), "--json"]) == 0
-    out = json.loads(capsys.readouterr().out)
+    out = json.loads(capsys.readouterr().out, parse_constant=_no_constant)  # strict JSON
     assert len(out["figures"]) == len(_images((copy / "report.html").read_text()))
     summary = json.loads((copy / "summary.json").read_text())
     html = (copy / "report.html").read_text()

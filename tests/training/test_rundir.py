@@ -76,10 +76,16 @@ class _Payload:
 
 
 def _plant(folder, marker):
-    sub = folder / "cifar-10-batches-py"
-    sub.mkdir(parents=True)
-    for name in ["test_batch"] + [f"data_batch_{i}" for i in range(1, 6)]:
-        (sub / name).write_bytes(pickle.dumps({b"data": _Payload(marker), b"labels": [0]}))
+    """Crafted CIFAR-10 and CIFAR-100 files (python-pickle layout) in ``folder``."""
+    layouts = {
+        "cifar-10-batches-py": ["test_batch"] + [f"data_batch_{i}" for i in range(1, 6)],
+        "cifar-100-python": ["train", "test", "meta"],
+    }
+    for sub, names in layouts.items():
+        (folder / sub).mkdir(parents=True)
+        for name in names:
+            payload = {b"data": _Payload(marker), b"labels": [0], b"fine_labels": [0]}
+            (folder / sub / name).write_bytes(pickle.dumps(payload))
 
 
 def test_crafted_cifar_pickle_never_runs(dense, tmp_path, monkeypatch, capsys):
@@ -107,9 +113,14 @@ def test_crafted_cifar_pickle_never_runs(dense, tmp_path, monkeypatch, capsys):
     raw = _raw()
     raw["data"] = {"name": "cifar10", "root": str(elsewhere / "data")}
     cfg.write_text(dump_config(raw))
+    data = str(elsewhere / "data")
     for argv in (
         ["train", str(cfg), "--out", "t", "--quiet"],
         ["hybrid", "--config", str(cfg), "--out", "h", "--quiet"],
+        # `qcarleman paper`: the CIFAR-100 preset (on the CPU) and the tiny one switched to CIFAR-10
+        ["paper", "--preset", "paper", "--data", data, "--device", "cpu", "--out", "p1", "--quiet"],
+        ["paper", "--preset", "tiny", "--data", data, "--set", "data.name=cifar10",
+         "--out", "p2", "--quiet"],
     ):
         assert main(argv) == 2, argv
         assert "refused" in capsys.readouterr().err

@@ -36,7 +36,10 @@ taken on ``n_batches`` batches of the trainer's data order — the same batches 
 checkpoint (``data="fixed"``, comparable across steps) or the batches of the steps that follow
 each checkpoint (``data="step"``, the map GD actually applies). Plots
 (:func:`qcarleman.report.plots.plot_spectra`): a ridge plot of the densities per step, E(t) of
-both maps with both windows marked, and D/G/r.
+both maps with both windows marked, and D/G/r. With ``store=DIR`` each finished checkpoint's
+report is written at once (atomically) to ``DIR/step_<k>.json`` with the settings and the
+checkpoint's SHA-256; a rerun with the same settings on the same checkpoint reads it instead of
+recomputing, so an interrupted run keeps what it finished.
 
 Products: the operators keep each batch's gradient graph and apply H by one reverse pass per
 product (``LossOperators(hvp_mode="cached")``; functional products when the graphs would exceed
@@ -62,6 +65,7 @@ from typing import Any
 import numpy as np
 
 from .. import dissipation as dis
+from ..atomic import jsonable, read_json, remove_stale_temps, write_json
 from ..errors import UsageError
 from ..spectral import (
     as_linear_operator,
@@ -444,10 +448,12 @@ def run_spectra(  # noqa: PLR0913 — predates the rule (docs/DEVELOPING.md, Lin
     distributed: bool = False,
     nonlinear: bool = False,
     show_progress: bool = True,
+    store: str | os.PathLike | None = None,
     **kwargs: Any,
 ) -> list[SpectrumReport]:
     """Spectra at checkpoints of a training run directory (docs/training.md); see the module
-    docstring for η and the data used. Other keywords go to :func:`model_spectrum` /
+    docstring for η, the data used and ``store`` (per-checkpoint results kept across runs; not
+    with ``distributed``). Other keywords go to :func:`model_spectrum` /
     :func:`analyze_operator`."""
     import torch
     from tqdm import tqdm
@@ -466,30 +472,110 @@ def run_spectra(  # noqa: PLR0913 — predates the rule (docs/DEVELOPING.md, Lin
         raise UsageError(f"n_batches = {n_batches} is invalid; use at least 1 batch")
     if lr is not None and not (math.isfinite(lr) and lr > 0):
         raise UsageError(f"--lr {lr} is invalid; use a finite learning rate > 0")
+    settings = jsonable(
+        dict(lr=lr, horizon=horizon, n_batches=n_batches, batch_size=batch_size, data=data,
+             split=split, include_pruned=include_pruned, nonlinear=nonlinear)
+        | {k: str(v) if not isinstance(v, int | float | str | None) else v
+           for k, v in sorted(kwargs.items())}
+    )  # fmt: skip
+    if store is not None and distributed:
+        raise UsageError("store= is not supported with distributed=True")
+    cache = _SpectrumStore(store, run, settings) if store is not None else None
     fixed = run.batches(n_batches, batch_size, split) if data == "fixed" else None
     rank0 = not distributed or torch.distributed.get_rank() == 0
     reports = []
     bar = tqdm(steps, desc="spectra", unit="ckpt", disable=not (show_progress and rank0))
-    for step in bar:
-        ck = run.load(step)
-        eta = float(lr) if lr is not None else ck.meta.lr_at(step)
-        batches = fixed or run.batches(n_batches, batch_size, split, start_step=step)
-        rep = model_spectrum(
-            ck.model,
-            ck.loss_fn,
-            batches,
-            lr=eta,
-            mask=ck.mask,
-            weight_decay=ck.meta.weight_decay,
-            momentum=ck.meta.momentum,
-            include_pruned=include_pruned,
-            distributed=distributed,
-            nonlinear=nonlinear,
-            horizon=horizon,
-            progress=(lambda s, st=step: bar.set_postfix_str(f"step {st}: {s}")),
-            **kwargs,
-        )
-        rep.step = int(step)
-        rep.extra.update(phase=ck.meta.phase)
-        reports.append(rep)
+    try:
+        for step in bar:
+            kept = cache.get(step) if cache is not None else None
+            if kept is None:
+                kept = _checkpoint_spectrum(
+                    run,
+                    step,
+                    batches=fixed or run.batches(n_batches, batch_size, split, start_step=step),
+                    lr=lr,
+                    options=dict(include_pruned=include_pruned, distributed=distributed,
+                                 nonlinear=nonlinear, horizon=horizon, **kwargs),
+                    progress=(lambda s, st=step: bar.set_postfix_str(f"step {st}: {s}")),
+                )  # fmt: skip
+                if cache is not None:
+                    cache.put(step, kept)
+            reports.append(kept)
+    except KeyboardInterrupt:
+        if cache is None:
+            raise
+        raise KeyboardInterrupt(cache.kept([r.step for r in reports], steps)) from None
+    finally:
+        bar.close()
     return reports
+
+
+def _checkpoint_spectrum(run, step: int, *, batches, lr, options: dict[str, Any], progress):
+    """The spectrum of checkpoint ``step`` of ``run`` (η: ``lr`` or the run's schedule)."""
+    ck = run.load(step)
+    rep = model_spectrum(
+        ck.model,
+        ck.loss_fn,
+        batches,
+        lr=float(lr) if lr is not None else ck.meta.lr_at(step),
+        mask=ck.mask,
+        weight_decay=ck.meta.weight_decay,
+        momentum=ck.meta.momentum,
+        progress=progress,
+        **options,
+    )
+    rep.step = int(step)
+    rep.extra.update(phase=ck.meta.phase)
+    return rep
+
+
+class _SpectrumStore:
+    """The finished checkpoints of :func:`run_spectra` in ``folder/step_<k>.json``: the report
+    (:meth:`SpectrumReport.to_dict`), the settings and the checkpoint file's SHA-256, so a
+    result is reused only for the same settings on the same checkpoint."""
+
+    def __init__(self, folder: str | os.PathLike, run: Any, settings: dict[str, Any]):
+        from pathlib import Path
+
+        self.folder, self.run, self.settings = Path(folder), run, settings
+        remove_stale_temps(self.folder)  # left by a writer killed mid-write
+
+    def path(self, step: int):
+        return self.folder / f"step_{int(step):08d}.json"
+
+    def _digest(self, step: int) -> str:
+        import hashlib
+
+        h = hashlib.sha256()
+        with open(self.run.checkpoint_path(step), "rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                h.update(block)
+        return h.hexdigest()
+
+    def get(self, step: int) -> SpectrumReport | None:
+        """The stored report of ``step``, or None (absent, other settings or checkpoint)."""
+        try:
+            kept = read_json(self.path(step))
+        except UsageError:  # damaged (e.g. edited by hand): recomputed and rewritten
+            return None
+        if not isinstance(kept, dict) or kept.get("settings") != self.settings:
+            return None
+        if kept.get("checkpoint_sha256") != self._digest(step):
+            return None
+        try:
+            return SpectrumReport.from_dict(kept["report"])
+        except (KeyError, TypeError, ValueError):
+            return None
+
+    def kept(self, done: list, steps: list[int]) -> str:
+        """What an interrupted run keeps (the message of the re-raised KeyboardInterrupt)."""
+        if not done:
+            return f"no checkpoint of {_brief(steps)} had finished; nothing was kept"
+        return (
+            f"the spectra of checkpoints {_brief(done)} are kept in {self.folder} and a rerun "
+            f"of the same command skips them; {len(steps) - len(done)} of {len(steps)} remain"
+        )
+
+    def put(self, step: int, rep: SpectrumReport) -> None:
+        record = {"settings": self.settings, "checkpoint_sha256": self._digest(step)}
+        write_json(self.path(step), record | {"report": rep.to_dict()})

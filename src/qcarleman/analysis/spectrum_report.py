@@ -156,9 +156,13 @@ class SpectrumReport:
         )
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON form with the curves and the spectrum (``nodes``, ``weights``); inverse of
-        :meth:`from_dict`."""
-        return self.to_json(curves=True) | jsonable({"nodes": self.nodes, "weights": self.weights})
+        """JSON form with the curves and the spectrum (``nodes``, ``weights`` and, for SLQ, the
+        ``probe`` of each node); inverse of :meth:`from_dict` (``to_json`` of the rebuilt report
+        equals this one's)."""
+        spectrum = {"nodes": self.nodes, "weights": self.weights}
+        if self.probe is not None:
+            spectrum["probe"] = self.probe
+        return self.to_json(curves=True) | jsonable(spectrum)
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> SpectrumReport:
@@ -175,17 +179,25 @@ class SpectrumReport:
         kw["r"] = np.where(np.isnan(arr(d["r"])), np.inf, arr(d["r"]))
         kw["notes"] = list(d.get("notes") or [])
         kw["extra"] = {k: v for k, v in d.items() if k not in names and k not in _DERIVED}
+        wd = float(d.get("weight_decay") or 0.0)
+        tmap = dis.TrainedMap(float(d["lr"]), float(d.get("momentum") or 0.0), wd)
         if d.get("window_paper") is not None:  # the paper's metrics, recomputed from the nodes
-            tmap = dis.TrainedMap(float(d["lr"]), 0.0, float(d.get("weight_decay") or 0.0))
             kw["paper"] = dis.diagnose(
                 kw["nodes"],
-                tmap,
+                tmap.paper(),
                 kw["E"].size - 1,
                 horizon=int(d["horizon"]),
                 weights=kw["weights"],
                 interval=(float(d["lambda_min"]), float(d["lambda_max"])),
                 includes_weight_decay=True,
             )
+        if d.get("probe") is not None:
+            kw["probe"] = np.asarray(d["probe"], dtype=np.int64)
+            if d.get("window_band") is not None:  # the SLQ bands, recomputed from the probes
+                args = (kw["nodes"], kw["weights"], kw["probe"])
+                T = kw["E"].size - 1
+                for key, m in (("band", tmap), ("band_paper", tmap.paper())):
+                    kw[key] = dis.probe_band(*args, m, T, includes_weight_decay=True)
         return cls(**kw)
 
     def to_pandas(self):

@@ -19,7 +19,6 @@ Examples::
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
 from .helptext import command_help
@@ -51,7 +50,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ..analysis.advise import advise_checkpoint, advise_markdown
-    from ..atomic import atomic_write_text
+    from ..atomic import atomic_write_text, dumps_json, write_json
     from ..errors import UsageError
     from ..hybrid.compare import compare_settings
 
@@ -73,12 +72,12 @@ def run(args: argparse.Namespace) -> int:
         )
     stem = out / f"advise_step_{r['checkpoint']:08d}"
     md = advise_markdown(r)
-    atomic_write_text(stem.with_suffix(".json"), json.dumps(r, indent=1))
+    write_json(stem.with_suffix(".json"), r)
     atomic_write_text(stem.with_suffix(".md"), md + "\n")
     files = [str(stem.with_suffix(".json")), str(stem.with_suffix(".md"))]
     if args.json:
         extra = {"accuracy": r["accuracy"]} if "accuracy" in r else {}
-        print(json.dumps({**{k: r[k] for k in JSON_KEYS}, **extra, "files": files}))
+        print(dumps_json({**{k: r[k] for k in JSON_KEYS}, **extra, "files": files}))
         return 0
     print(md)
     print(f"wrote {', '.join(files)}")

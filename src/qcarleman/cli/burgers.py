@@ -61,10 +61,10 @@ def predicted_seconds(nx: int, nt: int, max_order: int, re0: float, T: float) ->
 
 
 def run(args: argparse.Namespace) -> int:
-    import json
     import sys
     import time
 
+    from ..atomic import dumps_json
     from ..errors import format_bytes
     from ..experiments.burgers import burgers_experiment
     from ..report.plots import plot_burgers
@@ -94,7 +94,7 @@ def run(args: argparse.Namespace) -> int:
     if args.plot:
         summary["plot"] = args.plot
     if args.json:
-        print(json.dumps(summary, indent=2))
+        print(dumps_json(summary, indent=2))
         return 0
     s = summary["setting"]
     print(

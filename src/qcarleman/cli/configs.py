@@ -15,7 +15,6 @@ Examples::
 from __future__ import annotations
 
 import argparse
-import json
 
 from .helptext import command_help
 
@@ -33,6 +32,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..atomic import dumps_json
     from ..errors import UsageError
     from ..training.config import example_config, example_configs
 
@@ -45,7 +45,7 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(f"unexpected {args.name!r}; use `qcarleman configs show {args.name}`")
     configs = example_configs()
     if args.json:
-        print(json.dumps(configs))
+        print(dumps_json(configs))
         return 0
     width = max(map(len, configs))
     for name, text in configs.items():

@@ -89,14 +89,14 @@ def print_summary(s: dict, out: str) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    import json
 
+    from ..atomic import dumps_json
     from ..pipeline.stages import run_demo
     from ..report import build_report
 
     summary = run_demo(args.out, quick=args.quick, progress=not args.quiet, report=build_report)
     if args.json:
-        print(json.dumps(summary))
+        print(dumps_json(summary))
     else:
         print_summary(summary, args.out)
     return 0

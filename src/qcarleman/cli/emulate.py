@@ -18,11 +18,14 @@ Examples::
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
 from .helptext import command_help
-from .validate import integer, memory, positive
+from .validate import add_force, check_work, integer, memory, positive
+
+#: Work guard: products (Hessian-vector G1·u and third-order G2(u, u)) of the emulation; the
+#: order-2 level has rank r(t) ≈ 2t, so T steps take ≈ 2·T·(r + 1) of them (autodiff.lowrank).
+PRODUCT_LIMIT = 1e6
 
 JSON_KEYS = (
     "steps",
@@ -80,6 +83,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--no-plot", action="store_true", help="skip the PNG")
     p.add_argument("--json", action="store_true", help="print the report keys as JSON")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_force(p)
     p.set_defaults(func=run)
 
 
@@ -87,33 +91,47 @@ def run(args: argparse.Namespace) -> int:
     import torch
 
     from ..analysis.emulate import emulate_checkpoint
-    from ..atomic import atomic_write_text
+    from ..atomic import dumps_json, remove_stale_temps, write_json
     from ..report.plots import plot_emulation
 
-    report = emulate_checkpoint(
-        args.run_dir,
-        args.checkpoint,
-        args.steps,
-        order=args.order,
-        threshold=args.threshold,
-        lr=args.lr,
-        batch_size=args.batch_size,
-        dtype=torch.float32 if args.float32 else torch.float64,
-        max_rank=args.max_rank,
-        f2_iters=args.f2_iters,
-        chunk_size=args.chunk_size,
-        device=args.device,
-        memory_limit=args.memory_limit,
-        progress=not args.quiet,  # tqdm writes to stderr; --json output stays clean
+    T = args.steps
+    rank = 1 if args.order == 1 else min(2 * T + 1, (args.max_rank or 2 * T) + 2)
+    check_work(
+        2.0 * T * (rank + 1),
+        PRODUCT_LIMIT,
+        "emulate: Hessian-vector and third-order products (≈ 2·T·(rank + 1), T = --steps)",
+        force=args.force,
     )
     out = Path(args.out) if args.out else Path(args.run_dir) / "emulate"
+    remove_stale_temps(out)  # left by a run killed while writing
+    try:
+        report = emulate_checkpoint(
+            args.run_dir,
+            args.checkpoint,
+            args.steps,
+            order=args.order,
+            threshold=args.threshold,
+            lr=args.lr,
+            batch_size=args.batch_size,
+            dtype=torch.float32 if args.float32 else torch.float64,
+            max_rank=args.max_rank,
+            f2_iters=args.f2_iters,
+            chunk_size=args.chunk_size,
+            device=args.device,
+            memory_limit=args.memory_limit,
+            progress=not args.quiet,  # tqdm writes to stderr; --json output stays clean
+        )
+    except KeyboardInterrupt:
+        raise KeyboardInterrupt(
+            "the emulation had not finished and nothing of it was written; rerun the command"
+        ) from None
     stem = f"emulate_step_{report['checkpoint']:08d}"
-    atomic_write_text(out / f"{stem}.json", json.dumps(report, indent=1))
+    write_json(out / f"{stem}.json", report)
     report["files"] = [str(out / f"{stem}.json")]
     if not args.no_plot:
         report["files"].append(str(plot_emulation(report, out / f"{stem}.png")))
     if args.json:
-        print(json.dumps({k: report[k] for k in (*JSON_KEYS, "files", "notes")}))
+        print(dumps_json({k: report[k] for k in (*JSON_KEYS, "files", "notes")}))
         return 0
     _print(report)
     return 0

@@ -22,10 +22,9 @@ Examples::
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 
-from ..atomic import jsonable, write_json
+from ..atomic import dumps_json, write_json
 from .helptext import command_help
 from .validate import add_force, check_work, float_range, integer, png, positive, real
 
@@ -286,7 +285,7 @@ def run(args: argparse.Namespace) -> int:
     if args.out:
         write_json(args.out, result)
     if args.json:
-        print(json.dumps(jsonable(result), indent=1))
+        print(dumps_json(result, indent=1))
         return 0
     pb = est.problem
     print(

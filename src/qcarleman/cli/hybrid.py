@@ -39,10 +39,10 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    import json
     import tomllib
     from pathlib import Path
 
+    from ..atomic import dumps_json
     from ..pipeline.stages import load_hybrid_config, run_pipeline
     from ..report import build_report
     from ..training.config import example_config, load_config
@@ -67,7 +67,7 @@ def run(args: argparse.Namespace) -> int:
         title=f"qcarleman hybrid ({Path(path).stem})",
     )
     if args.json:
-        print(json.dumps(summary))
+        print(dumps_json(summary))
     else:
         print_summary(summary, args.out)
     return 0

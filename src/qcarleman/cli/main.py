@@ -90,8 +90,9 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 2
-    except KeyboardInterrupt:
-        print("qcarleman: interrupted; completed results and checkpoints are kept", file=sys.stderr)
+    except KeyboardInterrupt as exc:  # a command may say what it kept (the exception's text)
+        kept = str(exc) or "completed results and checkpoints are kept; rerun to resume"
+        print(f"qcarleman: interrupted; {kept}", file=sys.stderr)
         return 130
     except MemoryError:
         print(

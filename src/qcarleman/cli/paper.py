@@ -49,8 +49,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    import json
 
+    from ..atomic import dumps_json
     from ..pipeline.paper import run_paper
     from ..report.paper_html import build_paper_report
 
@@ -64,7 +64,7 @@ def run(args: argparse.Namespace) -> int:
         report=build_paper_report,
     )
     if args.json:
-        print(json.dumps(summary))
+        print(dumps_json(summary))
     else:
         print(summary["findings"])
         print(f"report: {args.out}/report.html ({summary['seconds']:.0f} s)")

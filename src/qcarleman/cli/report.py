@@ -31,10 +31,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    import json
     from dataclasses import asdict
 
-    from ..atomic import read_json
+    from ..atomic import dumps_json, read_json
     from ..errors import UsageError
     from ..pipeline.layout import PaperLayout, RunLayout
     from ..report import build_report
@@ -54,7 +53,7 @@ def run(args: argparse.Namespace) -> int:
             f"{' '.join(str(exc).split())[:120]}); rerun `qcarleman demo`/`hybrid` into it"
         ) from None
     if args.json:
-        print(json.dumps({"report": str(path), "figures": [asdict(f) for f in figs]}))
+        print(dumps_json({"report": str(path), "figures": [asdict(f) for f in figs]}))
     else:
         print(f"wrote {path} with {len(figs)} figures:")
         for f in figs:

@@ -18,7 +18,6 @@ Examples::
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
 from .helptext import command_help
@@ -56,7 +55,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ..analysis.scaling import scaling_checkpoint, scaling_markdown
-    from ..atomic import atomic_write_text
+    from ..atomic import atomic_write_text, dumps_json, write_json
     from ..errors import UsageError
 
     if args.qsvt_max_degree < 0:
@@ -79,11 +78,11 @@ def run(args: argparse.Namespace) -> int:
     out = Path(args.out) if args.out else Path(args.run_dir) / "scaling"
     stem = out / f"scaling_step_{r['checkpoint']:08d}"
     md = scaling_markdown(r)
-    atomic_write_text(stem.with_suffix(".json"), json.dumps(r, indent=1))
+    write_json(stem.with_suffix(".json"), r)
     atomic_write_text(stem.with_suffix(".md"), md + "\n")
     files = [str(stem.with_suffix(".json")), str(stem.with_suffix(".md"))]
     if args.json:
-        print(json.dumps({**{k: r[k] for k in JSON_KEYS}, "files": files, "notes": r["notes"]}))
+        print(dumps_json({**{k: r[k] for k in JSON_KEYS}, "files": files, "notes": r["notes"]}))
         return 0
     print(md)
     print(f"time {r['seconds_total']:.1f} s; wrote {', '.join(files)}")

@@ -3,10 +3,12 @@
 Per checkpoint: λ_min, λ_max, trace, negative mass, E(t), window t*, ρ and the regime for the
 horizon T of the map actually trained — η, momentum μ and weight decay from the checkpoint
 (ALGORITHM.md §6.1) — beside the paper's plain-GD ``rho_paper`` / ``window_paper`` (§6),
-written to ``OUT/spectra.json`` with three plots (ridge plot of the densities, E(t) of both maps
-with both windows marked, D/G/r). ``--json`` prints the records to stdout; each carries ``lr``,
-``momentum``, ``weight_decay``, ``lambda_min``, ``lambda_max``, ``rho``, ``window``,
-``rho_paper``, ``window_paper`` and ``spectrum_method`` (``exact`` or ``slq``).
+written to ``OUT/spectra.json`` (each finished checkpoint also to ``OUT/steps/step_<k>.json`` at
+once, so Ctrl-C keeps it and a rerun of the same command skips it) with three plots (ridge plot
+of the densities, E(t) of both maps with both windows marked, D/G/r). ``--json`` prints the
+records to stdout; each carries ``lr``, ``momentum``, ``weight_decay``, ``lambda_min``,
+``lambda_max``, ``rho``, ``window``, ``rho_paper``, ``window_paper`` and ``spectrum_method``
+(``exact`` or ``slq``).
 Thin wrapper over :func:`qcarleman.analysis.spectrum.run_spectra`. Sharded over processes with
 ``torchrun --nproc-per-node W -m qcarleman.cli.torchrun RUN_DIR ...`` (same options).
 
@@ -19,7 +21,6 @@ Examples::
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
 from .helptext import command_help
@@ -147,7 +148,7 @@ def run(args: argparse.Namespace) -> int:
     import torch
 
     from ..analysis.spectrum import run_spectra
-    from ..atomic import write_json
+    from ..atomic import dumps_json, remove_stale_temps, write_json
     from ..errors import check_memory
     from ..report.plots import plot_spectra
 
@@ -166,6 +167,8 @@ def run(args: argparse.Namespace) -> int:
         args.memory_limit,
     )
     distributed = bool(getattr(args, "distributed", False))
+    out = Path(args.out) if args.out else Path(args.run_dir) / "spectrum"
+    remove_stale_temps(out)  # left by a run killed while writing
     reports = run_spectra(
         args.run_dir,
         args.checkpoints,
@@ -189,15 +192,16 @@ def run(args: argparse.Namespace) -> int:
         memory_limit=args.memory_limit,
         dtype=args.dtype,
         device=args.device,
+        # each finished checkpoint is kept at once: Ctrl-C keeps it, a rerun skips it
+        store=None if distributed else out / "steps",
     )
     if distributed and torch.distributed.get_rank() != 0:
         return 0
     records = [r.to_json() for r in reports]
-    out = Path(args.out) if args.out else Path(args.run_dir) / "spectrum"
     write_json(out / "spectra.json", {"run_dir": str(args.run_dir), "checkpoints": records})
     plots = [] if args.no_plots else plot_spectra(reports, out)
     if args.json:
-        print(json.dumps([{k: rec[k] for k in KEYS} | _extra(rec) for rec in records]))
+        print(dumps_json([{k: rec[k] for k in KEYS} | _extra(rec) for rec in records]))
         return 0
     print(f"Hessian spectra of {args.run_dir} (active coordinates; horizon T = {args.horizon})")
     print(

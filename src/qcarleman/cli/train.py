@@ -14,7 +14,6 @@ Examples::
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 from typing import Any
 
@@ -56,7 +55,9 @@ def load(path: str, force: bool = False):
 def report(args: argparse.Namespace, title: str, result: dict[str, Any]) -> None:
     """Print a result record as JSON or as aligned lines."""
     if args.json:
-        print(json.dumps(result))
+        from ..atomic import dumps_json
+
+        print(dumps_json(result))
         return
     print(title)
     for k, v in result.items():

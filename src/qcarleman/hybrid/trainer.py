@@ -182,7 +182,8 @@ class HybridTrainer:
         """The contents of ``hybrid.json``: what identifies this run."""
         return {
             "settings": self.settings.to_dict(),
-            "source": str(self.source.path.resolve()),
+            # relative to OUT, so a folder holding both runs can be moved and resumed
+            "source": os.path.relpath(self.source.path.resolve(), self.out.resolve()),
             "source_step": ck.step,
             "n": self.active.n,
             "P": self.active.P,

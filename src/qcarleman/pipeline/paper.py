@@ -38,7 +38,7 @@ from typing import Any
 import numpy as np
 
 from .. import dissipation as dis
-from ..atomic import read_json, write_json
+from ..atomic import read_json, remove_stale_temps, write_json
 from .layout import PaperLayout
 from .presets import PaperOptions, load_preset
 
@@ -66,6 +66,8 @@ def run_paper(
     t0 = time.perf_counter()
     lay = PaperLayout(out)
     lay.root.mkdir(parents=True, exist_ok=True)
+    for folder in (lay.root, lay.spectrum(0).parent, lay.figures):  # left by a killed run
+        remove_stale_temps(folder)
     cfg = _config(raw)
     bar = tqdm(total=len(STAGES), desc="paper", unit="stage", disable=not progress)
     timings: dict[str, float] = {}

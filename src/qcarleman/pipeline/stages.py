@@ -40,7 +40,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from ..atomic import read_json, write_json
+from ..atomic import read_json, remove_stale_temps, write_json
 from ..errors import UsageError
 from ..hybrid.settings import HybridSettings
 from ..hybrid.store import load_records
@@ -169,6 +169,8 @@ def run_pipeline(
     opt = options if isinstance(options, PipelineOptions) else PipelineOptions.from_dict(options)
     layout = RunLayout(out)
     layout.root.mkdir(parents=True, exist_ok=True)
+    for folder in (layout.root, layout.figures):  # temp files of a run killed mid-write
+        remove_stale_temps(folder)
     cfg = _training_config(config, opt)
     stages = tqdm(total=8, desc="pipeline", unit="stage", disable=not progress)
     timings: dict[str, float] = {}

@@ -267,7 +267,8 @@ class Trainer:
 
     def fit(self, callback: Callable[[Trainer], None] | None = None) -> dict[str, Any]:
         """Train from the current step to the end; ``callback(trainer)`` runs after every step
-        (an exception there stops training like a kill). Returns the last epoch record."""
+        (an exception there stops training like a kill). Returns the last epoch record (from
+        ``metrics.jsonl`` when a resumed run had no step left, so it is the same record)."""
         from tqdm.auto import tqdm
 
         for folder in (self.run_dir, self.run_dir / "checkpoints"):
@@ -310,7 +311,12 @@ class Trainer:
                     callback(self)
         finally:
             bar.close()
-        return last
+        return last or self._last_epoch_record()
+
+    def _last_epoch_record(self) -> dict[str, Any]:
+        """The last ``kind = "epoch"`` record of ``metrics.jsonl`` ({} if none)."""
+        records = read_jsonl(self.run_dir / "metrics.jsonl")
+        return next((r for r in reversed(records) if r.get("kind") == "epoch"), {})
 
     def _end_epoch(self, epoch: int, lr: float) -> dict[str, Any]:
         st = self._stats
