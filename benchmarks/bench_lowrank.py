@@ -125,10 +125,18 @@ def markdown(rows: list[dict], args, started: str, load: tuple) -> str:
         f"SmallCNN (stages {args.stages}, width {args.width}, BN) on digits upsampled to "
         f"{args.size}×{args.size}, {args.prune:.0%} global magnitude pruning: n = {r0['n']:,} "
         f"active of P = {r0['P']:,} parameters. SGD, one batch of {args.batch} per step, "
-        f"η = {args.lr}, float32 autodiff, {args.threads} torch thread(s), vmapped products "
-        f"{'on all columns at once' if args.chunk is None else f'{args.chunk} columns at a time'}"
-        f" (hvp_mode {args.hvp_mode})"
-        ". Each T runs in a fresh process; peak memory is that process's max RSS (includes torch "
+        f"η = {args.lr}, float32 autodiff, {args.threads} torch thread(s), "
+        + (
+            "products one column at a time through cached gradient graphs (hvp_mode cached)"
+            if args.hvp_mode == "cached"
+            else "vmapped products "
+            + (
+                "on all columns at once"
+                if args.chunk is None
+                else f"{args.chunk} columns at a time"
+            )
+        )
+        + ". Each T runs in a fresh process; peak memory is that process's max RSS (includes torch "
         "and the data).",
         "",
         f"Machine: {machine()} — **shared with other jobs** (load average at start "

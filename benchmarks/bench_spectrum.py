@@ -18,14 +18,17 @@ the batch to the answer (our operators and cached graph, PyHessian's graph in it
 
 * HVP: one product, per method.
 * λ_max to 1e-3 relative against a float64 reference (qcarleman Lanczos, residual 1e-10): ours
-  with the residual rule at tol 1e-3 (an eigenvalue within 1e-3·θ) and, once, with the
+  with the residual rule at tol 1e-3 (an eigenvalue within 1e-3·θ), calibrated like the peers
+  (the loosest residual tol, and the fewest steps, that reach 1e-3) and, once, with the
   certificate of :mod:`qcarleman.autodiff.lanczos` at 1e-3; each peer's own routine at the
   cheapest tolerance (or step count) of a ladder that reaches 1e-3 (chosen by a calibration run).
 * SLQ at equal probes × steps: per-probe moments tr(H)/n and tr(H²)/n, mean ± standard error,
   and their z-scores against ours (agreement within probe noise: z ≲ 2).
 
-``--hvp-ratio`` times only the HVP / gradient ratios (fused vs elementary batch norm). Prints a
-markdown section and appends it to benchmarks/RESULTS.md.
+``--parts`` picks hvp, top (λ_max), slq; ``--no-certified`` skips the certified λ_max run (480
+products at n ≈ 1M). ``--hvp-ratio`` times only the HVP / gradient ratios (fused vs elementary
+batch norm). Prints a markdown section and appends it to benchmarks/RESULTS.md (results of
+2026-12-01 there: issue 14, "peers side by side").
 """
 
 from __future__ import annotations
