@@ -21,3 +21,20 @@ def test_readme_python_example_runs(capsys):
     assert fidelity > 0.999
     err = float(re.search(r"error after 10 steps: ([0-9.e+-]+)", out).group(1))
     assert err < 0.5
+
+
+def test_every_cli_example_is_timed_under_five_minutes():
+    """Each command of the command-line tour has a measured row in "Measured times" (the concrete
+    commands, run in order in an empty folder), and every measured time is under 5 minutes."""
+    text = README.read_text()
+    tour = text.split("## Command-line tour", 1)[1].split("\n## ", 1)[0]
+    table, sep, timed_part = tour.partition("### Measured times")
+    assert sep, "README has no 'Measured times' table in the command-line tour"
+    rows = re.findall(r"^\| \d+ \| `([^`]+)` \| ([0-9.]+) s \(", timed_part, flags=re.M)
+    assert len(rows) >= 15
+    timed = {cmd.split()[1] for cmd, _ in rows if cmd.startswith("qcarleman ")}
+    listed = set(re.findall(r"`qcarleman ([a-z-]+)", table))
+    assert listed and listed <= timed, sorted(listed - timed)
+    assert any(cmd.startswith("torchrun ") for cmd, _ in rows)
+    slow = [(cmd, t) for cmd, t in rows if float(t) > 300]
+    assert not slow, slow

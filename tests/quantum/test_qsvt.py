@@ -9,6 +9,7 @@ from qcarleman import CarlemanSystem, QuadraticMap, UsageError
 from qcarleman.quantum.qsvt import (
     CIRCUIT_MAX_DEGREE,
     blockencode_alpha,
+    draw_qsvt,
     inverse_polynomial,
     qsp_phases,
     qsvt_angles,
@@ -94,6 +95,26 @@ def test_circuit_matches_matrix_level():
     # post-selection on the output indices only
     out = qsvt_solve(L, c, idx, epsilon=0.05, method="circuit")
     assert out.fidelity == pytest.approx(1.0, abs=1e-12)  # one output entry
+
+
+def test_drawing_is_the_simulated_circuit():
+    """draw_qsvt draws the circuit qsvt_solve(method="circuit") simulates: one state preparation,
+    the degree's block encodings and its controlled phases, on every block-encoding wire."""
+    pytest.importorskip("pennylane")
+    q = QuadraticMap(np.array([0.1]), np.array([[0.7]]), np.zeros((1, 1, 1)))
+    h = CarlemanSystem(q, 1).history(np.array([1.0]), 3)
+    L, c = h.matrix(), h.rhs()
+    res = qsvt_solve(L, c, np.arange(4), epsilon=0.05, method="circuit")
+    text = draw_qsvt(L, c, epsilon=0.05, max_length=10**6)
+    counts, wires = res.resources["gate_counts"], res.resources["qubits"] - 1
+    lines = [ln for ln in text.splitlines() if ln[:1].isdigit() and ": " in ln[:4]]
+    assert len(lines) == res.resources["qubits"] and lines[0].startswith("0: ──H")
+    assert "M0 = " in text  # the block-encoded matrix Lᵀ/α is printed below the wires
+    encodings = counts["BlockEncode"] + counts.get("Adjoint(BlockEncode)", 0)
+    assert encodings == res.resources["degree"]
+    assert text.count("BlockEncode") == encodings * wires
+    assert text.count("∏_ϕ") == counts["C(PCPhase)"] * wires
+    assert text.count("|Ψ⟩") == wires - 1  # the system wires
 
 
 @pytest.mark.parametrize("kappa,eps,degree", [(8.3, 0.05, 51), (10.0, 0.05, 61), (33.0, 0.05, 201)])

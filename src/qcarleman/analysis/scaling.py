@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import math
 import os
+import sys
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -252,7 +253,7 @@ def scaling_study(  # noqa: PLR0913 — landed with the rule (docs/DEVELOPING.md
     qs: list[QSVTOutput | None] = []
     for T in Ts:
         if progress:
-            print(f"  T = {T}: κ by Lanczos …", flush=True)
+            print(f"scaling: T = {T} of {Ts[-1]}: κ by Lanczos …", file=sys.stderr, flush=True)
         t0 = time.perf_counter()
         op = HistoryOperator(gmap, T, idle)
         smax, smin, rel, info = op.singular_extremes(tol=tol)

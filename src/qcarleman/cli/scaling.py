@@ -50,6 +50,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--weight-decay", type=float, default=None, help="λ (default: the run's)")
     p.add_argument("--out", default=None, help="output folder (default RUN_DIR/scaling)")
     p.add_argument("--json", action="store_true", help="print the contract keys as JSON")
+    p.add_argument("--quiet", action="store_true", help="no progress lines (on stderr)")
     p.set_defaults(func=run)
 
 
@@ -73,7 +74,7 @@ def run(args: argparse.Namespace) -> int:
         lr=args.lr,
         momentum=args.momentum,
         weight_decay=args.weight_decay,
-        progress=not args.json,
+        progress=not args.quiet,  # on stderr; --json output stays clean
     )
     out = Path(args.out) if args.out else Path(args.run_dir) / "scaling"
     stem = out / f"scaling_step_{r['checkpoint']:08d}"

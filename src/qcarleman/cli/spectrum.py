@@ -14,6 +14,7 @@ Thin wrapper over :func:`qcarleman.analysis.spectrum.run_spectra`. Sharded over 
 
 Examples::
 
+    qcarleman spectrum runs/digits-sparse --checkpoints 0:20:4 --probes 8 --iters 40 --json
     qcarleman spectrum runs/digits-sparse --checkpoints 0:20 --json
     qcarleman spectrum runs/digits-sparse --checkpoints 0,5,10 --method exact --lr 0.01
 """

@@ -299,3 +299,64 @@ def check_hybrid_tables(raw: dict[str, Any]) -> None:
             isinstance(backends, list) and all(isinstance(b, str) for b in backends)
         ):
             raise UsageError(f"pipeline.emulation_backends = {backends!r} must be a list of names")
+
+
+# ------------------------------------------------------------------------------------------
+# hybrid: --config or --from, the [hybrid] overrides
+# ------------------------------------------------------------------------------------------
+def segment_steps(text: str) -> int | str:
+    """An argparse ``type``: the segment length K, an integer in [1, 10⁴] or ``auto``."""
+    return "auto" if text.strip().lower() == "auto" else integer(1, 10**4)(text)
+
+
+def _set_value(text: str) -> tuple[str, Any]:
+    """``KEY=VALUE`` of ``--set``: VALUE read as a TOML value (``1e-3``, ``true``, ``"auto"``),
+    else taken as a bare string (``backend=linear``)."""
+    import tomllib
+
+    key, sep, value = text.partition("=")
+    key = key.strip().replace("-", "_")
+    if not sep or not key:
+        raise UsageError(f"--set {text!r} is not KEY=VALUE; give e.g. --set order=1")
+    try:
+        return key, tomllib.loads(f"v = {value.strip()}")["v"]
+    except tomllib.TOMLDecodeError:
+        return key, value.strip()
+
+
+def hybrid_overrides(args: argparse.Namespace) -> dict[str, Any]:
+    """The [hybrid] keys given on the command line of ``qcarleman hybrid`` (``--backend``,
+    ``--segment-steps``, ``--total-steps``, ``--shots``, ``--set KEY=VALUE``), checked with the
+    rules of a config's [hybrid] table; also refuses a missing or contradictory source
+    (``--config`` and ``--from`` together, neither, ``--step`` without ``--from``)."""
+    from ..hybrid.settings import HybridSettings
+
+    if args.config is not None and args.source is not None:
+        raise UsageError(
+            "--from RUN takes model, data and mask from the run, --config would train another "
+            "one; give one of them (hybrid settings with --from: --backend, --set KEY=VALUE, ...)"
+        )
+    if args.config is None and args.source is None:
+        raise UsageError("give --config CONFIG (train from scratch) or --from RUN (a sparse run)")
+    if args.step is not None and args.source is None:
+        raise UsageError("--step chooses a checkpoint of --from RUN; it needs --from")
+    named = {
+        "backend": args.backend,
+        "segment_steps": args.segment_steps,
+        "total_steps": args.total_steps,
+        "shots": args.shots,
+    }
+    table = {k: v for k, v in named.items() if v is not None}
+    table.update(_set_value(text) for text in args.sets)
+    check_hybrid_tables({"hybrid": table})
+    HybridSettings.from_dict(table)  # unknown keys, bad names and combinations: one line
+    return table
+
+
+def check_hybrid_source(args: argparse.Namespace):
+    """``--from RUN [--step S] --out DIR``: refuse DIR = RUN, a missing run, a run that is not
+    sparse and an absent step (:func:`qcarleman.hybrid.from_run.sparse_source`); returns the
+    :class:`~qcarleman.hybrid.from_run.SparseSource`."""
+    from ..hybrid.from_run import sparse_source
+
+    return sparse_source(args.source, args.step, out=args.out)

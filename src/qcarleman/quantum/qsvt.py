@@ -52,6 +52,7 @@ __all__ = [
     "qsvt_apply_operator",
     "qsvt_circuit",
     "qsvt_solve",
+    "draw_qsvt",
 ]
 
 SVD_MAX_DIM = 4096  # method="svd" (dense SVD) up to 2^12
@@ -452,16 +453,41 @@ def qsvt_solve(  # noqa: PLR0913 — predates the rule (docs/DEVELOPING.md, Lint
     return res
 
 
-def _run_circuit(L, chat, poly, alpha, post_select, shots, seed):
-    import pennylane as qml
-
+def _circuit(L, chat: np.ndarray, poly: InversePolynomial, alpha: float):
+    """The circuit of ``method="circuit"``: (qfunc, wires, padded A = Lᵀ/α, the polynomial
+    actually implemented by the angles)."""
     n = L.shape[0]
     A = _pad_pow2(L.toarray()).T / alpha  # block-encode A† = Lᵀ/α
     b = np.zeros(A.shape[0])
     b[:n] = chat
-    K0 = poly.K
     angles, poly = qsvt_angles(poly)
     qfunc, nw = qsvt_circuit(A, b, angles)
+    return qfunc, nw, A, poly
+
+
+def draw_qsvt(L, c, *, epsilon: float = 1e-2, decimals: int | None = 2, max_length: int = 100):
+    """Text drawing (``qml.draw``) of the circuit that ``qsvt_solve(L, c, ...,
+    method="circuit", epsilon=epsilon)`` simulates: state preparation of ĉ, the real-part
+    Hadamards on wire 0, and the QSVT sequence of controlled projector phases and block encodings
+    of Lᵀ/α (module docstring); dim ≤ 1024."""
+    import pennylane as qml
+
+    L = sp.csr_matrix(L, dtype=float)
+    if L.shape[0] > SMALL_DIM:
+        raise UsageError(f"the QSVT circuit is for small systems (dim ≤ {SMALL_DIM})")
+    alpha = blockencode_alpha(L)
+    smin = float(np.linalg.svd(L.toarray(), compute_uv=False)[-1])
+    c = np.asarray(c, dtype=float)
+    qfunc, *_ = _circuit(L, c / np.linalg.norm(c), inverse_polynomial(alpha / smin, epsilon), alpha)
+    return qml.draw(qfunc, decimals=decimals, max_length=max_length)()
+
+
+def _run_circuit(L, chat, poly, alpha, post_select, shots, seed):
+    import pennylane as qml
+
+    n = L.shape[0]
+    K0 = poly.K
+    qfunc, nw, A, poly = _circuit(L, chat, poly, alpha)
     check_memory(16.0 * 2**nw * 4, f"QSVT simulation on {nw} qubits")
     dev = qml.device("lightning.qubit", wires=nw)
 
