@@ -61,6 +61,7 @@ def setup(args):
         per_step=True,
         dtype=torch.float32,
         chunk_size=args.chunk,
+        hvp_mode=args.hvp_mode,
     )
     return gd, time.perf_counter() - t0
 
@@ -124,9 +125,18 @@ def markdown(rows: list[dict], args, started: str, load: tuple) -> str:
         f"SmallCNN (stages {args.stages}, width {args.width}, BN) on digits upsampled to "
         f"{args.size}×{args.size}, {args.prune:.0%} global magnitude pruning: n = {r0['n']:,} "
         f"active of P = {r0['P']:,} parameters. SGD, one batch of {args.batch} per step, "
-        f"η = {args.lr}, float32 autodiff, {args.threads} torch thread(s), vmapped products "
-        f"{'on all columns at once' if args.chunk is None else f'{args.chunk} columns at a time'}"
-        ". Each T runs in a fresh process; peak memory is that process's max RSS (includes torch "
+        f"η = {args.lr}, float32 autodiff, {args.threads} torch thread(s), "
+        + (
+            "products one column at a time through cached gradient graphs (hvp_mode cached)"
+            if args.hvp_mode == "cached"
+            else "vmapped products "
+            + (
+                "on all columns at once"
+                if args.chunk is None
+                else f"{args.chunk} columns at a time"
+            )
+        )
+        + ". Each T runs in a fresh process; peak memory is that process's max RSS (includes torch "
         "and the data).",
         "",
         f"Machine: {machine()} — **shared with other jobs** (load average at start "
@@ -177,6 +187,12 @@ def main() -> int:
     p.add_argument("--lr", type=float, default=0.01)
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--chunk", type=int, default=None, help="columns per vmapped product call")
+    p.add_argument(
+        "--hvp-mode",
+        default="functional",
+        choices=["functional", "cached"],
+        help="GDMap products: vmapped functional (default) or per column through cached graphs",
+    )
     p.add_argument("--no-append", action="store_true", help="print only")
     p.add_argument("--progress", action="store_true")
     p.add_argument("--single", type=int, default=None, help=argparse.SUPPRESS)
@@ -189,9 +205,19 @@ def main() -> int:
     rows = []
     for T in args.T:
         cmd = [sys.executable, __file__, "--single", str(T)]
-        for k in ("width", "stages", "size", "prune", "batch", "lr", "threads", "chunk"):
+        for k in (
+            "width",
+            "stages",
+            "size",
+            "prune",
+            "batch",
+            "lr",
+            "threads",
+            "chunk",
+            "hvp_mode",
+        ):
             if getattr(args, k) is not None:
-                cmd += [f"--{k}", str(getattr(args, k))]
+                cmd += [f"--{k.replace('_', '-')}", str(getattr(args, k))]
         if args.progress:
             cmd.append("--progress")
         out = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)

@@ -59,3 +59,52 @@ def test_plan_fits_without_split_and_batchnorm_micro_batches_keep_two_samples():
     assert len(parts) == tight.micro_batches and min(x.shape[0] for x, _ in parts) >= 2
     assert "batch norm" in tight.describe()
     assert tight.to_json()["predicted_bytes"]["kind"] == "estimated"
+
+
+def _digits_mlp():
+    """A small MLP without batch norm on 120 digits (float64)."""
+    from qcarleman.training.data import load_dataset
+
+    torch.manual_seed(0)
+    x, y = load_dataset({"name": "digits"}).train
+    model = nn.Sequential(nn.Flatten(), nn.Linear(64, 2), nn.Tanh(), nn.Linear(2, 10)).double()
+    return model, (x[:120].double(), y[:120])
+
+
+def test_gd_map_micro_batches_automatically_and_reports_the_plan():
+    from qcarleman.analysis.emulate import emulation_report
+    from qcarleman.autodiff.gdmap import GDMap
+
+    model, batch = _digits_mlp()
+    ce = nn.CrossEntropyLoss()
+    fixed, per = predict_bytes(LossOperators(model, ce, batch), "third")
+    limit = int((fixed + per * 30.5) / 0.5)  # third-order products of 30 samples fit
+    small = GDMap(model, ce, batch, lr=0.1, memory_limit=limit)
+    full = GDMap(model, ce, batch, lr=0.1, memory_limit="64G")
+    plan = small.memory_plan
+    assert plan.split and plan.product == "third" and plan.micro_batches == 4
+    assert len(small.operators(0).batches) == 4 and not full.memory_plan.split
+    g = torch.Generator().manual_seed(3)
+    U, V = (torch.randn(small.n, 3, generator=g, dtype=torch.float64) for _ in range(2))
+    assert (small.tg1(0, U) - full.tg1(0, U)).abs().max() < 1e-10
+    assert (small.tg2(0, U, V) - full.tg2(0, U, V)).abs().max() < 1e-10
+    rep = emulation_report(small, 2, order=1, f2_iters=2)
+    assert rep["memory_plan"]["micro_batches"] == 4
+    assert any("micro-batches" in s for s in rep["notes"])
+
+
+def test_spectrum_micro_batches_automatically_and_reports_the_plan():
+    from qcarleman.analysis.spectrum import model_spectrum
+
+    model, batch = _digits_mlp()
+    ce = nn.CrossEntropyLoss()
+    fixed, per = predict_bytes(LossOperators(model, ce, batch), "hvp")
+    limit = int((fixed + per * 30.5) / 0.5)  # HVPs of 30 samples fit
+    kw = dict(lr=0.1, method="slq", k=1, probes=2, iters=8, lanczos_maxiter=40, deflate=False)
+    small = model_spectrum(model, ce, [batch], memory_limit=limit, **kw)
+    full = model_spectrum(model, ce, [batch], memory_limit="64G", **kw)
+    assert small.extra["memory_plan"]["micro_batches"] == 4
+    assert any("memory plan" in s and "micro-batches" in s for s in small.notes)
+    assert full.extra["memory_plan"]["micro_batches"] == 1
+    assert abs(small.lambda_max - full.lambda_max) < 1e-10 * abs(full.lambda_max)
+    assert abs(small.trace - full.trace) < 1e-8 * abs(full.trace)

@@ -73,6 +73,23 @@ def _spectrum_ends(gd: GDMap) -> tuple[float, float, str]:
     return float(res.smallest[0]), float(res.largest[0]), f"lanczos ({res.iterations} steps)"
 
 
+def _diagnostic_notes(gd: GDMap, f2_iters: int, method: str, rd: float) -> list[str]:
+    """What the diagnostics are (bounds, approximations) and the memory plan, if it split."""
+    notes = [f"F2_norm: power-method lower bound ({f2_iters} steps, 1 start)"]
+    if method != "exact":
+        notes.append(f"rho from {method} extreme Ritz values (approximate)")
+    if gd.momentum:
+        notes.append("f0, F2, rho are the plain-GD coefficients (velocity block excluded)")
+    if not math.isfinite(rd):
+        notes.append("R_d is undefined (null) because rho ≥ 1")
+    if gd.per_step:
+        notes.append("diagnostics use the step-0 batch")
+    plan = gd.memory_plan
+    if plan is not None and plan.split:
+        notes.append(f"memory plan: {plan.describe()}")
+    return notes
+
+
 def emulation_report(  # noqa: PLR0913 — landed with the rule (docs/DEVELOPING.md, Lint)
     gd: GDMap,
     T: int,
@@ -147,15 +164,8 @@ def emulation_report(  # noqa: PLR0913 — landed with the rule (docs/DEVELOPING
     rho = dis.rho(np.array([lam_min, lam_max]), gd.lr)
     rd = dis.rd_star(f0, f2, rho)
     seconds["diagnostics"] = time.perf_counter() - t0
-    notes.append(f"F2_norm: power-method lower bound ({f2_iters} steps, 1 start)")
-    if method != "exact":
-        notes.append(f"rho from {method} extreme Ritz values (approximate)")
-    if gd.momentum:
-        notes.append("f0, F2, rho are the plain-GD coefficients (velocity block excluded)")
-    if not math.isfinite(rd):
-        notes.append("R_d is undefined (null) because rho ≥ 1")
-    if gd.per_step:
-        notes.append("diagnostics use the step-0 batch")
+    notes += _diagnostic_notes(gd, f2_iters, method, rd)
+    plan = gd.memory_plan
 
     report = {
         "steps": int(T),
@@ -186,6 +196,7 @@ def emulation_report(  # noqa: PLR0913 — landed with the rule (docs/DEVELOPING
         "weight_decay": gd.weight_decay,
         "sgd": gd.per_step,
         "seconds": seconds,
+        "memory_plan": None if plan is None else plan.to_json(),
         "notes": notes,
     }
     if keep_trajectories:
@@ -222,13 +233,15 @@ def checkpoint_map(  # noqa: PLR0913 — landed with the rule (docs/DEVELOPING.m
     dtype: torch.dtype = torch.float64,
     chunk_size: int | None = None,
     device: str | None = None,
+    memory_limit: int | str | None = None,
     hvp_mode: str = "functional",
 ) -> tuple[GDMap, np.ndarray, Any]:
     """The GD map of checkpoint ``step`` (latest if None) of a training run and its start state:
     the run's η (schedule at that step, or ``lr``), μ, λ (or the overrides), mask, the T batches
     the trainer uses from that step on (SGD) or the full batch (``optimizer = "gd"``), and
     z0 with the checkpoint's momentum buffer; ``device`` where the products run (default: the
-    model's); ``hvp_mode`` of :class:`~qcarleman.autodiff.gdmap.GDMap` ("cached" for many
+    model's); ``memory_limit`` for the map's memory plan (micro-batches when a product would not
+    fit, :class:`~qcarleman.autodiff.gdmap.GDMap`); ``hvp_mode`` of the map ("cached" for many
     products at θ̄). Returns (map, z0, loaded checkpoint)."""
     from ..training.run import RunDir
 
@@ -254,6 +267,7 @@ def checkpoint_map(  # noqa: PLR0913 — landed with the rule (docs/DEVELOPING.m
         dtype=dtype,
         chunk_size=chunk_size,
         device=device,
+        memory_limit=memory_limit,
         hvp_mode=hvp_mode,
     )
     return gd, gd.initial_state(_velocity(ck, gd)), ck
@@ -274,11 +288,13 @@ def emulate_checkpoint(  # noqa: PLR0913 — predates the rule (docs/DEVELOPING.
     progress: bool = False,
     keep_trajectories: bool = False,
     device: str | None = None,
+    memory_limit: int | str | None = None,
 ) -> dict[str, Any]:
     """:func:`emulation_report` for checkpoint ``step`` (latest if None) of a training run, on
     the map of :func:`checkpoint_map`. ``chunk_size`` bounds the columns per vmapped product
     call (memory O(P·chunk) instead of O(P·rank) for large models); ``device`` where the
-    products run (default: the checkpoint model's device)."""
+    products run (default: the checkpoint model's device); ``memory_limit`` for the memory plan
+    (:func:`checkpoint_map`)."""
     gd, z0, ck = checkpoint_map(
         run_dir,
         step,
@@ -288,6 +304,7 @@ def emulate_checkpoint(  # noqa: PLR0913 — predates the rule (docs/DEVELOPING.
         dtype=dtype,
         chunk_size=chunk_size,
         device=device,
+        memory_limit=memory_limit,
     )
     report = emulation_report(
         gd,

@@ -47,7 +47,11 @@ the memory limit), in ``dtype`` float64 (default) or float32, on ``device`` (def
 On such operators Lanczos and SLQ run as torch tensors on that device in that dtype
 (:mod:`qcarleman.autodiff.lanczos`; float64 only for the small tridiagonal problems), and the
 notes carry the probabilistic certificate of λ_max; the report's ``hvp_path``, ``dtype`` and
-``device`` say what ran.
+``device`` say what ran. Before the first product the intermediates of one product are predicted
+(:mod:`qcarleman.autodiff.memory`); when they would not fit in half the memory limit the batches
+are split into micro-batches and every product is the size-weighted sum of per-micro-batch
+products — the same H without batch norm; with batch norm each micro-batch is normalized by its
+own statistics (stated in the notes). ``memory_plan`` in the report says which plan ran.
 """
 
 from __future__ import annotations
@@ -299,6 +303,7 @@ def model_spectrum(  # noqa: PLR0913 — predates the rule (docs/DEVELOPING.md, 
         device=device,
         **({} if params is None else {"params": params}),
     )
+    ops, plan = _fit_to_memory(ops, nonlinear, kwargs.get("memory_limit"))
     rep = analyze_operator(
         ops,
         lr=lr,
@@ -312,7 +317,10 @@ def model_spectrum(  # noqa: PLR0913 — predates the rule (docs/DEVELOPING.md, 
         dtype=str(ops.dtype).removeprefix("torch."),
         hvp_path=ops.hvp_path,
         device=str(ops.theta.device),
+        memory_plan=None if plan is None else plan.to_json(),
     )
+    if plan is not None and plan.split:
+        rep.notes.append(f"memory plan: {plan.describe()}")
     if nonlinear:
         f0, f2 = ops.nonlinear_norms(lr, f2_iters, kwargs.get("seed", 0))
         rho_p = rep.paper.rho if rep.paper is not None else rep.rho
@@ -323,6 +331,20 @@ def model_spectrum(  # noqa: PLR0913 — predates the rule (docs/DEVELOPING.md, 
             "rho_paper ≥ 1"
         )
     return rep
+
+
+def _fit_to_memory(ops, nonlinear: bool, memory_limit):
+    """The operators on the micro-batches of their memory plan (HVPs, and third-order products
+    with ``nonlinear``; :func:`qcarleman.autodiff.memory.plan_for`) and the plan; sharded
+    operators as they are (each process holds its own shard), plan None."""
+    from ..autodiff.memory import micro_batched, plan_for
+    from ..autodiff.operators import LossOperators
+
+    if not isinstance(ops, LossOperators):
+        return ops, None
+    products = ("hvp", "third") if nonlinear else ("hvp",)
+    plan = plan_for(ops, products, memory_limit=memory_limit)
+    return micro_batched(ops, plan), plan
 
 
 def torch_lanczos(A, **kw):

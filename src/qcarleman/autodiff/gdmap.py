@@ -38,6 +38,7 @@ from torch import nn
 from ..dynamics import QuadraticMap
 from ..errors import UsageError, check_memory
 from .active import as_batches
+from .memory import micro_batched, plan_for
 from .operators import LossOperators
 
 __all__ = ["GDMap"]
@@ -80,6 +81,12 @@ class GDMap(QuadraticMap):
     hvp_mode:
         "functional" (default) or "cached": HVPs and third-order products by reverse passes
         through cached gradient graphs (:class:`~qcarleman.autodiff.operators.LossOperators`).
+    memory_limit:
+        Before the first product, the intermediates of an HVP and of a third-order product are
+        predicted (:func:`~qcarleman.autodiff.memory.plan_for`); when one would not fit in half
+        this limit (default: :func:`qcarleman.errors.memory_limit`) every batch is split into
+        micro-batches and products are sums of per-micro-batch products (exact without batch
+        norm; with it each micro-batch uses its own statistics). ``memory_plan`` says what ran.
     """
 
     def __init__(  # noqa: PLR0913 — predates the rule (docs/DEVELOPING.md, Lint)
@@ -99,6 +106,7 @@ class GDMap(QuadraticMap):
         params: str | Iterable[str] | None = None,
         device: str | torch.device | None = None,
         hvp_mode: str = "functional",
+        memory_limit: int | str | None = None,
     ):
         if not np.isfinite(lr) or lr <= 0:
             raise UsageError(f"learning rate η = {lr} is invalid; use a finite η > 0")
@@ -124,12 +132,19 @@ class GDMap(QuadraticMap):
             params=params,
             hvp_mode=hvp_mode,
             device=device,
+            memory_limit=memory_limit,
         )
         #: How the model is evaluated (dropout off, batch-norm batch statistics; in words).
         self.evaluation = base.evaluation
-        #: One LossOperators per step (SGD) or one for all steps (full-batch GD).
+        #: The binding memory plan of HVPs and third-order products (None on the meta device).
+        self.memory_plan = plan_for(base, ("hvp", "third"), memory_limit=memory_limit)
+        plan = self.memory_plan
+        #: One LossOperators per step (SGD) or one for all steps (full-batch GD), on the
+        #: micro-batches of the plan.
         self.ops: list[LossOperators] = (
-            [base.with_batches([b]) for b in batch_list] if self.per_step else [base]
+            [micro_batched(base.with_batches([b]), plan) for b in batch_list]
+            if self.per_step
+            else [micro_batched(base, plan)]
         )
         self.active = base.active
         self.n = base.n

@@ -46,6 +46,7 @@ __all__ = ["CertifiedLanczosResult", "torch_operator", "lanczos", "slq", "chebys
 
 Tensor = torch.Tensor
 _DGKS = 0.717  # reorthogonalize again while ‖w‖ drops below this fraction (as in spectral.py)
+_CPU_BLOCK_BYTES = 8 * 2**20  # SLQ block working set on the CPU (see slq)
 
 
 @dataclass
@@ -156,12 +157,12 @@ def lanczos(  # noqa: PLR0913 — predates the rule (docs/DEVELOPING.md, Lint)
     alpha, beta = np.zeros(m_max), np.zeros(m_max)
     anorm, matvecs, state = 0.0, 0, None
     for j in range(m_max):
-        w = op.mm(V[j][:, None])[:, 0]
+        w = op.mm(V[j][:, None])[:, 0].contiguous()  # fresh; updated in place below
         matvecs += 1
         a = torch.dot(V[j], w)
-        w = w - a * V[j]
+        w.addcmul_(V[j], a, value=-1)
         if j > 0:
-            w = w - float(beta[j - 1]) * V[j - 1]
+            w.add_(V[j - 1], alpha=-float(beta[j - 1]))
         w, alpha[j], b = _reorthogonalize(V, j, w, a)
         anorm = max(anorm, abs(alpha[j]), b)
         breakdown = b <= _eps(op.dtype) * anorm
@@ -233,7 +234,7 @@ def _reorthogonalize(V: Tensor, j: int, w: Tensor, a: Tensor) -> tuple[Tensor, f
     device)."""
     prev = torch.linalg.vector_norm(w)
     for _ in range(2):
-        w = w - V[: j + 1].T @ (V[: j + 1] @ w)
+        w.addmv_(V[: j + 1].T, V[: j + 1] @ w, alpha=-1)  # in place, no n-vector temporaries
         bt = torch.linalg.vector_norm(w)
         ab = torch.stack([a, bt, prev]).to(torch.float64).tolist()  # scalars only
         if ab[1] > _DGKS * ab[2]:
@@ -309,8 +310,9 @@ def slq(
     memory_limit: int | str | None = None,
 ) -> SLQResult:
     r"""Stochastic Lanczos quadrature (Ubaru, Chen & Saad 2017, Alg. 1) on the operator's
-    device and dtype: ``batch`` probes (default: all that fit) advance as one block recurrence
-    with full reorthogonalization (batched, per probe). Same contract as
+    device and dtype: ``batch`` probes (default: all that fit; on the CPU as many as keep the
+    block's working vectors within 8 MiB) advance as one block recurrence with full
+    reorthogonalization (per probe). Same contract as
     :func:`qcarleman.spectral.slq` (including ``deflate = (values, vectors)``, vectors (n, k)
     tensors or arrays), reorthogonalized always; nodes and weights come back as float64 arrays.
     """
@@ -332,8 +334,13 @@ def slq(
     m = min(int(iters), n - k)
     esize = torch.empty(0, dtype=op.dtype).element_size()
     per_probe = esize * n * (m + 6)
-    if batch is None:
-        batch = int(max(1, min(probes, (_memory_limit(memory_limit) // 2) // per_probe)))
+    if batch is None:  # all probes that fit; on the CPU only as many as keep the three working
+        # vectors (q, w, q_prev) of the block cache-sized: at n ≈ 1M one probe at a time was
+        # measured faster than a block of 4 (benchmarks/RESULTS.md, issue 14)
+        fit = (_memory_limit(memory_limit) // 2) // per_probe
+        if op.device.type == "cpu":
+            fit = min(fit, _CPU_BLOCK_BYTES // (3 * esize * n))
+        batch = int(max(1, min(probes, fit)))
     batch = int(max(1, min(batch, probes)))
     check_memory(batch * per_probe, f"SLQ with {batch} probes × {m} steps (n = {n})", memory_limit)
     Z = probe_block(n, probes, dist, seed, op.dtype, op.device)
@@ -380,16 +387,17 @@ def _block_rules(op: _Op, Z: Tensor, m: int, U: Tensor | None):
     matvecs = 0
     for j in range(m):
         Q[:, j] = q
-        w = op.mm(q.T).T
+        w = op.mm(q.T).T.contiguous()  # (b, n) rows; a fresh tensor, updated in place below
         matvecs += int(active.sum())
-        a = (q * w).sum(dim=1)
-        w = w - a[:, None] * q - beta_prev[:, None] * q_prev
+        a = torch.stack([torch.dot(q[c], w[c]) for c in range(b)])  # α per row (BLAS dot)
+        w.addcmul_(q, a[:, None], value=-1).addcmul_(q_prev, beta_prev[:, None], value=-1)
         prev = torch.linalg.vector_norm(w, dim=1)
         for _ in range(2):  # batched CGS, second sweep only if DGKS asks (spectral.slq)
             if U is not None:
-                w = w - (w @ U) @ U.T
-            Qj = Q[:, : j + 1]
-            w = w - torch.bmm((torch.bmm(Qj, w[:, :, None])).transpose(1, 2), Qj)[:, 0]
+                w.sub_((w @ U) @ U.T)
+            for c in range(b):  # w_c −= Q_cᵀ(Q_c w_c) in place: BLAS gemv, measured 4× faster
+                Qc = Q[c, : j + 1]  # than the batched bmm at n ≈ 1M
+                w[c].addmv_(Qc.T, Qc @ w[c], alpha=-1)
             bt = torch.linalg.vector_norm(w, dim=1)
             if bool((bt > _DGKS * prev).all()):
                 break
@@ -404,10 +412,11 @@ def _block_rules(op: _Op, Z: Tensor, m: int, U: Tensor | None):
             break
         bnew = np.where(active, ab[1], 0.0)
         betas.append(bnew)
-        act = torch.as_tensor(active, device=op.device)
         q_prev = q
         scale = torch.as_tensor(np.where(active, ab[1], 1.0), dtype=op.dtype).to(op.device)
-        q = torch.where(act[:, None], w / scale[:, None], torch.zeros_like(w))
+        q = w.div_(scale[:, None])
+        if not active.all():  # finished rows continue as zeros (no products counted)
+            q.mul_(torch.as_tensor(active, dtype=op.dtype).to(op.device)[:, None])
         beta_prev = torch.as_tensor(bnew, dtype=op.dtype).to(op.device)
     A_, B_ = np.array(alphas).T, (np.array(betas).T if betas else np.zeros((b, 0)))
     rules = []

@@ -13,7 +13,10 @@ fitted by a line, fixed bytes (weights, θ̄, the gradient) plus bytes per sampl
 
 :func:`plan_products` turns the prediction into a :class:`MemoryPlan`: the largest micro-batch
 whose product fits in the memory limit (:func:`qcarleman.errors.memory_limit`, half the RAM by
-default), and :func:`micro_batched` returns operators on those micro-batches. Because the
+default), and :func:`micro_batched` returns operators on those micro-batches. :func:`plan_for`
+picks the binding plan of several products: spectra
+(:func:`qcarleman.analysis.spectrum.model_spectrum`) and the GD map (:class:`~.gdmap.GDMap`,
+hence emulation) consult it before their first product and report it. Because the
 operators' loss is the size-weighted mean L = Σ_k |B_k|/|B| L_{B_k} over its batches, every
 product on the micro-batches is the weighted *sum of per-micro-batch products* — exactly the
 full-batch product when the loss is a mean over samples and the model has no batch norm. With
@@ -34,9 +37,10 @@ from torch.func import functional_call
 
 from ..errors import UsageError, format_bytes
 from ..errors import memory_limit as _memory_limit
+from .evaluation import math_attention
 from .operators import LossOperators
 
-__all__ = ["MemoryPlan", "predict_bytes", "plan_products", "micro_batched"]
+__all__ = ["MemoryPlan", "predict_bytes", "plan_products", "plan_for", "micro_batched"]
 
 PRODUCTS = ("hvp", "third")
 
@@ -95,16 +99,20 @@ def _saved_bytes(ops: LossOperators, product: str, m: int) -> float:
     x, y = ops.batches[0]
     x, y = x[:m], y[:m]
     saved: dict[int, int] = {}
+    alive: list[torch.Tensor] = []  # no saved storage is freed and its address reused while
+    # measuring, so the sum is the same on every run (reports stay reproducible)
 
     def pack(t: torch.Tensor) -> torch.Tensor:
         st = t.untyped_storage()
         saved[st.data_ptr()] = st.nbytes()
+        alive.append(t)
         return t
 
     module = ops.module if product == "hvp" else ops._elementary()
     with torch.enable_grad(), saved_tensors_hooks(pack, lambda t: t):
         th = ops.theta.detach().clone().requires_grad_(True)
-        out = functional_call(module, ops.active.unflatten(th), (x,))
+        with math_attention():  # as the operators: attention with exact higher derivatives
+            out = functional_call(module, ops.active.unflatten(th), (x,))
         (g,) = torch.autograd.grad(ops.loss_fn(out, y), th, create_graph=True)
         if product == "third" and g.requires_grad:
             torch.autograd.grad(g, th, torch.ones_like(th), create_graph=True, allow_unused=True)
@@ -169,10 +177,25 @@ def plan_products(
     )
 
 
-def micro_batched(ops: LossOperators, plan: MemoryPlan) -> LossOperators:
+def plan_for(
+    ops: LossOperators,
+    products: tuple[str, ...] = ("hvp",),
+    *,
+    memory_limit: int | str | None = None,
+) -> MemoryPlan | None:
+    """The binding plan of ``products`` (the smallest micro-batch; on a tie the dearest product),
+    to apply with :func:`micro_batched`; None on the meta device (shapes only, nothing to
+    measure)."""
+    if ops.device.type == "meta":
+        return None
+    plans = [plan_products(ops, p, memory_limit=memory_limit) for p in products]
+    return min(plans, key=lambda p: (p.micro_batch, -p.predicted_bytes))
+
+
+def micro_batched(ops: LossOperators, plan: MemoryPlan | None) -> LossOperators:
     """The same operators on the micro-batches of ``plan`` (``ops`` itself when nothing is
     split): products are weighted sums of per-micro-batch products (module docstring)."""
-    if not plan.split:
+    if plan is None or not plan.split:
         return ops
     parts = []
     for x, y in ops.batches:

@@ -312,7 +312,8 @@ class LossOperators:
         u = self._vector(u, "u")
         graphs = None if u.requires_grad else self._cached_graphs()
         if graphs is not None:
-            return self._hvp_cached(graphs, u.detach()) + self.weight_decay * u
+            hu = self._hvp_cached(graphs, u.detach())
+            return hu.add_(u, alpha=self.weight_decay) if self.weight_decay else hu
         return self._hvp_raw(u) + self.weight_decay * u
 
     def hvp_batch(self, U: Tensor, chunk_size: int | None = None) -> Tensor:
@@ -323,7 +324,7 @@ class LossOperators:
         if graphs is not None:
             cols = U.detach().T.contiguous()  # contiguous columns; result (n, m) column-major
             HU = torch.stack([self._hvp_cached(graphs, u) for u in cols]).T
-            return HU + self.weight_decay * U
+            return HU + self.weight_decay * U if self.weight_decay else HU
         # "+ 0·u" keeps the vmap batch dimension when H u does not depend on u (H = 0).
         raw = lambda u: self._hvp_raw(u) + 0.0 * u
         HU = vmap(raw, in_dims=1, out_dims=1, chunk_size=chunk_size)(U)

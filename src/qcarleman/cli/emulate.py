@@ -21,7 +21,7 @@ import argparse
 from pathlib import Path
 
 from .helptext import command_help
-from .validate import add_force, check_work, integer, positive
+from .validate import add_force, check_work, integer, memory, positive
 
 #: Work guard: products (Hessian-vector G1·u and third-order G2(u, u)) of the emulation; the
 #: order-2 level has rank r(t) ≈ 2t, so T steps take ≈ 2·T·(r + 1) of them (autodiff.lowrank).
@@ -73,6 +73,12 @@ def register(sub: argparse._SubParsersAction) -> None:
         default=None,
         help="where the products run: cpu, cuda, cuda:1, ... (default: the model's, i.e. cpu)",
     )
+    p.add_argument(
+        "--memory-limit",
+        type=memory,
+        default=None,
+        help="e.g. 8G (default: half the RAM); products that would not fit run on micro-batches",
+    )
     p.add_argument("--out", default=None, help="output folder (default RUN_DIR/emulate)")
     p.add_argument("--no-plot", action="store_true", help="skip the PNG")
     p.add_argument("--json", action="store_true", help="print the report keys as JSON")
@@ -112,6 +118,7 @@ def run(args: argparse.Namespace) -> int:
             f2_iters=args.f2_iters,
             chunk_size=args.chunk_size,
             device=args.device,
+            memory_limit=args.memory_limit,
             progress=not args.quiet,  # tqdm writes to stderr; --json output stays clean
         )
     except KeyboardInterrupt:
