@@ -286,7 +286,7 @@ def emulation_stage(
     dtype = torch.float64 if opt.dtype == "float64" else torch.float32
     rep = emulate_checkpoint(
         lay.sparse, 0, T, order=2, threshold=opt.error_threshold, dtype=dtype,
-        f2_iters=5, progress=progress, keep_trajectories=True,
+        f2_iters=5, progress=progress, keep_trajectories=True, chunk_size=opt.emulation_chunk,
     )  # fmt: skip
     traj = rep.pop("trajectories")
     n = int(rep["n"])

@@ -51,7 +51,9 @@ class PaperOptions:
         (found in at most ``extreme_steps`` Lanczos steps);
         hessian_batches: batches of the Hessian; dtype: autodiff precision; curve_steps: T range
         of E(T); emulation_min_steps / emulation_max_steps: the emulated segment is the
-        paper-definition window clamped to this range; shot_budgets: tomography shots M;
+        paper-definition window clamped to this range; emulation_chunk: columns per vmapped
+        product in the order-2 emulation (memory O(P·chunk) instead of O(P·2T); the same
+        numbers); shot_budgets: tomography shots M;
         epsilon: target output error of the resource estimate; error_threshold: the relative
         error "within" which the emulated output is said to follow true GD; scratch: also
         train the scratch variant (re-initialised under the mask).
@@ -70,6 +72,7 @@ class PaperOptions:
     curve_steps: int = 100
     emulation_min_steps: int = 20
     emulation_max_steps: int = 24
+    emulation_chunk: int = 8
     shot_budgets: tuple[int, ...] = (10_000, 1_000_000)
     epsilon: float = 1e-2
     error_threshold: float = 0.05
@@ -97,6 +100,7 @@ class PaperOptions:
                 "emulation_min_steps",
                 "use 1 ≤ min ≤ max",
             ),
+            (self.emulation_chunk >= 1, "emulation_chunk", "use an integer ≥ 1"),
             (all(m >= 1 for m in self.shot_budgets), "shot_budgets", "use counts ≥ 1"),
             (0 < self.epsilon < 1 and 0 < self.error_threshold, "epsilon", "use 0 < ε < 1"),
         )
