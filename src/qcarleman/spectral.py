@@ -248,22 +248,31 @@ def lanczos(  # noqa: PLR0913 — predates the rule (docs/DEVELOPING.md, Lint)
             V[m] = w / b
     assert state is not None
     theta, S, res, m, done = state
-    kk = min(k, m)
-    lo, hi = np.arange(kk), np.arange(m - 1, m - 1 - kk, -1)
-    out = LanczosResult(
-        largest=theta[hi],
-        smallest=theta[lo],
-        residual_largest=res[hi],
-        residual_smallest=res[lo],
-        ritz_values=theta,
-        iterations=m,
-        matvecs=matvecs,
-        converged=bool(done),
-    )
+    fields, lo, hi = ritz_extremes(theta, res, k, m)
+    out = LanczosResult(**fields, matvecs=matvecs, converged=bool(done))
     if return_vectors:
         out.vectors_largest = V[:m].T @ S[:, hi]
         out.vectors_smallest = V[:m].T @ S[:, lo]
     return out
+
+
+def ritz_extremes(
+    theta: np.ndarray, res: np.ndarray, k: int, m: int
+) -> tuple[dict[str, Any], np.ndarray, np.ndarray]:
+    """The k largest and smallest of the ascending Ritz values ``theta`` of an m-step Lanczos
+    run with their residual bounds ``res``, as :class:`LanczosResult` fields, and the indices
+    (lo, hi) of those Ritz values in ``theta`` (for their vectors)."""
+    kk = min(k, m)
+    lo, hi = np.arange(kk), np.arange(m - 1, m - 1 - kk, -1)
+    fields = {
+        "largest": theta[hi],
+        "smallest": theta[lo],
+        "residual_largest": res[hi],
+        "residual_smallest": res[lo],
+        "ritz_values": theta,
+        "iterations": m,
+    }
+    return fields, lo, hi
 
 
 # -- stochastic Lanczos quadrature ---------------------------------------------------------

@@ -40,7 +40,7 @@ from scipy.linalg import eigh_tridiagonal
 
 from ..errors import UsageError, check_memory
 from ..errors import memory_limit as _memory_limit
-from ..spectral import LanczosResult, SLQResult
+from ..spectral import LanczosResult, SLQResult, ritz_extremes
 
 __all__ = ["CertifiedLanczosResult", "torch_operator", "lanczos", "slq", "chebyshev_bound"]
 
@@ -183,15 +183,9 @@ def lanczos(  # noqa: PLR0913 — predates the rule (docs/DEVELOPING.md, Lint)
             V[m] = w / b
     assert state is not None
     theta, S, res, m = state["theta"], state["S"], state["res"], state["m"]
-    kk = min(k, m)
-    lo, hi = np.arange(kk), np.arange(m - 1, m - 1 - kk, -1)
+    fields, lo, hi = ritz_extremes(theta, res, k, m)
     out = CertifiedLanczosResult(
-        largest=theta[hi],
-        smallest=theta[lo],
-        residual_largest=res[hi],
-        residual_smallest=res[lo],
-        ritz_values=theta,
-        iterations=m,
+        **fields,
         matvecs=matvecs,
         converged=bool(state["done"]),
         bound_largest=state["up"],
