@@ -115,3 +115,72 @@ def test_bad_inputs():
         emulate_order1(qmap, np.zeros(4), 3)
     with pytest.raises(UsageError, match="QuadraticMap"):
         emulate_order2("not a map", np.zeros(5), 3)
+
+
+def _bn_digits_map(T: int, hvp_mode: str, momentum: float = 0.0, chunk_size=None) -> GDMap:
+    """A pruned digits MLP with batch norm (64 → 4 → BN → tanh → 10), SGD batches of 16."""
+    from sklearn.datasets import load_digits
+
+    from qcarleman.training.pruning import prune_global
+
+    d = load_digits()
+    x, y = torch.tensor(d.data[: 16 * T] / 16.0), torch.tensor(d.target[: 16 * T])
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(64, 4), nn.BatchNorm1d(4), nn.Tanh(), nn.Linear(4, 10))
+    mask = prune_global(model.double(), 0.9, include_classifier=True)
+    batches = [(x[16 * i : 16 * (i + 1)], y[16 * i : 16 * (i + 1)]) for i in range(T)]
+    return GDMap(
+        model,
+        nn.functional.cross_entropy,
+        batches,
+        0.1,
+        mask=mask,
+        momentum=momentum,
+        weight_decay=1e-3,
+        per_step=True,
+        hvp_mode=hvp_mode,
+        chunk_size=chunk_size,
+    )
+
+
+@pytest.mark.parametrize(
+    ("hvp_mode", "momentum", "chunk_size"),
+    [("cached", 0.0, None), ("cached", 0.9, None), ("functional", 0.9, 3)],
+)
+def test_one_sweep_products_equal_dense_order2_with_batchnorm(hvp_mode, momentum, chunk_size):
+    """The memory-saving step (G1 U and Σ s_k G2(u_k, u_k) in one sweep, written into the next
+    factor block; graphs released after each step) equals the dense order-2 CarlemanSystem on a
+    batch-norm model, in both HVP modes, with momentum and functional chunks."""
+    T = 4
+    gd = _bn_digits_map(T, hvp_mode, momentum, chunk_size)
+    z0 = gd.initial_state(None if not momentum else 0.01 * torch.ones(gd.n))
+    dense = _bn_digits_map(T, "functional", momentum).dense_map()  # n² products, vmapped
+    ref = CarlemanSystem(dense, 2).iterate(z0, T)
+    res = emulate_order2(gd, z0, T)
+    assert np.abs(res.trajectory.numpy() - ref).max() < 1e-9 * np.abs(ref).max()
+    assert res.ranks == [int(momentum > 0) + 2 * t for t in range(T + 1)]
+    # Each step's cached graphs were released once the emulation had passed it …
+    assert not any(gd.operators(t).holds_graphs for t in range(T))
+    # … and are rebuilt lazily when the map is used again: the same trajectory.
+    again = emulate_order2(gd, z0, T)
+    assert torch.equal(again.trajectory, res.trajectory)
+    assert gd.operators(0).hvp_path == hvp_mode
+
+
+@pytest.mark.parametrize("hvp_mode", ["functional", "cached"])
+def test_hvp_third_sum_equals_blocks(hvp_mode):
+    """(H U, Σ_k s_k K[·, u_k, u_k]) in one sweep = hvp_batch and third_batch @ s (s_k = 0
+    columns: HVP only), written into a given column-major block."""
+    gd = _bn_digits_map(1, hvp_mode)
+    ops = gd.operators(0)
+    g = torch.Generator().manual_seed(4)
+    U = torch.randn(ops.n, 5, generator=g)
+    s = torch.tensor([1.0, -1.0, 0.0, 0.5, 2.0])
+    out = torch.empty(5, ops.n).T
+    HU, w = ops.hvp_third_sum(U, s, out=out, chunk_size=2)
+    assert HU.data_ptr() == out.data_ptr()
+    ref_H, ref_w = ops.hvp_batch(U), ops.third_batch(U, U) @ s
+    assert torch.allclose(HU, ref_H, rtol=0, atol=1e-10 * ref_H.abs().max())
+    assert torch.allclose(w, ref_w, rtol=0, atol=1e-10 * ref_w.abs().max())
+    with pytest.raises(UsageError, match="weights"):
+        ops.hvp_third_sum(U, s[:4])

@@ -22,8 +22,10 @@ on t, all expanded at the same θ̄. Batch norm uses batch statistics without ru
 
 A ``GDMap`` *is* a :class:`~qcarleman.dynamics.QuadraticMap` in operator form (NumPy float64 at
 its boundary), so Carleman lifting and history systems apply unchanged. Torch-native
-counterparts (:meth:`GDMap.tg0`, :meth:`GDMap.tg1`, :meth:`GDMap.tg2`) serve the low-rank
-emulation of large models without NumPy round trips; :meth:`GDMap.dense_map` gives the explicit
+counterparts (:meth:`GDMap.tg0`, :meth:`GDMap.tg1`, :meth:`GDMap.tg2`, and :meth:`GDMap.tg12`:
+G1 U with Σ_k s_k G2(u_k, u_k) in one sweep) serve the low-rank emulation of large models without
+NumPy round trips (it releases each SGD step's cached graphs after the step,
+:meth:`GDMap.release_graphs`); :meth:`GDMap.dense_map` gives the explicit
 map (dense H and K) for tiny models.
 """
 
@@ -195,6 +197,37 @@ class GDMap(QuadraticMap):
         if not self.momentum:
             return -0.5 * self.lr * K
         return torch.cat([-0.5 * self.lr * K, 0.5 * K])
+
+    def tg12(
+        self, t: int, U: Tensor, s: Tensor, out: Tensor | None = None
+    ) -> tuple[Tensor, Tensor]:
+        """(G1(t) U, Σ_k s_k G2(t)(u_k, u_k)) for U of shape (d, m) and weights s (m,): the HVPs
+        come with the third-order products and the weighted sum is accumulated without a block
+        of G2 columns (:meth:`LossOperators.hvp_third_sum`); G1 U is written into ``out``
+        (d, m) when given. Columns with s_k = 0 cost only their HVP."""
+        ops, eta, mu, n = self.operators(t), self.lr, self.momentum, self.n
+        X, chunk = U[:n], self.chunk_size
+        if not mu:
+            G1X, K = ops.hvp_third_sum(X, s, out=out, chunk_size=chunk)
+            return G1X.mul_(-eta).add_(X), -0.5 * eta * K  # (I − ηH) X, in place
+        V = U[n:]
+        if out is None:
+            out = torch.empty_like(U.T, memory_format=torch.contiguous_format).T
+        HX, K = ops.hvp_third_sum(X, s, out=out[n:], chunk_size=chunk)
+        out[:n].copy_(X).add_(HX, alpha=-eta).add_(V, alpha=-eta * mu)
+        out[n:].add_(V, alpha=mu)
+        return out, torch.cat([-0.5 * eta * K, 0.5 * K])
+
+    def release_graphs(self, t: int | None = None) -> None:
+        """Drop the cached gradient graphs of step t under SGD (all steps when t is None); they
+        are rebuilt lazily if step t's products are asked again. A full-batch map keeps its one
+        set of graphs for t given (every step uses it). The order-2 emulation calls this after
+        each step, so only one step's graphs are alive at a time."""
+        if t is None:
+            for ops in self.ops:
+                ops.release_graphs()
+        elif self.per_step:
+            self.operators(t).release_graphs()
 
     def _numpy1(self, t: int) -> Callable[[np.ndarray], np.ndarray]:
         def apply(U: np.ndarray) -> np.ndarray:

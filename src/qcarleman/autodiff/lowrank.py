@@ -149,6 +149,12 @@ class _TorchNative(Protocol):
 
     def tg2(self, t: int, U: Tensor, V: Tensor) -> Tensor: ...
 
+    def tg12(
+        self, t: int, U: Tensor, s: Tensor, out: Tensor | None = None
+    ) -> tuple[Tensor, Tensor]: ...
+
+    def release_graphs(self, t: int | None = None) -> None: ...
+
 
 class _TorchCoefficients:
     """G0(t), G1(t)·U, G2(t)(U, V) as torch tensors: a GDMap's native ones, or a NumPy map's."""
@@ -179,6 +185,19 @@ class _TorchCoefficients:
         if self._tmap is not None:
             return self._tmap.tg2(t, U, V)
         return torch.as_tensor(self.qmap.g2(t, U.numpy(), V.numpy()))
+
+    def g12(self, t: int, U: Tensor, s: Tensor, out: Tensor) -> Tensor:
+        """G1(t) U written into ``out``; returns w = Σ_k s_k G2(t)(u_k, u_k) (GDMap: one sweep,
+        no block of G2 columns; skipped for a NumPy map when s = 0)."""
+        if self._tmap is not None:
+            return self._tmap.tg12(t, U, s, out)[1]
+        out.copy_(self.g1(t, U))
+        return self.g2(t, U, U) @ s if torch.any(s != 0) else torch.zeros(self.d)
+
+    def done(self, t: int) -> None:
+        """Step t's products are done: a GDMap releases its cached graphs (SGD)."""
+        if self._tmap is not None:
+            self._tmap.release_graphs(t)
 
 
 def _start(qmap: QuadraticMap, z0, T: int, extra_vectors: int) -> tuple[_TorchCoefficients, Tensor]:
@@ -212,6 +231,7 @@ def emulate_order1(qmap: QuadraticMap, z0, T: int, progress: bool = False) -> Lo
         y1 = co.g0(t) + co.g1(t, y1[:, None])[:, 0]
         traj[t + 1] = y1
         res.g1_products += 1
+        co.done(t)
         res.seconds.append(time.perf_counter() - start)
     return res
 
@@ -234,65 +254,67 @@ def emulate_order2(
     if not np.isfinite(rtol) or not 0 <= rtol < 1:
         raise UsageError(f"rtol = {rtol} is invalid; use 0 ≤ rtol < 1")
     r_max = 2 * T + 1 if max_rank is None else min(int(max_rank) + 2, 2 * T + 1)
-    co, y1 = _start(qmap, z0, T, 3 * r_max + 4)
-    dev = y1.device
-    traj = torch.empty((T + 1, co.d), dtype=co.dtype, device=dev)
+    co, y1 = _start(qmap, z0, T, 2 * r_max + 4)
+    dev, like = y1.device, {"dtype": co.dtype, "device": y1.device}
+    traj = torch.empty((T + 1, co.d), **like)
     traj[0] = y1
-    if torch.any(y1 != 0):
-        U, s = y1[:, None].clone(), torch.ones(1, dtype=co.dtype, device=dev)
-    else:
-        U = torch.empty((co.d, 0), dtype=co.dtype, device=dev)
-        s = torch.empty(0, dtype=co.dtype, device=dev)
-    pm = torch.tensor([1.0, -1.0], dtype=co.dtype, device=dev)
+    # The factors as rows: F[k] = u_k, so the columns of U = Fᵀ are contiguous vectors.
+    F = y1[None].clone() if torch.any(y1 != 0) else torch.empty((0, co.d), **like)
+    s = torch.ones(F.shape[0], **like)
+    pm, zero = torch.tensor([1.0, -1.0], **like), torch.zeros(1, **like)
     res = LowRankResult(
-        order=2, trajectory=traj, ranks=[U.shape[1]], discarded=[0.0], level2_norms=[_fro(U, s)]
+        order=2, trajectory=traj, ranks=[F.shape[0]], discarded=[0.0], level2_norms=[_fro(F, s)]
     )
     res.notes += [qmap.evaluation] if hasattr(qmap, "evaluation") else []
     for t in _progress(T, "order-2 low-rank emulation", progress):
         start = time.perf_counter()
-        G1 = co.g1(t, torch.cat([y1[:, None], U], dim=1))  # G1 ŷ1 and G1 U in one block
-        res.g1_products += G1.shape[1]
-        c = G1[:, 0]
-        if U.shape[1]:
-            c = c + co.g2(t, U, U) @ s  # w = G2·ŷ2 = Σ_r s_r G2(u_r, u_r)
-            res.g2_products += U.shape[1]
-        y1 = co.g0(t) + c
-        U = torch.cat([G1[:, 1:], y1[:, None], c[:, None]], dim=1)
-        s = torch.cat([s, pm])
+        r = F.shape[0]
+        new = torch.empty((r + 2, co.d), **like)  # U' = [G1 U, ŷ1', c], filled in place
+        c = new[r + 1]
+        co.g12(t, y1[:, None], zero, new[r : r + 1].T)  # G1 ŷ1 (an HVP only)
+        c.copy_(new[r])
+        if r:  # G1 U into the new block, w = G2·ŷ2 = Σ_k s_k G2(u_k, u_k) accumulated
+            c.add_(co.g12(t, F.T, s, new[:r].T))
+        res.g1_products += r + 1
+        res.g2_products += r
+        co.done(t)  # step t's batch is not used again
+        torch.add(co.g0(t), c, out=new[r])
+        y1, F, s = new[r], new, torch.cat([s, pm])
         dropped = 0.0
         if max_rank is not None or rtol > 0:
-            U, s, dropped = _truncate(U, s, max_rank, rtol)
+            F, s, dropped = _truncate(F, s, max_rank, rtol)
         traj[t + 1] = y1
-        res.ranks.append(int(U.shape[1]))
+        res.ranks.append(int(F.shape[0]))
         res.discarded.append(dropped)
-        res.level2_norms.append(_fro(U, s))
+        res.level2_norms.append(_fro(F, s))
         res.seconds.append(time.perf_counter() - start)
     return res
 
 
-def _fro(U: Tensor, s: Tensor) -> float:
-    """‖U diag(s) Uᵀ‖_F = √(Σ_ij s_i s_j (UᵀU)_ij²) (O(d r²), no d×d matrix)."""
-    if U.shape[1] == 0:
+def _fro(F: Tensor, s: Tensor) -> float:
+    """‖Fᵀ diag(s) F‖_F = √(Σ_ij s_i s_j (F Fᵀ)_ij²) for factor rows F (O(d r²), no d×d)."""
+    if F.shape[0] == 0:
         return 0.0
-    G = U.T @ U
+    G = F @ F.T
     return float(torch.sqrt(torch.clamp(s @ (G * G) @ s, min=0.0)))
 
 
 def _truncate(
-    U: Tensor, s: Tensor, max_rank: int | None, rtol: float
+    F: Tensor, s: Tensor, max_rank: int | None, rtol: float
 ) -> tuple[Tensor, Tensor, float]:
-    """Best rank-k approximation of Y2 = U diag(s) Uᵀ via U = QR and the eigendecomposition of
-    the r×r core R diag(s) Rᵀ (module docstring). Returns (U_k, s_k, ‖dropped‖_F/‖Y2‖_F)."""
-    Q, R = torch.linalg.qr(U)
+    """Best rank-k approximation of Y2 = U diag(s) Uᵀ (U = Fᵀ) via U = QR and the
+    eigendecomposition of the r×r core R diag(s) Rᵀ (module docstring). Returns (F_k, s_k,
+    ‖dropped‖_F/‖Y2‖_F), F_k the kept factors as rows."""
+    Q, R = torch.linalg.qr(F.T)
     core = (R * s) @ R.T
     lam, V = torch.linalg.eigh(0.5 * (core + core.T))
     order = torch.argsort(lam.abs(), descending=True)
     lam, V = lam[order], V[:, order]
     total = float(torch.linalg.vector_norm(lam))
     if total == 0.0:
-        return U[:, :0], s[:0], 0.0
+        return F[:0], s[:0], 0.0
     keep = lam.abs() > rtol * lam.abs().max()
     if max_rank is not None:
         keep[int(max_rank) :] = False
     dropped = float(torch.linalg.vector_norm(lam[~keep])) / total
-    return Q @ V[:, keep], lam[keep], dropped
+    return V[:, keep].T @ Q.T, lam[keep], dropped

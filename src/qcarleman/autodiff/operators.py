@@ -175,6 +175,17 @@ class LossOperators:
         self._graphs3: list[_Graph | None] | None = None  # elementary-op graphs (third order)
         self._graph3_fallback = False
 
+    def release_graphs(self) -> None:
+        """Drop the cached gradient graphs (both copies); the next cached product rebuilds them.
+        For callers done with these batches (the order-2 emulation after each SGD step)."""
+        self._graphs = None
+        self._graphs3 = None
+
+    @property
+    def holds_graphs(self) -> bool:
+        """True while cached gradient graphs (fused or elementary-op) are alive."""
+        return self._graphs is not None or self._graphs3 is not None
+
     def with_batches(self, batches) -> LossOperators:
         """The same model, mask, λ and θ̄ on other batches (shares the model copy)."""
         new = copy.copy(self)
@@ -321,26 +332,32 @@ class LossOperators:
         the cached graphs, one reverse pass per column — measured faster than a batched pass)."""
         U = self._block(U, "U")
         graphs = None if U.requires_grad or U.shape[1] == 0 else self._cached_graphs()
-        if graphs is not None:
-            cols = U.detach().T.contiguous()  # contiguous columns; result (n, m) column-major
-            HU = torch.stack([self._hvp_cached(graphs, u) for u in cols]).T
-            return HU + self.weight_decay * U if self.weight_decay else HU
+        if graphs is not None:  # columns written into one (m, n) block: (n, m) column-major
+            HU = torch.empty_like(U.T, memory_format=torch.contiguous_format).T
+            for k, u in enumerate(U.detach().T):
+                HU[:, k] = self._hvp_cached(graphs, u.contiguous())
+            return HU.add_(U, alpha=self.weight_decay) if self.weight_decay else HU
         # "+ 0·u" keeps the vmap batch dimension when H u does not depend on u (H = 0).
         raw = lambda u: self._hvp_raw(u) + 0.0 * u
         HU = vmap(raw, in_dims=1, out_dims=1, chunk_size=chunk_size)(U)
         return HU + self.weight_decay * U
 
-    def _third_raw(self, u: Tensor, v: Tensor) -> Tensor:
-        # Forward over reverse-over-reverse: θ ↦ H(θ)u by double backward, differentiated in
-        # direction v by jvp. Under vmap this is far faster than jvp∘jvp∘grad (measured ~50×
-        # on a masked MLP), with the same result.
+    def _hvp_third_raw(self, u: Tensor, v: Tensor) -> Tensor:
+        """(H_raw u, K[·, u, v]) stacked as (2, n), without weight decay. Forward over
+        reverse-over-reverse: θ ↦ H(θ)u by double backward (elementary-op copy), differentiated
+        in direction v by jvp, whose primal output is H(θ̄)u. Under vmap this is far faster than
+        jvp∘jvp∘grad (measured ~50× on a masked MLP), with the same result."""
+
         def one(b: Batch) -> Tensor:
             def hvp_u(th: Tensor) -> Tensor:
                 return vjp(lambda t: grad(self.batch_loss)(t, b, True), th)[1](u)[0]
 
-            return jvp(hvp_u, (self.theta,), (v,))[1]
+            return torch.stack(jvp(hvp_u, (self.theta,), (v,)))
 
         return self._sum(one)
+
+    def _third_raw(self, u: Tensor, v: Tensor) -> Tensor:
+        return self._hvp_third_raw(u, v)[1]
 
     def _third_graphs(self) -> list[_Graph | None] | None:
         """Cached gradient graphs through the elementary-op copy (``hvp_mode="cached"``), or
@@ -351,18 +368,30 @@ class LossOperators:
             self._graphs3 = self._build_graphs(third=True)
         return self._graphs3
 
-    def _third_cached(self, graphs: list[_Graph | None], u: Tensor, v: Tensor) -> Tensor:
-        """Σ_b w_b K_b[·, u, v] by reverse over reverse through the cached gradient graph:
-        h = ∂(∇L_b · u)/∂θ with its graph, then ∂(h · v)/∂θ = K_b[·, u, v]."""
-        total = None
+    def _hvp_third_cached(
+        self, graphs: list[_Graph | None], u: Tensor, v: Tensor
+    ) -> tuple[Tensor, Tensor]:
+        """(Σ_b w_b H_b u, Σ_b w_b K_b[·, u, v]) by reverse over reverse through the cached
+        gradient graphs: h = ∂(∇L_b · u)/∂θ with its graph (its value is H_b u), then
+        ∂(h · v)/∂θ = K_b[·, u, v]. Without weight decay."""
+        hu_total = kv_total = None
         pu, pv = u.split(self.active.sizes), v.split(self.active.sizes)
         for w, graph in zip(self._weights, graphs):
             if graph is None:
                 continue
             segs, gs, keep = graph
             hu = torch.autograd.grad(
-                gs, segs, [pu[k] for k in keep], create_graph=True, allow_unused=True
+                gs,
+                segs,
+                [pu[k] for k in keep],
+                create_graph=True,
+                retain_graph=True,
+                allow_unused=True,
             )
+            flat = torch.cat(
+                [h.detach() if h is not None else torch.zeros_like(s) for h, s in zip(hu, segs)]
+            )
+            hu_total = w * flat if hu_total is None else hu_total.add_(flat, alpha=w)
             live = [(h, k) for k, h in enumerate(hu) if h is not None and h.requires_grad]
             if not live:
                 continue
@@ -376,8 +405,9 @@ class LossOperators:
             flat = torch.cat(
                 [t if t is not None else torch.zeros_like(s) for t, s in zip(kv, segs)]
             )
-            total = w * flat if total is None else total.add_(flat, alpha=w)
-        return torch.zeros_like(u) if total is None else total
+            kv_total = w * flat if kv_total is None else kv_total.add_(flat, alpha=w)
+        zero = torch.zeros_like(u)
+        return (zero if hu_total is None else hu_total), (zero if kv_total is None else kv_total)
 
     def third(self, u: Tensor, v: Tensor) -> Tensor:
         """K[·, u, v] = ∇_θ(uᵀ H(θ) v) at θ̄ (ALGORITHM.md §1): the derivative of θ ↦ H(θ)u in
@@ -388,7 +418,7 @@ class LossOperators:
         u, v = self._vector(u, "u"), self._vector(v, "v")
         graphs = None if (u.requires_grad or v.requires_grad) else self._third_graphs()
         if graphs is not None:
-            return self._third_cached(graphs, u.detach(), v.detach())
+            return self._hvp_third_cached(graphs, u.detach(), v.detach())[1]
         return self._third_raw(u, v)
 
     def third_batch(self, U: Tensor, V: Tensor, chunk_size: int | None = None) -> Tensor:
@@ -400,11 +430,71 @@ class LossOperators:
         grad_free = not (U.requires_grad or V.requires_grad) and U.shape[1] > 0
         graphs = self._third_graphs() if grad_free else None
         if graphs is not None:  # one reverse-over-reverse pass per column, no vmap copies
-            cols = [self._third_cached(graphs, u, v) for u, v in zip(U.T, V.T)]
-            return torch.stack(cols, 1)
+            K = torch.empty_like(U.T, memory_format=torch.contiguous_format).T
+            for k, (u, v) in enumerate(zip(U.detach().T, V.detach().T)):
+                K[:, k] = self._hvp_third_cached(graphs, u.contiguous(), v.contiguous())[1]
+            return K
         # "+ 0·(u + v)" keeps the vmap batch dimension when K = 0 (e.g. a linear model).
         raw = lambda u, v: self._third_raw(u, v) + 0.0 * (u + v)
         return vmap(raw, in_dims=(1, 1), out_dims=1, chunk_size=chunk_size)(U, V)
+
+    def hvp_third_sum(
+        self,
+        U: Tensor,
+        s: Tensor,
+        *,
+        out: Tensor | None = None,
+        chunk_size: int | None = None,
+    ) -> tuple[Tensor, Tensor]:
+        r"""(H U, w) with w = Σ_k s_k K[·, u_k, u_k] for U of shape (n, m) and weights s (m,),
+        without a block of third-order columns: each third-order product's first pass is the
+        HVP of its column (the primal of the jvp, or the value of the reverse pass built with
+        its graph), so H U comes with the products and w is accumulated as they run; both
+        through the elementary-op copy (exact third derivatives; its H u equals the fused one up
+        to rounding). Columns with s_k = 0 get only their HVP (cached: through the same graph;
+        functional: the fused path). Cached mode: one column at a time through the cached
+        graphs, ``hvp_mode="cached"``; functional: vmapped, ``chunk_size`` columns at a time.
+        H U is written into ``out`` (n, m) when given (e.g. a column-major view of the next
+        factor block) — what the order-2 emulation needs per step (:mod:`.lowrank`)."""
+        U = self._block(U, "U")
+        s = torch.as_tensor(s).to(dtype=self.dtype, device=self.device).reshape(-1)
+        if s.shape != (U.shape[1],):
+            raise UsageError(f"s has {s.numel()} weights for {U.shape[1]} columns of U")
+        if out is None:
+            out = torch.empty_like(U.T, memory_format=torch.contiguous_format).T
+        elif out.shape != U.shape:
+            raise UsageError(f"out has shape {tuple(out.shape)}; pass one of U's {tuple(U.shape)}")
+        HU = out
+        w = torch.zeros(self.n, dtype=self.dtype, device=self.device)
+        self._elementary()  # built outside any torch.func transform
+        graphs = self._third_graphs() if U.shape[1] and not U.requires_grad else None
+        weights = s.tolist()  # one device sync
+        if graphs is not None:
+            for k, u in enumerate(U.detach().T):
+                u = u.contiguous()
+                if weights[k] == 0.0:
+                    HU[:, k] = self._hvp_cached(graphs, u)
+                else:
+                    hu, kv = self._hvp_third_cached(graphs, u, weights[k] * u)
+                    HU[:, k] = hu
+                    w.add_(kv)
+        else:
+            zero = [k for k, v in enumerate(weights) if v == 0.0]
+            if zero:  # "+ 0·u" keeps the vmap batch dimension when H = 0 (as in hvp_batch)
+                hvp = lambda u: self._hvp_raw(u) + 0.0 * u
+                HU[:, zero] = vmap(hvp, in_dims=1, out_dims=1, chunk_size=chunk_size)(U[:, zero])
+            cols = [k for k, v in enumerate(weights) if v != 0.0]
+            step = max(len(cols) if chunk_size is None else int(chunk_size), 1)
+            raw = lambda u, v: self._hvp_third_raw(u, v) + 0.0 * (u + v)
+            for a in range(0, len(cols), step):
+                idx = cols[a : a + step]
+                Uc = U[:, idx]
+                both = vmap(raw, in_dims=(1, 1), out_dims=2)(Uc, Uc * s[idx])
+                HU[:, idx] = both[0]
+                w.add_(both[1].sum(1))
+        if self.weight_decay:
+            HU.add_(U, alpha=self.weight_decay)
+        return HU, w
 
     # -- dense forms for tiny models ---------------------------------------------------------
     def dense_hessian(self, memory_limit: int | str | None = None) -> Tensor:
