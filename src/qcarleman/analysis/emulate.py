@@ -289,12 +289,15 @@ def emulate_checkpoint(  # noqa: PLR0913 — predates the rule (docs/DEVELOPING.
     keep_trajectories: bool = False,
     device: str | None = None,
     memory_limit: int | str | None = None,
+    hvp_mode: str = "cached",
 ) -> dict[str, Any]:
     """:func:`emulation_report` for checkpoint ``step`` (latest if None) of a training run, on
     the map of :func:`checkpoint_map`. ``chunk_size`` bounds the columns per vmapped product
-    call (memory O(P·chunk) instead of O(P·rank) for large models); ``device`` where the
-    products run (default: the checkpoint model's device); ``memory_limit`` for the memory plan
-    (:func:`checkpoint_map`)."""
+    call (functional mode; memory O(P·chunk) instead of O(P·rank) for large models); ``device``
+    where the products run (default: the checkpoint model's device); ``memory_limit`` for the
+    memory plan (:func:`checkpoint_map`); ``hvp_mode`` "cached" (default: the order-2 emulation
+    runs ≈ 2t products per step at one θ̄ and batch, one reverse pass each through that step's
+    cached gradient graph, released after the step) or "functional" (vmapped from scratch)."""
     gd, z0, ck = checkpoint_map(
         run_dir,
         step,
@@ -305,6 +308,7 @@ def emulate_checkpoint(  # noqa: PLR0913 — predates the rule (docs/DEVELOPING.
         chunk_size=chunk_size,
         device=device,
         memory_limit=memory_limit,
+        hvp_mode=hvp_mode,
     )
     report = emulation_report(
         gd,
@@ -323,5 +327,6 @@ def emulate_checkpoint(  # noqa: PLR0913 — predates the rule (docs/DEVELOPING.
         P=gd.active.P,
         dtype=str(dtype),
         device=str(gd.device),
+        hvp_mode=gd.operators(0).hvp_path,
     )
     return report

@@ -336,7 +336,7 @@ class LossOperators:
             HU = torch.empty_like(U.T, memory_format=torch.contiguous_format).T
             for k, u in enumerate(U.detach().T):
                 HU[:, k] = self._hvp_cached(graphs, u.contiguous())
-            return HU.add_(U, alpha=self.weight_decay) if self.weight_decay else HU
+            return HU.add_(self.weight_decay * U) if self.weight_decay else HU  # as HU + λU
         # "+ 0·u" keeps the vmap batch dimension when H u does not depend on u (H = 0).
         raw = lambda u: self._hvp_raw(u) + 0.0 * u
         HU = vmap(raw, in_dims=1, out_dims=1, chunk_size=chunk_size)(U)

@@ -69,6 +69,13 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="columns per vmapped product (bounds memory)",
     )
     p.add_argument(
+        "--hvp-mode",
+        choices=("cached", "functional"),
+        default="cached",
+        help="products by reverse passes through each step's cached gradient graph (cached, "
+        "default) or vmapped from scratch (functional; with --chunk-size)",
+    )
+    p.add_argument(
         "--device",
         default=None,
         help="where the products run: cpu, cuda, cuda:1, ... (default: the model's, i.e. cpu)",
@@ -119,6 +126,7 @@ def run(args: argparse.Namespace) -> int:
             chunk_size=args.chunk_size,
             device=args.device,
             memory_limit=args.memory_limit,
+            hvp_mode=args.hvp_mode,
             progress=not args.quiet,  # tqdm writes to stderr; --json output stays clean
         )
     except KeyboardInterrupt:
