@@ -116,6 +116,11 @@ def single(args) -> dict:
     }
 
 
+def factors(r: dict) -> float:
+    """Bytes of the O(n·T) factors: U (n × 2T) and the trajectory ((T+1) × n), float32."""
+    return 4.0 * r["n"] * (2 * r["T"] + r["T"] + 1)
+
+
 def markdown(rows: list[dict], args, started: str, load: tuple) -> str:
     r0 = rows[0]
     lines = [
@@ -146,8 +151,8 @@ def markdown(rows: list[dict], args, started: str, load: tuple) -> str:
         "| T | s/step (mean) | last step s | total s | T GD steps s | cost ratio to T GD steps "
         "| G1 (HVP) products | G2 (third) products | total / (T²·(t_HVP+t_third)) "
         "| total / (#G1·t_HVP + #G2·t_third) | rank at T | peak RSS | RSS before emulation "
-        "| dense H would need |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "| extra memory / O(n·T) factors | dense H would need |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         T = r["T"]
@@ -159,8 +164,20 @@ def markdown(rows: list[dict], args, started: str, load: tuple) -> str:
             f"| {r['emulation_s'] / (T * T * (r['t_hvp'] + r['t_third'])):.2f} "
             f"| {r['emulation_s'] / per_product:.2f} | {r['ranks'][-1]} "
             f"| {r['rss_peak'] / 2**20:.0f} MiB | {r['rss_setup'] / 2**20:.0f} MiB "
+            f"| {(r['rss_peak'] - r['rss_setup']) / factors(r):.1f} "
             f"| {4 * r['n'] ** 2 / 2**30:.0f} GiB |"
         )
+    for a, b in zip(rows, rows[1:]):  # time ratio of consecutive horizons, raw and normalized
+        floor = lambda r: r["g1_products"] * r["t_hvp"] + r["g2_products"] * r["t_third"]
+        raw = b["emulation_s"] / a["emulation_s"]
+        count = (b["g1_products"] + b["g2_products"]) / (a["g1_products"] + a["g2_products"])
+        norm = raw * (floor(a) / floor(b)) * count  # at equal per-product cost
+        lines += [
+            "",
+            f"T = {b['T']} / T = {a['T']}: time ratio {raw:.2f} raw, {norm:.2f} at equal "
+            f"per-product cost (each process's total/floor ratio × the product-count ratio "
+            f"{count:.2f}).",
+        ]
     lines += [
         "",
         f"Single-product times on this model (mean of 3, T = {rows[-1]['T']} run): "
@@ -169,8 +186,9 @@ def markdown(rows: list[dict], args, started: str, load: tuple) -> str:
         "The rank of ŷ2 grows by 2 per step (2t from x0 = 0), so the product count is "
         "Σ_t (2t+1) = T² G1 products and Σ_t 2t = T(T−1) G2 products; the cost ratio to T "
         "gradient steps therefore grows ~linearly in T. Memory: the factors U (n × 2T) and the "
-        "trajectory ((T+1) × n) are O(n·T); no n × n object is formed (the last column is what a "
-        "dense Hessian alone would take in float32).",
+        "trajectory ((T+1) × n) are O(n·T) (extra memory: peak RSS − RSS before the single-product "
+        "timings and the emulation, over their bytes); no n × n object is formed (the last column "
+        "is what a dense Hessian alone would take in float32).",
         "",
     ]
     return "\n".join(lines)

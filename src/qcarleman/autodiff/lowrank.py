@@ -16,6 +16,15 @@ Hence Y2 stays symmetric and is kept as Y2 = U diag(s) Uᵀ (U: d×r, s: signs/w
 U' = [G1U, ŷ1', c], s' = [s, 1, −1]; w = Σ_r s_r G2(u_r, u_r). From Y2(0) = z0z0ᵀ the rank is
 r(t) = 2t (+1 if z0 ≠ 0), so T steps cost Σ_t (r(t) + 1) ≈ T² products G1·u (Hessian-vector
 products) and ≈ T² third-order products G2(u, u), and memory O(d·T) — no d² anywhere.
+
+One sweep per step (a :class:`~qcarleman.autodiff.gdmap.GDMap`, :meth:`~.gdmap.GDMap.tg12`):
+the first pass of each third-order product K[·, u_r, u_r] is the HVP H u_r, so G1 U comes with
+the G2 products, and w is accumulated column by column — no d×r block of G2 columns. The
+factors are kept as rows (U = Fᵀ, contiguous columns) and G1 U is written straight into the
+next step's block [G1U, ŷ1', c]; the old block is dropped when the step ends, so at most two
+blocks (d×r and d×(r+2)) and the trajectory are alive. After step t the map releases that step's
+cached gradient graphs (``hvp_mode="cached"``; step t's batch is not used again; they are rebuilt
+lazily if it is).
 The truncated dynamics are invariant under the Carleman scaling γ (ŷ_j = y_j/γ^j with
 G0/γ, G1, γG2), so the result equals ``CarlemanSystem(qmap, 2, scale=γ)`` for every γ.
 
@@ -247,7 +256,9 @@ def emulate_order2(
     """Order-2 Carleman with ŷ2 = U diag(s) Uᵀ (module docstring; ALGORITHM.md §2, last bullet).
 
     ``max_rank`` / ``rtol`` switch on truncation (module docstring); without them the result is
-    the exact order-2 truncated dynamics (rank 2t, or 2t+1 from z0 ≠ 0).
+    the exact order-2 truncated dynamics (rank 2t, or 2t+1 from z0 ≠ 0). One sweep of products
+    per step into a preallocated factor block; a GDMap's cached graphs of step t are released
+    after step t (module docstring).
     """
     if max_rank is not None and (int(max_rank) != max_rank or max_rank < 1):
         raise UsageError(f"max_rank = {max_rank} is invalid; use an integer ≥ 1 or None")
@@ -255,7 +266,7 @@ def emulate_order2(
         raise UsageError(f"rtol = {rtol} is invalid; use 0 ≤ rtol < 1")
     r_max = 2 * T + 1 if max_rank is None else min(int(max_rank) + 2, 2 * T + 1)
     co, y1 = _start(qmap, z0, T, 2 * r_max + 4)
-    dev, like = y1.device, {"dtype": co.dtype, "device": y1.device}
+    like = {"dtype": co.dtype, "device": y1.device}
     traj = torch.empty((T + 1, co.d), **like)
     traj[0] = y1
     # The factors as rows: F[k] = u_k, so the columns of U = Fᵀ are contiguous vectors.

@@ -11,6 +11,10 @@ every operator here acts on flat vectors of length n (the coordinates θ_S):
   - ``hvp(u)``       H u with H = ∇²L(θ̄) + λI (forward-over-reverse, ``jvp(grad(L))``),
   - ``third(u, v)``  K[·, u, v] = ∇_θ(uᵀ H(θ) v) at θ̄, the third-order directional derivative
     (``jvp`` of the Hessian-vector product in direction v; the quadratic weight-decay term adds 0),
+  - ``hvp_third_sum(U, s)``  (H U, Σ_k s_k K[·, u_k, u_k]) in one sweep: the first pass of each
+    third-order product is the HVP of its column (the jvp's primal, or the value of the reverse
+    pass built with its graph), and the weighted sum is accumulated without a block of columns
+    (the order-2 emulation, :mod:`qcarleman.autodiff.lowrank`),
   - dense H and K for tiny models (memory predicted first), and a SciPy ``LinearOperator`` for H.
 
   **HVP modes.** ``hvp_mode="functional"`` (default) builds each product from scratch by
@@ -27,6 +31,8 @@ every operator here acts on flat vectors of length n (the coordinates θ_S):
   autograd saves while building it (forward and the differentiable backward), scaled to all
   batches by sample count; if that exceeds the memory limit (:func:`qcarleman.errors.check_memory`)
   the operators fall back to the functional mode (``hvp_path`` tells which one ran).
+  ``release_graphs()`` drops the graphs (the emulation does so after each SGD step); the next
+  cached product rebuilds them.
 
   L is the loss of the given batches: with several batches, the batch-size weighted mean
   L = Σ_b |B_b| L_b / Σ_b |B_b| (the full-batch loss when ``loss_fn`` averages over samples).

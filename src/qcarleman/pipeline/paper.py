@@ -284,7 +284,7 @@ def emulation_stage(
         return emu
     T = emulation_steps(opt, analysis)
     dtype = torch.float64 if opt.dtype == "float64" else torch.float32
-    rep = emulate_checkpoint(
+    rep = emulate_checkpoint(  # cached-graph products (the default); chunks if functional
         lay.sparse, 0, T, order=2, threshold=opt.error_threshold, dtype=dtype,
         f2_iters=5, progress=progress, keep_trajectories=True, chunk_size=opt.emulation_chunk,
     )  # fmt: skip

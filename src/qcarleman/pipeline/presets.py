@@ -52,8 +52,9 @@ class PaperOptions:
         hessian_batches: batches of the Hessian; dtype: autodiff precision; curve_steps: T range
         of E(T); emulation_min_steps / emulation_max_steps: the emulated segment is the
         paper-definition window clamped to this range; emulation_chunk: columns per vmapped
-        product in the order-2 emulation (memory O(P·chunk) instead of O(P·2T); the same
-        numbers); shot_budgets: tomography shots M;
+        product in the order-2 emulation when it runs functional products (its cached gradient
+        graphs would not fit; memory O(P·chunk) instead of O(P·2T); the same numbers);
+        shot_budgets: tomography shots M;
         epsilon: target output error of the resource estimate; error_threshold: the relative
         error "within" which the emulated output is said to follow true GD; scratch: also
         train the scratch variant (re-initialised under the mask).
