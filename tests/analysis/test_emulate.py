@@ -80,6 +80,20 @@ def test_report_orders_and_true_gd_is_the_trainer(run_dir):
     assert any("lower bound" in n for n in rep["notes"])
 
 
+def test_cached_default_equals_functional(run_dir):
+    """emulate_checkpoint runs cached-graph products by default; the functional (vmapped) mode
+    gives the same report to float rounding (float64), and the report says which ran."""
+    kw = {"order": 2, "f2_iters": 3, "keep_trajectories": True}
+    cached = emulate_checkpoint(run_dir, 1, 3, **kw)
+    functional = emulate_checkpoint(run_dir, 1, 3, hvp_mode="functional", chunk_size=2, **kw)
+    assert cached["hvp_mode"] == "cached" and functional["hvp_mode"] == "functional"
+    for key in ("gd", "taylor", "1", "2"):
+        a, b = cached["trajectories"][key], functional["trajectories"][key]
+        assert np.abs(a - b).max() <= 1e-12 * np.abs(b).max(), key
+    assert cached["ranks"] == functional["ranks"] == [1, 3, 5, 7]
+    assert abs(cached["F2_norm"] - functional["F2_norm"]) <= 1e-10 * functional["F2_norm"]
+
+
 def test_relative_errors_and_plot(tmp_path):
     ref = np.array([[0.0, 0.0], [1.0, 0.0], [0.0, 2.0]])
     emu = np.array([[0.0, 0.0], [1.1, 0.0], [0.0, 2.0]])
