@@ -290,11 +290,11 @@ def emulate_order2(
         res.g2_products += r
         co.done(t)  # step t's batch is not used again
         torch.add(co.g0(t), c, out=new[r])
-        y1, F, s = new[r], new, torch.cat([s, pm])
+        traj[t + 1] = new[r]
+        y1, F, s = traj[t + 1], new, torch.cat([s, pm])  # ŷ1' as a row of traj, not of F
         dropped = 0.0
         if max_rank is not None or rtol > 0:
             F, s, dropped = _truncate(F, s, max_rank, rtol)
-        traj[t + 1] = y1
         res.ranks.append(int(F.shape[0]))
         res.discarded.append(dropped)
         res.level2_norms.append(_fro(F, s))
