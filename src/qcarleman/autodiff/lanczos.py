@@ -72,19 +72,26 @@ class CertifiedLanczosResult(LanczosResult):
 
 
 class _Op:
-    """A symmetric operator as block products on a device: ``mm(W)`` for W of shape (n, b);
+    """A symmetric operator as block products on a device: ``mm(W)`` for W of shape (n, b),
+    ``matvec(v)`` for one vector (a fresh tensor, without the block's copies);
     ``gradient()`` the loss gradient where the operator is a Hessian (for ``v0="gradient"``)."""
 
-    def __init__(
+    def __init__(  # noqa: PLR0913 — the operator's parts
         self,
         mm: Callable[[Tensor], Tensor],
         n: int,
         dtype,
         device,
         gradient: Callable[[], Tensor] | None = None,
+        mv: Callable[[Tensor], Tensor] | None = None,
     ):
         self.mm, self.n, self.dtype, self.device = mm, int(n), dtype, torch.device(device)
-        self.gradient = gradient
+        self.gradient, self._mv = gradient, mv
+
+    def matvec(self, v: Tensor) -> Tensor:
+        if self._mv is not None:
+            return self._mv(v)
+        return self.mm(v[:, None])[:, 0].contiguous()
 
 
 def torch_operator(A) -> _Op:
@@ -97,7 +104,14 @@ def torch_operator(A) -> _Op:
         return _Op(lambda W: A @ W, A.shape[0], A.dtype, A.device)
     if hasattr(A, "hvp_batch") and hasattr(A, "theta"):
         gradient = (lambda: A.grad().detach()) if hasattr(A, "grad") else None
-        return _Op(lambda W: A.hvp_batch(W).detach(), A.n, A.theta.dtype, A.theta.device, gradient)
+        return _Op(
+            lambda W: A.hvp_batch(W).detach(),
+            A.n,
+            A.theta.dtype,
+            A.theta.device,
+            gradient,
+            mv=lambda v: A.hvp(v).detach(),
+        )
     raise UsageError(
         f"cannot use a {type(A).__name__} as a torch operator; pass LossOperators or a tensor"
     )
@@ -189,11 +203,11 @@ def lanczos(  # noqa: PLR0913 — predates the rule (docs/DEVELOPING.md, Lint)
         k=k, which=which, tol=tol, rule=rule, certify=certify, delta=delta, overlap=overlap
     )
     V = torch.empty(m_max + 1, n, dtype=op.dtype, device=op.device)
-    V[0] = (v / v.norm()).to(dtype=op.dtype, device=op.device)
+    V[0] = v
     alpha, beta = np.zeros(m_max), np.zeros(m_max)
     anorm, matvecs, state = 0.0, 0, None
     for j in range(m_max):
-        w = op.mm(V[j][:, None])[:, 0].contiguous()  # fresh; updated in place below
+        w = op.matvec(V[j])  # fresh; updated in place below
         matvecs += 1
         a = torch.dot(V[j], w)
         w.addcmul_(V[j], a, value=-1)
@@ -216,7 +230,7 @@ def lanczos(  # noqa: PLR0913 — predates the rule (docs/DEVELOPING.md, Lint)
             V[m] = restart
         else:
             beta[j] = b
-            V[m] = w / b
+            torch.div(w, b, out=V[m])
     assert state is not None
     theta, S, res, m = state["theta"], state["S"], state["res"], state["m"]
     fields, lo, hi = ritz_extremes(theta, res, k, m)
@@ -251,24 +265,29 @@ class _Stop:
 
 
 def _start_vector(v0: Tensor | str | None, gen: torch.Generator, op: _Op) -> tuple[Tensor, float]:
-    """The float64 CPU start vector and its certificate factor (module docstring): ``v0``;
-    g/‖g‖ + z/‖z‖ for ``"gradient"``; or z, Gaussian from ``gen``."""
+    """The unit start vector on the operator's device and dtype, and its certificate factor
+    (module docstring): ``v0``; g/‖g‖ + z/‖z‖ for ``"gradient"`` (z drawn in the operator's
+    dtype, on the device); or z, Gaussian from ``gen`` in float64."""
     n = op.n
-    z = torch.randn(n, generator=gen, dtype=torch.float64)
-    if v0 is None:
-        return z, 1.0
     if isinstance(v0, str):
         if v0 != "gradient":
             raise UsageError(f"v0 = {v0!r} is invalid; use 'gradient', a vector or None")
         if op.gradient is None:
             raise UsageError("v0 = 'gradient' needs a Hessian operator (LossOperators); pass v0")
-        g = op.gradient().reshape(-1).to(torch.float64).cpu()
-        gn = float(g.norm())
-        return (z / z.norm() + g / gn, 0.5) if gn > 0 and math.isfinite(gn) else (z, 1.0)
-    v = torch.as_tensor(v0).reshape(-1).to(torch.float64).cpu()
-    if v.shape != (n,) or not float(v.norm()) > 0:
-        raise UsageError(f"v0 must be a nonzero vector of length {n}")
-    return v, 1.0
+        z = torch.randn(n, generator=gen, dtype=op.dtype).to(op.device)
+        g = op.gradient().reshape(-1).to(dtype=op.dtype, device=op.device)
+        gn, zn = torch.stack([torch.linalg.vector_norm(g), torch.linalg.vector_norm(z)]).tolist()
+        if gn > 0 and math.isfinite(gn):
+            v = z.div_(zn).add_(g, alpha=1.0 / gn)
+            return v.div_(torch.linalg.vector_norm(v)), 0.5
+        return z.div_(zn), 1.0
+    if v0 is None:
+        v = torch.randn(n, generator=gen, dtype=torch.float64)
+    else:
+        v = torch.as_tensor(v0).reshape(-1).to(torch.float64).cpu()
+        if v.shape != (n,) or not float(v.norm()) > 0:
+            raise UsageError(f"v0 must be a nonzero vector of length {n}")
+    return (v / v.norm()).to(dtype=op.dtype, device=op.device), 1.0
 
 
 def _reorthogonalize(V: Tensor, j: int, w: Tensor, a: Tensor) -> tuple[Tensor, float, float]:
@@ -435,7 +454,8 @@ def _block_rules(op: _Op, Z: Tensor, m: int, U: Tensor | None, reorth: bool = Tr
     for j in range(m):
         if reorth:
             Q[:, j] = q
-        w = op.mm(q.T).T.contiguous()  # (b, n) rows; a fresh tensor, updated in place below
+        # (b, n) rows, a fresh tensor (updated in place below); one vector without block copies
+        w = op.matvec(q[0])[None] if b == 1 else op.mm(q.T).T.contiguous()
         matvecs += int(active.sum())
         a = torch.stack([torch.dot(q[c], w[c]) for c in range(b)])  # α per row (BLAS dot)
         w.addcmul_(q, a[:, None], value=-1).addcmul_(q_prev, beta_prev[:, None], value=-1)
