@@ -477,7 +477,7 @@ def main() -> None:
         log(f"\n## Spectra vs PyHessian, hessian-eigenthings, curvlinops ({today})\n")
         log(f"Machine: {machine_line()}.")
         log(
-            f"Command: `nice -n 19 python benchmarks/bench_spectrum.py --probes {args.probes} "
+            f"Command: `python benchmarks/bench_spectrum.py --probes {args.probes} "
             f"--iters {args.iters} --batch {args.batch} --rounds {args.rounds} --threads "
             f"{args.threads} --models {args.models} --parts {args.parts}"
             f"{'' if args.certified else ' --no-certified'}`"
