@@ -123,9 +123,23 @@ def check_model(name, depth, widen, expected, args, dev, run: Runner, emulate: b
     parts["third_order"] = run.part(lambda: ops3.third(u, u), estimate=3 * (hvp_s or 0))
 
     def lam():
-        r = lanczos(ops, k=1, which="largest", tol=1e-3, maxiter=args.lanczos_max, seed=0)
+        r = lanczos(
+            ops,
+            k=1,
+            which="largest",
+            tol=1e-3,
+            rule="gap",
+            v0="gradient",
+            maxiter=args.lanczos_max,
+            seed=0,
+        )
         return {
             "lambda_max": Quantity(float(r.largest[0]), "estimated").to_json(),
+            "lambda_max_gap_bound": Quantity(
+                float(r.largest[0] + r.error_largest[0]),
+                "bound",
+                source="Kato–Temple r²/gap with the Ritz gap (stopping rule, tol 1e-3)",
+            ).to_json(),
             "lambda_max_upper": Quantity(
                 float(r.largest[0]) + r.bound_largest,
                 "bound",

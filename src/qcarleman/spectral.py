@@ -8,7 +8,8 @@ block per step), or a plain callable ``matvec(v)`` (then pass ``n``).
 * :func:`lanczos` — Lanczos with full reorthogonalization for the k largest and k smallest
   eigenvalues (Golub & Van Loan, *Matrix Computations*, 4th ed., Alg. 10.1.1 with complete
   reorthogonalization §10.3.1); stopped by the Ritz residual bound |θ − λ| ≤ β_j |s_{j,i}|
-  (ibid. Thm 10.1.4 / Parlett, *The Symmetric Eigenvalue Problem*, Thm 13.1.1).
+  (ibid. Thm 10.1.4 / Parlett, *The Symmetric Eigenvalue Problem*, Thm 13.1.1), or with
+  ``rule="gap"`` by the gap bound of :func:`gap_bounds` (Kato–Temple: |θ − λ| ≤ r²/gap).
 * :func:`slq` — stochastic Lanczos quadrature (Golub & Meurant 2010; Ubaru, Chen & Saad, SIAM
   J. Matrix Anal. Appl. 38, 1075 (2017), Alg. 1): for a unit probe v, the m-point Gauss rule of
   the spectral measure of A seen from v has nodes θ_i = eigenvalues of the Lanczos tridiagonal
@@ -41,6 +42,9 @@ __all__ = [
     "as_linear_operator",
     "probe_vectors",
     "LanczosResult",
+    "gap_bounds",
+    "ritz_converged",
+    "check_rule",
     "lanczos",
     "SLQResult",
     "slq",
@@ -115,10 +119,12 @@ class LanczosResult:
     """Extreme Ritz values of a Lanczos run (full reorthogonalization).
 
     ``largest`` is descending, ``smallest`` ascending; ``residual_*`` are the bounds
-    β_j|s_{j,i}| ≥ |θ_i − λ| for the matching Ritz values. ``converged`` is True when every
-    requested Ritz value met ``tol``. Lanczos from one start vector sees one copy of each
-    eigenvalue until it exhausts an invariant subspace, so repeated eigenvalues appear once
-    unless the run restarted after a breakdown.
+    β_j|s_{j,i}| ≥ |θ_i − λ| for the matching Ritz values (some eigenvalue λ lies that close:
+    always valid); ``error_*`` the sharper gap bounds of :func:`gap_bounds` (valid when the other
+    Ritz intervals separate λ from the rest of the spectrum). ``converged`` is True when every
+    requested Ritz value met ``tol`` under the run's ``rule``. Lanczos from one start vector
+    sees one copy of each eigenvalue until it exhausts an invariant subspace, so repeated
+    eigenvalues appear once unless the run restarted after a breakdown.
     """
 
     largest: Array
@@ -129,6 +135,8 @@ class LanczosResult:
     iterations: int
     matvecs: int
     converged: bool
+    error_largest: Array = field(default_factory=lambda: np.zeros(0))
+    error_smallest: Array = field(default_factory=lambda: np.zeros(0))
     # (n, k) Ritz vectors when asked for: arrays here, torch tensors from autodiff.lanczos
     vectors_largest: Any = None
     vectors_smallest: Any = None
@@ -149,22 +157,65 @@ def _reorthogonalize(V: Array, j: int, w: Array) -> float:
     return b
 
 
-def _ritz(
-    alpha: Array, beta: Array, m: int, b: float, breakdown: bool, k: int, which: str, tol: float
+def gap_bounds(theta: Array, res: Array) -> Array:
+    r"""Gap error bounds e_i = min(r_i, r_i²/gap_i) of Ritz values θ_i with residuals r_i.
+
+    Kato–Temple (Kato 1949; Parlett, *The Symmetric Eigenvalue Problem*, Thm 11.7.1): if the
+    eigenvalue λ nearest θ_i is the only one within distance gap_i of θ_i, then
+    |λ − θ_i| ≤ r_i²/gap_i. The gap is estimated from the other Ritz intervals,
+    gap_i = min_{j≠i} |θ_i − θ_j| − r_j (each holds an eigenvalue); where it is not positive,
+    e_i = r_i. For the top Ritz value θ_1 this bounds λ_max − θ_1 (θ_1 ≤ λ_max always) as soon as
+    the Krylov space has seen the top two eigenvalues — the residual-plus-gap rule; an eigenvalue
+    above every Ritz interval, never seen, is what no a-posteriori rule can exclude (the
+    probabilistic certificate of :mod:`qcarleman.autodiff.lanczos` does)."""
+    theta, res = np.asarray(theta, dtype=float), np.asarray(res, dtype=float)
+    if theta.size < 2:
+        return res.copy()
+    dist = np.abs(theta[:, None] - theta[None, :]) - res[None, :]
+    np.fill_diagonal(dist, np.inf)
+    gap = dist.min(axis=1)
+    with np.errstate(divide="ignore"):
+        quad = np.where(gap > 0, res**2 / np.where(gap > 0, gap, 1.0), np.inf)
+    return np.minimum(res, quad)
+
+
+def ritz_converged(theta: Array, res: Array, k: int, which: str, tol: float, rule: str) -> bool:
+    """Whether the k requested Ritz values at the ``which`` end(s) have error ≤ tol·max|θ|,
+    the error being the residual bound (``rule="residual"``) or the gap bound ("gap")."""
+    m = theta.size
+    kk = min(k, m)
+    err = gap_bounds(theta, res) if rule == "gap" else res
+    scale = max(float(np.max(np.abs(theta))), 0.0)
+    want = []
+    if which in ("both", "smallest"):
+        want.append(err[:kk])
+    if which in ("both", "largest"):
+        want.append(err[m - kk :])
+    return kk == k and all(np.all(e <= tol * scale) for e in want)
+
+
+def check_rule(rule: str) -> None:
+    """UsageError unless ``rule`` names a Lanczos stopping rule."""
+    if rule not in ("residual", "gap"):
+        raise UsageError(f"rule = {rule!r} is invalid; use 'residual' or 'gap'")
+
+
+def _ritz(  # noqa: PLR0913 — the Lanczos state
+    alpha: Array,
+    beta: Array,
+    m: int,
+    b: float,
+    breakdown: bool,
+    k: int,
+    which: str,
+    tol: float,
+    rule: str,
 ) -> tuple:
     """Ritz values θ, vectors S and residuals β_m|s_{m,i}| of the m-step tridiagonal matrix, and
     whether the requested ends have converged: (θ, S, res, m, done)."""
     theta, S = eigh_tridiagonal(alpha[:m], beta[: m - 1])
     res = (0.0 if breakdown else b) * np.abs(S[-1])
-    kk = min(k, m)
-    scale = max(float(np.max(np.abs(theta))), 0.0)
-    want = []
-    if which in ("both", "smallest"):
-        want.append(res[:kk])
-    if which in ("both", "largest"):
-        want.append(res[m - kk :])
-    done = kk == k and all(np.all(r <= tol * scale) for r in want)
-    return theta, S, res, m, done
+    return theta, S, res, m, ritz_converged(theta, res, k, which, tol, rule)
 
 
 def _restart_vector(rng: np.random.Generator, V: Array, m: int) -> Array | None:
@@ -187,6 +238,7 @@ def lanczos(  # noqa: PLR0913 — predates the rule (docs/DEVELOPING.md, Lint)
     which: str = "both",
     maxiter: int | None = None,
     tol: float = 1e-10,
+    rule: str = "residual",
     seed: int | None = 0,
     return_vectors: bool = False,
     memory_limit: int | str | None = None,
@@ -195,8 +247,9 @@ def lanczos(  # noqa: PLR0913 — predates the rule (docs/DEVELOPING.md, Lint)
 
     Full reorthogonalization (classical Gram–Schmidt, applied twice) keeps the basis orthonormal
     to machine precision, so no spurious copies appear (Golub & Van Loan §10.3.1). The run stops
-    when each requested Ritz value θ_i has residual β_j|s_{j,i}| ≤ tol·max_i|θ_i|
-    (``which`` = "both", "largest" or "smallest" selects which ends must converge), or after
+    when each requested Ritz value θ_i has residual β_j|s_{j,i}| ≤ tol·max_i|θ_i| (with
+    ``rule="gap"``: gap bound, :func:`gap_bounds`, ≤ tol·max_i|θ_i|; fewer steps for the same
+    error) (``which`` = "both", "largest" or "smallest" selects which ends must converge), or after
     ``maxiter`` steps (default min(n, 300)). On breakdown (an invariant subspace) the Ritz values
     are exact; the run restarts from a random vector orthogonal to the basis if fewer than k
     have been found. Memory: the basis, 8·n·(maxiter+1) bytes, is checked first.
@@ -207,6 +260,7 @@ def lanczos(  # noqa: PLR0913 — predates the rule (docs/DEVELOPING.md, Lint)
         raise UsageError(f"which = {which!r} is invalid; use 'both', 'largest' or 'smallest'")
     if int(k) != k or not 1 <= k <= n:
         raise UsageError(f"k = {k} is invalid for an operator of dimension {n}; use 1 ≤ k ≤ {n}")
+    check_rule(rule)
     m_max = min(n, 300) if maxiter is None else min(int(maxiter), n)
     if m_max < k:
         raise UsageError(f"maxiter = {maxiter} is below k = {k}; use maxiter ≥ k")
@@ -233,7 +287,7 @@ def lanczos(  # noqa: PLR0913 — predates the rule (docs/DEVELOPING.md, Lint)
         m = j + 1
         last = m == m_max
         if breakdown or last or m < 100 or m % max(1, m // 10) == 0:
-            state = _ritz(alpha, beta, m, b, breakdown, k, which, tol)
+            state = _ritz(alpha, beta, m, b, breakdown, k, which, tol, rule)
             if state[-1] or last:
                 break
         if breakdown:
@@ -260,15 +314,18 @@ def ritz_extremes(
     theta: np.ndarray, res: np.ndarray, k: int, m: int
 ) -> tuple[dict[str, Any], np.ndarray, np.ndarray]:
     """The k largest and smallest of the ascending Ritz values ``theta`` of an m-step Lanczos
-    run with their residual bounds ``res``, as :class:`LanczosResult` fields, and the indices
-    (lo, hi) of those Ritz values in ``theta`` (for their vectors)."""
+    run with their residual bounds ``res`` (and gap bounds), as :class:`LanczosResult` fields,
+    and the indices (lo, hi) of those Ritz values in ``theta`` (for their vectors)."""
     kk = min(k, m)
     lo, hi = np.arange(kk), np.arange(m - 1, m - 1 - kk, -1)
+    err = gap_bounds(theta, res)
     fields = {
         "largest": theta[hi],
         "smallest": theta[lo],
         "residual_largest": res[hi],
         "residual_smallest": res[lo],
+        "error_largest": err[hi],
+        "error_smallest": err[lo],
         "ritz_values": theta,
         "iterations": m,
     }

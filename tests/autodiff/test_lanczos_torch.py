@@ -133,3 +133,70 @@ def test_model_spectrum_runs_lanczos_on_the_operators_device():
     assert abs(sl.lambda_min - ex.lambda_min) < 1e-8 * abs(ex.lambda_max)
     assert any("probability" in note for note in sl.notes)
     assert abs(sl.trace - ex.trace) < 0.1 * abs(ex.trace)  # 32 probes: a stochastic estimate
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_gap_rule_bound_covers_the_true_error_and_stops_earlier(seed):
+    """rule="gap": at its stop, θ_1 ≤ λ_max ≤ θ_1 + error_largest (Kato–Temple with Ritz gaps),
+    in fewer steps than the residual rule at the same tol."""
+    eigs = np.r_[np.linspace(-0.5, 1.0, 300), [1.2, 1.5]]
+    A, _ = _matrix(eigs, seed=seed)
+    gap = lanczos(A, k=1, which="largest", tol=1e-6, rule="gap", seed=seed)
+    res = lanczos(A, k=1, which="largest", tol=1e-6, seed=seed)
+    assert gap.converged and res.converged
+    err = 1.5 - gap.largest[0]
+    assert -1e-12 <= err <= gap.error_largest[0] + 1e-12
+    assert gap.error_largest[0] <= 1e-6 * 1.5
+    assert gap.error_largest[0] <= gap.residual_largest[0]
+    assert gap.iterations < res.iterations
+
+
+def _mlp_operators(dtype=torch.float64):
+    from torch import nn
+
+    from qcarleman.autodiff.operators import LossOperators
+
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(8, 16), nn.Tanh(), nn.Linear(16, 4))
+    x, y = torch.randn(64, 8), torch.randint(0, 4, (64,))
+    make = lambda: LossOperators(  # noqa: E731
+        model, nn.functional.cross_entropy, [(x, y)], dtype=dtype, hvp_mode="cached"
+    )
+    return make
+
+
+def test_gradient_start_finds_lambda_max_within_its_bound():
+    """v0="gradient" (g/‖g‖ + z/‖z‖) with the gap rule: λ_max of a real Hessian within the
+    reported bound of the exact (dense) value; the gradient comes from the cached graph and equals
+    the functional gradient."""
+    make = _mlp_operators()
+    ops = make()
+    lam = float(torch.linalg.eigvalsh(ops.dense_hessian())[-1])
+    r = lanczos(make(), k=1, which="largest", tol=1e-6, rule="gap", v0="gradient")
+    assert r.converged
+    assert -1e-12 <= lam - r.largest[0] <= r.error_largest[0] + 1e-12
+    fresh = make()
+    g_graph = fresh.grad()
+    assert fresh._graphs is not None  # built once, for the gradient and the products
+    torch.testing.assert_close(g_graph, ops.grad_at(ops.theta), rtol=1e-12, atol=1e-14)
+    with pytest.raises(UsageError, match="gradient"):
+        lanczos(_matrix(np.arange(5.0))[0], v0="gradient")
+    with pytest.raises(UsageError, match="rule"):
+        lanczos(make(), rule="ritz")
+
+
+def test_slq_without_reorthogonalization_keeps_the_low_moments():
+    """reorth=False: no basis kept; the Gauss rule still reproduces vᵀAv and vᵀA²v of each unit
+    probe (α_1 and α_1² + β_1², exact in any precision regime) and the reorthogonalized run's
+    moments to rounding for short runs."""
+    eigs = np.r_[np.linspace(-1.0, 2.0, 80), [6.0]]
+    A, _ = _matrix(eigs, seed=5)
+    plain = slq(A, probes=4, iters=12, seed=3, reorth=False)
+    full = slq(A, probes=4, iters=12, seed=3)
+    assert not plain.reorth and full.reorth
+    Z = probe_block(81, 4, "rademacher", 3, A.dtype, A.device)
+    Z = Z / Z.norm(dim=1, keepdim=True)
+    for p in (1, 2):
+        exact = float(((Z @ torch.linalg.matrix_power(A, p)) * Z).sum(1).mean())
+        assert abs(plain.moment(p) - exact) < 1e-10
+    assert abs(plain.moment(4) - full.moment(4)) < 1e-8 * abs(full.moment(4))

@@ -198,3 +198,32 @@ def test_slq_deflation_exact_parts_and_bad_inputs(spectrum_and_matrix):
     with pytest.raises(UsageError, match="deflate fewer"):
         slq(np.eye(2), deflate=(np.ones(2), np.eye(2)))
     assert n == 400
+
+
+def test_gap_bounds_never_below_the_true_error_once_the_top_pair_is_seen():
+    """Lanczos' error_largest (Kato–Temple with Ritz gaps, gap_bounds) covers λ_max − θ_1 at
+    every step once the top two Ritz intervals are disjoint, and is ≤ the residual bound; with
+    rule="gap" the NumPy Lanczos stops earlier for the same accuracy."""
+    from qcarleman.spectral import gap_bounds, lanczos
+
+    rng = np.random.default_rng(0)
+    eigs = np.r_[np.linspace(0.0, 1.0, 200), [1.3, 2.0]]
+    Q, _ = np.linalg.qr(rng.standard_normal((202, 202)))
+    A = Q @ np.diag(eigs) @ Q.T
+    seen = 0
+    for steps in range(4, 40, 3):
+        r = lanczos(A, k=2, which="largest", maxiter=steps, tol=0.0)
+        (t1, t2), (r1, r2) = r.largest, r.residual_largest
+        assert r.error_largest[0] <= r1
+        if t1 - r1 > t2 + r2:  # the top pair separated: the bound applies
+            seen += 1
+            assert 0 <= 2.0 - t1 <= r.error_largest[0] + 1e-12
+    assert seen >= 5
+    np.testing.assert_allclose(gap_bounds([0.0, 1.0], [0.1, 0.2]), [0.1**2 / 0.8, 0.2**2 / 0.9])
+    np.testing.assert_allclose(gap_bounds([0.0, 0.1], [0.2, 0.3]), [0.2, 0.3])  # no gap: r
+    gap = lanczos(A, k=1, which="largest", tol=1e-8, rule="gap")
+    res = lanczos(A, k=1, which="largest", tol=1e-8)
+    assert gap.converged and gap.iterations < res.iterations
+    assert 2.0 - gap.largest[0] <= 1e-8 * 2.0
+    with pytest.raises(UsageError, match="rule"):
+        lanczos(A, rule="exact")

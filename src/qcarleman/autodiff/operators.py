@@ -238,7 +238,10 @@ class LossOperators:
         return float(self.loss_at(self.theta))
 
     def grad(self) -> Tensor:
-        """g = ∇L(θ̄) + λθ̄ (ALGORITHM.md §1), cached."""
+        """g = ∇L(θ̄) + λθ̄ (ALGORITHM.md §1), cached; with ``hvp_mode="cached"`` taken from the
+        cached gradient graphs (built here if needed: no extra backward pass)."""
+        if self._grad is None:
+            self._cached_graphs()  # sets self._grad as a by-product when it builds them
         if self._grad is None:
             self._grad = self.grad_at(self.theta)
         return self._grad
@@ -275,7 +278,8 @@ class LossOperators:
             saved[st.data_ptr()] = st.nbytes()
             return t
 
-        for i, b in enumerate(self.batches):
+        total = None  # Σ_b w_b ∇L_b(θ̄), the gradient the graphs compute anyway
+        for i, (w, b) in enumerate(zip(self._weights, self.batches)):
             with torch.enable_grad(), saved_tensors_hooks(pack, lambda t: t):
                 segs = [
                     s.detach().requires_grad_(True) for s in self.theta.split(self.active.sizes)
@@ -302,6 +306,12 @@ class LossOperators:
                     return None
             keep = [k for k, g in enumerate(gs) if g is not None and g.requires_grad]
             graphs.append((segs, [gs[k] for k in keep], keep) if keep else None)
+            flat = torch.cat(
+                [g.detach() if g is not None else torch.zeros_like(s) for g, s in zip(gs, segs)]
+            )
+            total = w * flat if total is None else total.add_(flat, alpha=w)
+        if not third and self._grad is None and total is not None:
+            self._grad = total.add_(self.theta, alpha=self.weight_decay)
         return graphs
 
     def _hvp_cached(self, graphs: list[_Graph | None], u: Tensor) -> Tensor:
