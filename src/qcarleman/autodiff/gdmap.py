@@ -154,7 +154,10 @@ class GDMap(QuadraticMap):
         self.dtype = dtype
         self.device = base.device
         d = 2 * self.n if self.momentum else self.n
-        g0 = [self.tg0(t).cpu().numpy().astype(float) for t in range(len(self.ops))]
+        g0 = []
+        for t in range(len(self.ops)):  # with cached graphs g comes from step t's graph: one
+            g0.append(self.tg0(t).cpu().numpy().astype(float))  # step's graphs alive at a time
+            self.release_graphs(t)  # (SGD; rebuilt lazily by the first product at step t)
         g1 = [self._numpy1(t) for t in range(len(self.ops))]
         g2 = [self._numpy2(t) for t in range(len(self.ops))]
         if self.per_step:
