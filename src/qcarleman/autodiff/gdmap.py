@@ -154,10 +154,7 @@ class GDMap(QuadraticMap):
         self.dtype = dtype
         self.device = base.device
         d = 2 * self.n if self.momentum else self.n
-        g0 = []
-        for t in range(len(self.ops)):  # with cached graphs g comes from step t's graph: one
-            g0.append(self.tg0(t).cpu().numpy().astype(float))  # step's graphs alive at a time
-            self.release_graphs(t)  # (SGD; rebuilt lazily by the first product at step t)
+        g0 = [self.tg0(t).cpu().numpy().astype(float) for t in range(len(self.ops))]
         g1 = [self._numpy1(t) for t in range(len(self.ops))]
         g2 = [self._numpy2(t) for t in range(len(self.ops))]
         if self.per_step:
@@ -178,8 +175,9 @@ class GDMap(QuadraticMap):
         return self.ops[t]
 
     def tg0(self, t: int = 0) -> Tensor:
-        """G0(t): −ηg, or (−ηg, g) with momentum."""
-        g = self.operators(t).grad()
+        """G0(t): −ηg, or (−ηg, g) with momentum. Under SGD g(t) is a plain gradient (no cached
+        graphs built for it: step t's graphs live only while step t's products run)."""
+        g = self.operators(t).grad(build_graphs=not self.per_step)
         return torch.cat([-self.lr * g, g]) if self.momentum else -self.lr * g
 
     def tg1(self, t: int, U: Tensor) -> Tensor:

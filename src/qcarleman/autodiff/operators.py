@@ -237,10 +237,12 @@ class LossOperators:
         """L(θ̄), the data loss without the weight-decay term."""
         return float(self.loss_at(self.theta))
 
-    def grad(self) -> Tensor:
+    def grad(self, build_graphs: bool = True) -> Tensor:
         """g = ∇L(θ̄) + λθ̄ (ALGORITHM.md §1), cached; with ``hvp_mode="cached"`` taken from the
-        cached gradient graphs (built here if needed: no extra backward pass)."""
-        if self._grad is None:
+        cached gradient graphs (built here if needed: no extra backward pass), unless
+        ``build_graphs`` is False (a caller that takes no HVPs here soon, e.g. a GD map's G0(t)
+        of every SGD step at construction: graphs built and dropped at once fragment memory)."""
+        if self._grad is None and build_graphs:
             self._cached_graphs()  # sets self._grad as a by-product when it builds them
         if self._grad is None:
             self._grad = self.grad_at(self.theta)
