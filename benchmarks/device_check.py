@@ -130,6 +130,7 @@ def check_model(name, depth, widen, expected, args, dev, run: Runner, emulate: b
             tol=1e-3,
             rule="gap",
             v0="gradient",
+            reorth=False,
             maxiter=args.lanczos_max,
             seed=0,
         )

@@ -200,3 +200,21 @@ def test_slq_without_reorthogonalization_keeps_the_low_moments():
         exact = float(((Z @ torch.linalg.matrix_power(A, p)) * Z).sum(1).mean())
         assert abs(plain.moment(p) - exact) < 1e-10
     assert abs(plain.moment(4) - full.moment(4)) < 1e-8 * abs(full.moment(4))
+
+
+def test_lanczos_without_reorthogonalization_keeps_the_extremes():
+    """reorth=False keeps two vectors: the gap rule stops at the same step with the same top
+    Ritz value as the reorthogonalized run, and a long run — whose basis has lost orthogonality
+    and holds spurious copies of λ_max — still reports λ_max within its bound."""
+    eigs = np.r_[np.linspace(0.0, 1.0, 400), [1.4, 2.0]]
+    A, _ = _matrix(eigs, seed=6)
+    full = lanczos(A, k=1, which="largest", tol=1e-6, rule="gap", seed=1)
+    plain = lanczos(A, k=1, which="largest", tol=1e-6, rule="gap", seed=1, reorth=False)
+    assert plain.iterations == full.iterations
+    assert abs(plain.largest[0] - full.largest[0]) < 1e-10
+    long = lanczos(A, k=1, which="largest", tol=0.0, maxiter=150, reorth=False)
+    ghosts = np.sum(np.abs(long.ritz_values - 2.0) < 1e-8)
+    assert ghosts >= 2  # the textbook loss of orthogonality (Paige)
+    assert abs(long.largest[0] - 2.0) <= max(long.error_largest[0], 1e-10)
+    with pytest.raises(UsageError, match="basis"):
+        lanczos(A, reorth=False, return_vectors=True)

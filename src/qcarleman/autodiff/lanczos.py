@@ -161,6 +161,7 @@ def lanczos(  # noqa: PLR0913 — predates the rule (docs/DEVELOPING.md, Lint)
     delta: float = 1e-3,
     seed: int | None = 0,
     v0: Tensor | str | None = None,
+    reorth: bool = True,
     return_vectors: bool = False,
     memory_limit: int | str | None = None,
 ) -> CertifiedLanczosResult:
@@ -173,47 +174,51 @@ def lanczos(  # noqa: PLR0913 — predates the rule (docs/DEVELOPING.md, Lint)
     (default min(n, 300)). ``v0``: a start vector, ``"gradient"`` (module docstring; Hessian
     operators only) or None (Gaussian from ``seed``).
 
+    On breakdown the Ritz values are exact and the run restarts orthogonally to the basis if
+    fewer than k were found. Memory: the basis, (maxiter+1)·n elements, is checked first.
+
+    ``reorth=False`` keeps two basis vectors instead of maxiter + 1 and does not reorthogonalize:
+    for a few extreme eigenvalues to a modest tol this loses nothing — in finite precision the
+    basis loses orthogonality only as a Ritz pair converges, the converged values stay accurate,
+    and spurious copies appear after convergence (Paige 1976, 1980; Parlett §13.6), where they
+    make the gap rule fall back on the residual (safe). No restart after a breakdown and no Ritz
+    vectors then.
+
     λ_max of a Hessian to 1e-3 in few products (``ops``: a
     :class:`~qcarleman.autodiff.operators.LossOperators` with ``hvp_mode="cached"``)::
 
-        r = lanczos(ops, which="largest", tol=1e-3, rule="gap", v0="gradient")
-        r.largest[0], r.error_largest[0], r.matvecs On breakdown the Ritz values are exact and the
-    run restarts orthogonally to the basis if fewer than k were found. Memory: the basis,
-    (maxiter+1)·n elements, is checked first.
+        r = lanczos(ops, which="largest", tol=1e-3, rule="gap", v0="gradient", reorth=False)
+        r.largest[0], r.error_largest[0], r.matvecs
     """
     op = torch_operator(A)
     n = op.n
-    if which not in ("both", "largest", "smallest"):
-        raise UsageError(f"which = {which!r} is invalid; use 'both', 'largest' or 'smallest'")
-    if int(k) != k or not 1 <= k <= n:
-        raise UsageError(f"k = {k} is invalid for an operator of dimension {n}; use 1 ≤ k ≤ {n}")
-    if not 0 < delta < 1:
-        raise UsageError(f"delta = {delta} is invalid; use a failure probability in (0, 1)")
-    check_rule(rule)
-    m_max = min(n, 300) if maxiter is None else min(int(maxiter), n)
-    if m_max < k:
-        raise UsageError(f"maxiter = {maxiter} is below k = {k}; use maxiter ≥ k")
+    m_max = _steps(n, k, which=which, delta=delta, rule=rule, maxiter=maxiter)
+    if return_vectors and not reorth:
+        raise UsageError("Ritz vectors need the kept basis; use reorth=True with return_vectors")
+    rows = m_max + 1 if reorth else 2  # the basis, or the last two vectors (row i at i % rows)
     esize = torch.empty(0, dtype=op.dtype).element_size()
-    check_memory(
-        esize * n * (m_max + 1), f"the Lanczos basis (n = {n}, {m_max} steps)", memory_limit
-    )
+    check_memory(esize * n * rows, f"the Lanczos basis (n = {n}, {rows} rows)", memory_limit)
     gen = torch.Generator().manual_seed(0 if seed is None else int(seed))
     v, overlap = _start_vector(v0, gen, op)
     stop = _Stop(
         k=k, which=which, tol=tol, rule=rule, certify=certify, delta=delta, overlap=overlap
     )
-    V = torch.empty(m_max + 1, n, dtype=op.dtype, device=op.device)
+    V = torch.empty(rows, n, dtype=op.dtype, device=op.device)
     V[0] = v
     alpha, beta = np.zeros(m_max), np.zeros(m_max)
     anorm, matvecs, state = 0.0, 0, None
     for j in range(m_max):
-        w = op.matvec(V[j])  # fresh; updated in place below
+        vj = V[j % rows]
+        w = op.matvec(vj)  # fresh; updated in place below
         matvecs += 1
-        a = torch.dot(V[j], w)
-        w.addcmul_(V[j], a, value=-1)
+        a = torch.dot(vj, w)
+        w.addcmul_(vj, a, value=-1)
         if j > 0:
-            w.add_(V[j - 1], alpha=-float(beta[j - 1]))
-        w, alpha[j], b = _reorthogonalize(V, j, w, a)
+            w.add_(V[(j - 1) % rows], alpha=-float(beta[j - 1]))
+        if reorth:
+            w, alpha[j], b = _reorthogonalize(V, j, w, a)
+        else:
+            alpha[j], b = torch.stack([a, torch.linalg.vector_norm(w)]).to(torch.float64).tolist()
         anorm = max(anorm, abs(alpha[j]), b)
         breakdown = b <= _eps(op.dtype) * anorm
         m = j + 1
@@ -223,14 +228,14 @@ def lanczos(  # noqa: PLR0913 — predates the rule (docs/DEVELOPING.md, Lint)
             if state["done"] or last:
                 break
         if breakdown:
-            restart = _restart_vector(op, V, m, gen)
-            if restart is None:  # basis already spans R^n
+            restart = _restart_vector(op, V, m, gen) if reorth else None
+            if restart is None:  # basis already spans R^n (or was not kept)
                 break
             beta[j] = 0.0
             V[m] = restart
         else:
             beta[j] = b
-            torch.div(w, b, out=V[m])
+            torch.div(w, b, out=V[m % rows])
     assert state is not None
     theta, S, res, m = state["theta"], state["S"], state["res"], state["m"]
     fields, lo, hi = ritz_extremes(theta, res, k, m)
@@ -247,6 +252,21 @@ def lanczos(  # noqa: PLR0913 — predates the rule (docs/DEVELOPING.md, Lint)
         out.vectors_largest = V[:m].T @ Sd[:, hi.tolist()]
         out.vectors_smallest = V[:m].T @ Sd[:, lo.tolist()]
     return out
+
+
+def _steps(n: int, k: int, *, which: str, delta: float, rule: str, maxiter: int | None) -> int:
+    """The arguments of :func:`lanczos` checked (UsageError naming the fix); the step limit."""
+    if which not in ("both", "largest", "smallest"):
+        raise UsageError(f"which = {which!r} is invalid; use 'both', 'largest' or 'smallest'")
+    if int(k) != k or not 1 <= k <= n:
+        raise UsageError(f"k = {k} is invalid for an operator of dimension {n}; use 1 ≤ k ≤ {n}")
+    if not 0 < delta < 1:
+        raise UsageError(f"delta = {delta} is invalid; use a failure probability in (0, 1)")
+    check_rule(rule)
+    m_max = min(n, 300) if maxiter is None else min(int(maxiter), n)
+    if m_max < k:
+        raise UsageError(f"maxiter = {maxiter} is below k = {k}; use maxiter ≥ k")
+    return m_max
 
 
 @dataclass(frozen=True, kw_only=True)
