@@ -266,13 +266,13 @@ def emulate_order2(
         raise UsageError(f"rtol = {rtol} is invalid; use 0 ≤ rtol < 1")
     r_max = 2 * T + 1 if max_rank is None else min(int(max_rank) + 2, 2 * T + 1)
     co, y1 = _start(qmap, z0, T, 2 * r_max + 4)
-    like = {"dtype": co.dtype, "device": y1.device}
-    traj = torch.empty((T + 1, co.d), **like)
+    dt, dev = co.dtype, y1.device
+    traj = torch.empty((T + 1, co.d), dtype=dt, device=dev)
     traj[0] = y1
     # The factors as rows: F[k] = u_k, so the columns of U = Fᵀ are contiguous vectors.
-    F = y1[None].clone() if torch.any(y1 != 0) else torch.empty((0, co.d), **like)
-    s = torch.ones(F.shape[0], **like)
-    pm, zero = torch.tensor([1.0, -1.0], **like), torch.zeros(1, **like)
+    F = y1[None].clone() if torch.any(y1 != 0) else torch.empty((0, co.d), dtype=dt, device=dev)
+    s = torch.ones(F.shape[0], dtype=dt, device=dev)
+    pm, zero = torch.tensor([1.0, -1.0], dtype=dt, device=dev), torch.zeros(1, dtype=dt, device=dev)
     res = LowRankResult(
         order=2, trajectory=traj, ranks=[F.shape[0]], discarded=[0.0], level2_norms=[_fro(F, s)]
     )
@@ -280,7 +280,7 @@ def emulate_order2(
     for t in _progress(T, "order-2 low-rank emulation", progress):
         start = time.perf_counter()
         r = F.shape[0]
-        new = torch.empty((r + 2, co.d), **like)  # U' = [G1 U, ŷ1', c], filled in place
+        new = torch.empty((r + 2, co.d), dtype=dt, device=dev)  # [G1 U, ŷ1', c], in place
         c = new[r + 1]
         co.g12(t, y1[:, None], zero, new[r : r + 1].T)  # G1 ŷ1 (an HVP only)
         c.copy_(new[r])
