@@ -345,11 +345,15 @@ class LossOperators:
             return hu.add_(u, alpha=self.weight_decay) if self.weight_decay else hu
         return self._hvp_raw(u) + self.weight_decay * u
 
-    def hvp_batch(self, U: Tensor, chunk_size: int | None = None) -> Tensor:
+    def hvp_batch(
+        self, U: Tensor, chunk_size: int | None = None, *, vmapped: bool = False
+    ) -> Tensor:
         """H U for U of shape (n, m), columnwise (vmap, ``chunk_size`` columns at a time; with
-        the cached graphs, one reverse pass per column — measured faster than a batched pass)."""
+        the cached graphs, one reverse pass per column — measured faster than a batched pass —
+        unless ``vmapped``: the dense forms' n columns of a small model)."""
         U = self._block(U, "U")
-        graphs = None if U.requires_grad or U.shape[1] == 0 else self._cached_graphs()
+        cached = not (vmapped or U.requires_grad or U.shape[1] == 0)
+        graphs = self._cached_graphs() if cached else None
         if graphs is not None:  # columns written into one (m, n) block: (n, m) column-major
             HU = torch.empty_like(U.T, memory_format=torch.contiguous_format).T
             for k, u in enumerate(U.detach().T):
@@ -439,13 +443,16 @@ class LossOperators:
             return self._hvp_third_cached(graphs, u.detach(), v.detach())[1]
         return self._third_raw(u, v)
 
-    def third_batch(self, U: Tensor, V: Tensor, chunk_size: int | None = None) -> Tensor:
-        """[K[·, u_k, v_k]]_k for U, V of shape (n, m)."""
+    def third_batch(
+        self, U: Tensor, V: Tensor, chunk_size: int | None = None, *, vmapped: bool = False
+    ) -> Tensor:
+        """[K[·, u_k, v_k]]_k for U, V of shape (n, m) (one vmapped call when ``vmapped`` or
+        outside the cached mode, else one reverse-over-reverse pass per column)."""
         U, V = self._block(U, "U"), self._block(V, "V")
         if U.shape != V.shape:
             raise UsageError(f"U and V have shapes {tuple(U.shape)} and {tuple(V.shape)}")
         self._elementary()  # built outside any torch.func transform
-        grad_free = not (U.requires_grad or V.requires_grad) and U.shape[1] > 0
+        grad_free = not (vmapped or U.requires_grad or V.requires_grad) and U.shape[1] > 0
         graphs = self._third_graphs() if grad_free else None
         if graphs is not None:  # one reverse-over-reverse pass per column, no vmap copies
             K = torch.empty_like(U.T, memory_format=torch.contiguous_format).T
@@ -516,11 +523,11 @@ class LossOperators:
 
     # -- dense forms for tiny models ---------------------------------------------------------
     def dense_hessian(self, memory_limit: int | str | None = None) -> Tensor:
-        """H as a dense (n, n) tensor (n HVPs)."""
+        """H as a dense (n, n) tensor (n HVPs in one vmapped call, in every mode)."""
         n = self.n
         check_memory(3.0 * n * n * 8, f"dense Hessian of n = {n} active parameters", memory_limit)
         eye = torch.eye(n, dtype=self.dtype, device=self.device)
-        H = self.hvp_batch(eye)
+        H = self.hvp_batch(eye, vmapped=True)
         return 0.5 * (H + H.T)
 
     def dense_third(self, memory_limit: int | str | None = None, chunk_size: int = 4096) -> Tensor:
@@ -530,7 +537,8 @@ class LossOperators:
         check_memory(4.0 * n**3 * 8, f"dense third derivative of n = {n} parameters", memory_limit)
         eye = torch.eye(n, dtype=self.dtype, device=self.device)
         U, V = eye.repeat_interleave(n, dim=1), eye.repeat(1, n)  # column a·n + b: (e_a, e_b)
-        return self.third_batch(U, V, chunk_size=min(n * n, chunk_size)).reshape(n, n, n)
+        K = self.third_batch(U, V, chunk_size=min(n * n, chunk_size), vmapped=True)
+        return K.reshape(n, n, n)
 
     def linear_operator(self) -> LinearOperator:
         """H as a SciPy LinearOperator (float64 NumPy in and out; symmetric)."""
