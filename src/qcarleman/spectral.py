@@ -44,7 +44,7 @@ __all__ = [
     "LanczosResult",
     "gap_bounds",
     "ritz_converged",
-    "check_rule",
+    "lanczos_steps",
     "lanczos",
     "SLQResult",
     "slq",
@@ -194,10 +194,19 @@ def ritz_converged(theta: Array, res: Array, k: int, which: str, tol: float, rul
     return kk == k and all(np.all(e <= tol * scale) for e in want)
 
 
-def check_rule(rule: str) -> None:
-    """UsageError unless ``rule`` names a Lanczos stopping rule."""
+def lanczos_steps(n: int, k: int, *, which: str, rule: str, maxiter: int | None) -> int:
+    """The arguments shared by both Lanczos implementations checked (UsageError naming the
+    fix); returns the step limit min(n, maxiter or 300)."""
+    if which not in ("both", "largest", "smallest"):
+        raise UsageError(f"which = {which!r} is invalid; use 'both', 'largest' or 'smallest'")
+    if int(k) != k or not 1 <= k <= n:
+        raise UsageError(f"k = {k} is invalid for an operator of dimension {n}; use 1 ≤ k ≤ {n}")
     if rule not in ("residual", "gap"):
         raise UsageError(f"rule = {rule!r} is invalid; use 'residual' or 'gap'")
+    m_max = min(n, 300) if maxiter is None else min(int(maxiter), n)
+    if m_max < k:
+        raise UsageError(f"maxiter = {maxiter} is below k = {k}; use maxiter ≥ k")
+    return m_max
 
 
 def _ritz(  # noqa: PLR0913 — the Lanczos state
@@ -256,14 +265,7 @@ def lanczos(  # noqa: PLR0913 — predates the rule (docs/DEVELOPING.md, Lint)
     """
     op = as_linear_operator(A, n)
     n = op.shape[0]
-    if which not in ("both", "largest", "smallest"):
-        raise UsageError(f"which = {which!r} is invalid; use 'both', 'largest' or 'smallest'")
-    if int(k) != k or not 1 <= k <= n:
-        raise UsageError(f"k = {k} is invalid for an operator of dimension {n}; use 1 ≤ k ≤ {n}")
-    check_rule(rule)
-    m_max = min(n, 300) if maxiter is None else min(int(maxiter), n)
-    if m_max < k:
-        raise UsageError(f"maxiter = {maxiter} is below k = {k}; use maxiter ≥ k")
+    m_max = lanczos_steps(n, k, which=which, rule=rule, maxiter=maxiter)
     check_memory(8.0 * n * (m_max + 1), f"the Lanczos basis (n = {n}, {m_max} steps)", memory_limit)
     rng = np.random.default_rng(seed)
     V = np.empty((m_max + 1, n))

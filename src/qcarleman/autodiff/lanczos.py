@@ -51,7 +51,7 @@ from scipy.linalg import eigh_tridiagonal
 
 from ..errors import UsageError, check_memory
 from ..errors import memory_limit as _memory_limit
-from ..spectral import LanczosResult, SLQResult, check_rule, ritz_converged, ritz_extremes
+from ..spectral import LanczosResult, SLQResult, lanczos_steps, ritz_converged, ritz_extremes
 
 __all__ = ["CertifiedLanczosResult", "torch_operator", "lanczos", "slq", "chebyshev_bound"]
 
@@ -192,7 +192,9 @@ def lanczos(  # noqa: PLR0913 — predates the rule (docs/DEVELOPING.md, Lint)
     """
     op = torch_operator(A)
     n = op.n
-    m_max = _steps(n, k, which=which, delta=delta, rule=rule, maxiter=maxiter)
+    m_max = lanczos_steps(n, k, which=which, rule=rule, maxiter=maxiter)
+    if not 0 < delta < 1:
+        raise UsageError(f"delta = {delta} is invalid; use a failure probability in (0, 1)")
     if return_vectors and not reorth:
         raise UsageError("Ritz vectors need the kept basis; use reorth=True with return_vectors")
     rows = m_max + 1 if reorth else 2  # the basis, or the last two vectors (row i at i % rows)
@@ -252,21 +254,6 @@ def lanczos(  # noqa: PLR0913 — predates the rule (docs/DEVELOPING.md, Lint)
         out.vectors_largest = V[:m].T @ Sd[:, hi.tolist()]
         out.vectors_smallest = V[:m].T @ Sd[:, lo.tolist()]
     return out
-
-
-def _steps(n: int, k: int, *, which: str, delta: float, rule: str, maxiter: int | None) -> int:
-    """The arguments of :func:`lanczos` checked (UsageError naming the fix); the step limit."""
-    if which not in ("both", "largest", "smallest"):
-        raise UsageError(f"which = {which!r} is invalid; use 'both', 'largest' or 'smallest'")
-    if int(k) != k or not 1 <= k <= n:
-        raise UsageError(f"k = {k} is invalid for an operator of dimension {n}; use 1 ≤ k ≤ {n}")
-    if not 0 < delta < 1:
-        raise UsageError(f"delta = {delta} is invalid; use a failure probability in (0, 1)")
-    check_rule(rule)
-    m_max = min(n, 300) if maxiter is None else min(int(maxiter), n)
-    if m_max < k:
-        raise UsageError(f"maxiter = {maxiter} is below k = {k}; use maxiter ≥ k")
-    return m_max
 
 
 @dataclass(frozen=True, kw_only=True)
