@@ -280,6 +280,7 @@ class LossOperators:
             saved[st.data_ptr()] = st.nbytes()
             return t
 
+        want_grad = not third and self._grad is None
         total = None  # Σ_b w_b ∇L_b(θ̄), the gradient the graphs compute anyway
         for i, (w, b) in enumerate(zip(self._weights, self.batches)):
             with torch.enable_grad(), saved_tensors_hooks(pack, lambda t: t):
@@ -308,11 +309,13 @@ class LossOperators:
                     return None
             keep = [k for k, g in enumerate(gs) if g is not None and g.requires_grad]
             graphs.append((segs, [gs[k] for k in keep], keep) if keep else None)
+            if not want_grad:
+                continue
             flat = torch.cat(
                 [g.detach() if g is not None else torch.zeros_like(s) for g, s in zip(gs, segs)]
             )
             total = w * flat if total is None else total.add_(flat, alpha=w)
-        if not third and self._grad is None and total is not None:
+        if want_grad and total is not None:
             self._grad = total.add_(self.theta, alpha=self.weight_decay)
         return graphs
 
