@@ -57,20 +57,28 @@ def _crossing(errors: list[float], threshold: float) -> int | None:
     return next((t for t, e in enumerate(errors) if e > threshold), None)
 
 
-#: Exact eigendecomposition of H up to this n; Lanczos extremes (this many steps) above it.
-EXACT_MAX, LANCZOS_ITERS = 1500, 60
+#: Exact eigendecomposition of H up to this n; Lanczos extremes above it, at most this many
+#: steps, stopped when both ends' gap bounds are ≤ LANCZOS_TOL·max|θ|.
+EXACT_MAX, LANCZOS_ITERS, LANCZOS_TOL = 1500, 60, 1e-8
 
 
 def _spectrum_ends(gd: GDMap) -> tuple[float, float, str]:
-    """(λ_min, λ_max, method) of H at step 0."""
+    """(λ_min, λ_max, method) of H at step 0: exact up to n = EXACT_MAX, else the extreme Ritz
+    values of Lanczos with the residual-plus-gap rule (Kato–Temple, :func:`spectral.gap_bounds`),
+    whose error bounds ``method`` states."""
     from ..spectral import exact_eigenvalues, lanczos
 
     op = gd.operators(0).linear_operator()
     if gd.n <= EXACT_MAX:
         lam = exact_eigenvalues(op)
         return float(lam[0]), float(lam[-1]), "exact"
-    res = lanczos(op, k=1, which="both", maxiter=LANCZOS_ITERS)
-    return float(res.smallest[0]), float(res.largest[0]), f"lanczos ({res.iterations} steps)"
+    res = lanczos(op, k=1, which="both", maxiter=LANCZOS_ITERS, tol=LANCZOS_TOL, rule="gap")
+    method = (
+        f"lanczos ({res.iterations} steps; gap bounds |λ_min − θ| ≤ {res.error_smallest[0]:.1e}, "
+        f"|λ_max − θ| ≤ {res.error_largest[0]:.1e}"
+        f"{'' if res.converged else f', not converged to {LANCZOS_TOL:g}·max|θ|'})"
+    )
+    return float(res.smallest[0]), float(res.largest[0]), method
 
 
 def _diagnostic_notes(gd: GDMap, f2_iters: int, method: str, rd: float) -> list[str]:

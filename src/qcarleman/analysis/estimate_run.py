@@ -10,7 +10,8 @@ r"""Inputs of the resource estimate measured on a training checkpoint (ALGORITHM
   order starting at ``step`` (the batches of the first steps of the segment), as a
   :class:`~qcarleman.autodiff.operators.LossOperators` (float64);
 * λ_min, λ_max by Lanczos with full reorthogonalization (:func:`qcarleman.spectral.lanczos`,
-  k = 1 at each end), hence ρ = ‖F1‖ = max|1 − ηλ| = max(|1 − ηλ_min|, |1 − ηλ_max|)
+  k = 1 at each end, stopped when both gap bounds (Kato–Temple) are ≤ ``lanczos_tol``·max|θ|;
+  the bounds go into the source text), hence ρ = ‖F1‖ = max|1 − ηλ| = max(|1 − ηλ_min|, |1 − ηλ_max|)
   (:func:`qcarleman.dissipation.rho`; ALGORITHM.md §6; |1 − ηλ| is convex in λ, so the ends
   suffice) and the regime for the horizon T;
 * ‖f0‖ = η‖g‖ with g = ∇L(θ̄) + λθ̄ (:func:`qcarleman.dissipation.f0_norm`) and
@@ -111,13 +112,21 @@ def measure_run(  # noqa: PLR0913 — predates the rule (docs/DEVELOPING.md, Lin
     data = f"{n_batches} batch(es) of {B} from step {step} ({split})"
 
     say("lanczos")
-    ext = lanczos(ops.linear_operator(), k=1, tol=lanczos_tol, maxiter=lanczos_maxiter, seed=seed)
+    ext = lanczos(
+        ops.linear_operator(),
+        k=1,
+        tol=lanczos_tol,
+        rule="gap",
+        maxiter=lanczos_maxiter,
+        seed=seed,
+    )
     lam_min, lam_max = float(ext.smallest[0]), float(ext.largest[0])
     rho = dis.rho(np.array([lam_min, lam_max]), eta)
     conv = "converged" if ext.converged else f"NOT converged to tol {lanczos_tol}"
     src_rho = (
         f"measured: max|1 − ηλ| at η = {eta:.6g}, λ_min/λ_max by Lanczos (full reorth., "
-        f"{ext.iterations} iterations, {ext.matvecs} HVPs, {conv}) on the Hessian of {data}; "
+        f"{ext.iterations} iterations, {ext.matvecs} HVPs, {conv}; gap bounds "
+        f"{ext.error_smallest[0]:.1e} / {ext.error_largest[0]:.1e}) on the Hessian of {data}; "
         "not a bound over the per-step maps F1(t)"
     )
 

@@ -38,6 +38,8 @@ Units: times in ns, as in the estimator.
 
 from __future__ import annotations
 
+import bisect
+import functools
 import itertools
 import math
 from dataclasses import asdict, dataclass, field, replace
@@ -159,12 +161,22 @@ def logical_error_rate(d: int, p: float) -> float:
     return _A * (p / _P_TH) ** ((d + 1) / 2)
 
 
+@functools.lru_cache(maxsize=64)
+def _rates(p: float, max_d: int) -> tuple[tuple[int, ...], tuple[float, ...], bool]:
+    """Odd distances 3..max_d, their −P_L(d) (ascending when P_L falls with d, p ≤ p_th) and
+    whether that order holds: the table :func:`_distance` searches."""
+    ds = tuple(range(3, max_d + 1, 2))
+    neg = tuple(-logical_error_rate(d, p) for d in ds)
+    return ds, neg, all(a <= b for a, b in zip(neg, neg[1:]))
+
+
 def _distance(target: float, p: float, max_d: int = _MAX_D) -> int | None:
     """Smallest odd d ≥ 3 with P_L(d) ≤ target (None beyond ``max_d``)."""
-    for d in range(3, max_d + 1, 2):
-        if logical_error_rate(d, p) <= target:
-            return d
-    return None
+    ds, neg, falling = _rates(p, max_d)
+    if falling:  # binary search on the sorted table: the same d as a scan
+        i = bisect.bisect_left(neg, -target)
+        return ds[i] if i < len(ds) else None
+    return next((d for d, r in zip(ds, neg) if -r <= target), None)
 
 
 def surface_code_model(
@@ -236,8 +248,8 @@ def surface_code_model(
         t_factories=n_fact,
         factory=Factory(
             rounds=len(dists),
-            units_per_round=units,
-            code_distance_per_round=dists,
+            units_per_round=list(units),
+            code_distance_per_round=list(dists),
             physical_qubits=factory_qubits,
             runtime_ns=factory_ns,
             output_error=p_out,
@@ -245,20 +257,32 @@ def surface_code_model(
     )
 
 
+@functools.lru_cache(maxsize=16)
+def _early_rounds(p: float, max_d: int, rounds: int) -> tuple[tuple[tuple[int, ...], float], ...]:
+    """Every non-decreasing choice of odd distances 3..min(max_d, 50) for the first
+    ``rounds − 1`` rounds of a 15-to-1 factory, with the error 35·p_in³ distilled after them
+    (p_in ← 35·p_in³ + 7.1·P_L(d_r) per round, p_in = p before the first): independent of the
+    target, so computed once per (p, max_d)."""
+    early = range(3, min(max_d, _MAX_D) + 1, 2)
+    out = []
+    for combo in itertools.product(early, repeat=rounds - 1):
+        if any(a > b for a, b in zip(combo, combo[1:])):
+            continue  # later rounds need at least the same protection
+        p_in = p
+        for d_r in combo:
+            p_in = 35.0 * p_in**3 + 7.1 * logical_error_rate(d_r, p)
+        out.append((combo, 35.0 * p_in**3))
+    return tuple(out)
+
+
+@functools.lru_cache(maxsize=4096)
 def _best_factory(p: float, target: float, cycle_per_d_ns: float, max_d: int = _MAX_D):
     """Search over ≤ 3 rounds for the factory with the smallest space-time volume (qubits × time)
     whose output error is ≤ target: all non-decreasing odd distances 3..50 for the earlier rounds,
     and for the last round the smallest distance (≤ max_d) that reaches the target."""
-    early = range(3, min(max_d, _MAX_D) + 1, 2)
     best = None
     for rounds in range(1, _MAX_ROUNDS + 1):
-        for combo in itertools.product(early, repeat=rounds - 1):
-            if any(a > b for a, b in zip(combo, combo[1:])):
-                continue  # later rounds need at least the same protection
-            p_in = p
-            for d_r in combo:
-                p_in = 35.0 * p_in**3 + 7.1 * logical_error_rate(d_r, p)
-            distill = 35.0 * p_in**3
+        for combo, distill in _early_rounds(p, max_d, rounds):
             if distill >= target:
                 continue
             d_last = _distance((target - distill) / 7.1, p, max_d)
@@ -270,7 +294,7 @@ def _best_factory(p: float, target: float, cycle_per_d_ns: float, max_d: int = _
             qubits = max(u * _UNIT_PATCHES * 2 * d * d for u, d in zip(units, dists))
             ns = sum(_UNIT_CYCLES * cycle_per_d_ns * d for d in dists)
             if best is None or qubits * ns < best[2] * best[3]:
-                best = (dists, units, qubits, ns, p_out)
+                best = (tuple(dists), tuple(units), qubits, ns, p_out)
         if best is not None:
             return best  # fewer rounds first, as the estimator does
     return None
