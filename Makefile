@@ -26,11 +26,15 @@ setup: $(VENV)/.installed
 demo: setup
 	$(BIN)/qcarleman demo $(DEMO_ARGS)
 
+# test modules spread over the cores (pytest-xdist; one torch thread per worker, tests/conftest.py),
+# each module's fixtures built once by the worker that runs it; PYTEST_XDIST= runs serially
+PYTEST_XDIST ?= -n auto --dist loadfile
+
 test: setup lint
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest $(PYTEST_XDIST) $(PYTEST_ARGS)
 
 test-all: setup
-	$(BIN)/python -m pytest -m "slow or not slow" $(PYTEST_ARGS)
+	$(BIN)/python -m pytest $(PYTEST_XDIST) -m "slow or not slow" $(PYTEST_ARGS)
 
 lint: setup
 	$(BIN)/ruff check src tests benchmarks examples

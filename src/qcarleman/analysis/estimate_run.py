@@ -11,9 +11,10 @@ r"""Inputs of the resource estimate measured on a training checkpoint (ALGORITHM
   :class:`~qcarleman.autodiff.operators.LossOperators` (float64);
 * λ_min, λ_max by Lanczos with full reorthogonalization (:func:`qcarleman.spectral.lanczos`,
   k = 1 at each end, stopped when both gap bounds (Kato–Temple) are ≤ ``lanczos_tol``·max|θ|;
-  the bounds go into the source text), hence ρ = ‖F1‖ = max|1 − ηλ| = max(|1 − ηλ_min|, |1 − ηλ_max|)
-  (:func:`qcarleman.dissipation.rho`; ALGORITHM.md §6; |1 − ηλ| is convex in λ, so the ends
-  suffice) and the regime for the horizon T;
+  the bounds go into the source text), hence
+  ρ = ‖F1‖ = max|1 − ηλ| = max(|1 − ηλ_min|, |1 − ηλ_max|) (:func:`qcarleman.dissipation.rho`;
+  ALGORITHM.md §6; |1 − ηλ| is convex in λ, so the ends suffice) and the regime for the
+  horizon T;
 * ‖f0‖ = η‖g‖ with g = ∇L(θ̄) + λθ̄ (:func:`qcarleman.dissipation.f0_norm`) and
   ‖F2‖ = sup ‖F2(u,u)‖, F2(u,v) = −(η/2)K[·,u,v], by the power method on third-order products
   (:func:`qcarleman.dissipation.f2_norm`; a lower bound, tight at convergence), as in
