@@ -65,14 +65,15 @@ EXACT_MAX, LANCZOS_ITERS, LANCZOS_TOL = 1500, 60, 1e-8
 def _spectrum_ends(gd: GDMap) -> tuple[float, float, str]:
     """(λ_min, λ_max, method) of H at step 0: exact up to n = EXACT_MAX, else the extreme Ritz
     values of Lanczos with the residual-plus-gap rule (Kato–Temple, :func:`spectral.gap_bounds`),
-    whose error bounds ``method`` states."""
-    from ..spectral import exact_eigenvalues, lanczos
+    whose error bounds ``method`` states (on the map's device and in its dtype)."""
+    from ..autodiff.lanczos import lanczos
+    from ..spectral import exact_eigenvalues
 
-    op = gd.operators(0).linear_operator()
+    ops = gd.operators(0)
     if gd.n <= EXACT_MAX:
-        lam = exact_eigenvalues(op)
+        lam = exact_eigenvalues(ops.linear_operator())
         return float(lam[0]), float(lam[-1]), "exact"
-    res = lanczos(op, k=1, which="both", maxiter=LANCZOS_ITERS, tol=LANCZOS_TOL, rule="gap")
+    res = lanczos(ops, k=1, which="both", maxiter=LANCZOS_ITERS, tol=LANCZOS_TOL, rule="gap")
     method = (
         f"lanczos ({res.iterations} steps; gap bounds |λ_min − θ| ≤ {res.error_smallest[0]:.1e}, "
         f"|λ_max − θ| ≤ {res.error_largest[0]:.1e}"

@@ -9,7 +9,7 @@ r"""Inputs of the resource estimate measured on a training checkpoint (ALGORITHM
 * the Hessian H = ∇²L(θ̄) + λI of the mean loss over ``n_batches`` batches of the trainer's data
   order starting at ``step`` (the batches of the first steps of the segment), as a
   :class:`~qcarleman.autodiff.operators.LossOperators` (float64);
-* λ_min, λ_max by Lanczos with full reorthogonalization (:func:`qcarleman.spectral.lanczos`,
+* λ_min, λ_max by Lanczos with full reorthogonalization (:func:`qcarleman.autodiff.lanczos.lanczos`,
   k = 1 at each end, stopped when both gap bounds (Kato–Temple) are ≤ ``lanczos_tol``·max|θ|;
   the bounds go into the source text), hence
   ρ = ‖F1‖ = max|1 − ηλ| = max(|1 − ηλ_min|, |1 − ηλ_max|) (:func:`qcarleman.dissipation.rho`;
@@ -44,11 +44,11 @@ import numpy as np
 import torch
 
 from .. import dissipation as dis
+from ..autodiff.lanczos import lanczos
 from ..errors import UsageError
 from ..quantity import Quantity
 from ..quantum.cost.estimate import DEFAULT_MODEL, ResourceEstimate, estimate
 from ..quantum.cost.inputs import Conditioning, CostModel, Problem, split_inputs
-from ..spectral import lanczos
 
 __all__ = ["measure_run", "estimate_run"]
 
@@ -113,8 +113,8 @@ def measure_run(  # noqa: PLR0913 — predates the rule (docs/DEVELOPING.md, Lin
     data = f"{n_batches} batch(es) of {B} from step {step} ({split})"
 
     say("lanczos")
-    ext = lanczos(
-        ops.linear_operator(),
+    ext = lanczos(  # on the model's device, float64
+        ops,
         k=1,
         tol=lanczos_tol,
         rule="gap",
