@@ -53,6 +53,32 @@ from qcarleman.training.models import build_model, count_parameters
 CE = torch.nn.functional.cross_entropy
 
 
+#: The two benchmark models: (title, build_model spec).
+MODELS = {
+    "mlp": (
+        "MLP 64-1000-900-10 (no batch norm)",
+        {"name": "mlp", "in_features": 64, "classes": 10, "hidden": [1000, 900]},
+    ),
+    "cnn": (
+        "digits CNN (SmallCNN width 32, 2 stages, batch norm)",
+        {
+            "name": "smallcnn",
+            "width": 32,
+            "stages": 2,
+            "in_channels": 1,
+            "classes": 10,
+            "image_size": 8,
+        },
+    ),
+}
+
+
+def digits_batch(size: int):
+    """The first ``size`` scikit-learn digits of the training split (x, y)."""
+    x, y = load_dataset({"name": "digits"}).train
+    return x[:size], y[:size]
+
+
 def machine_line() -> str:
     return (
         f"{machine()}, torch {torch.__version__}, torch and BLAS threads "
@@ -447,35 +473,20 @@ def main() -> None:
     from threadpoolctl import threadpool_limits  # a scikit-learn dependency
 
     threadpool_limits(max(1, args.threads))  # NumPy's BLAS too
-    data = load_dataset({"name": "digits"})
-    x, y = data.train
-    batch = (x[: args.batch], y[: args.batch])
+    batch = digits_batch(args.batch)
     lines: list[str] = []
 
     def log(s: str) -> None:
         print(s, flush=True)
         lines.append(s)
 
-    mlp = {"name": "mlp", "in_features": 64, "classes": 10, "hidden": [1000, 900]}
-    cnn = {
-        "name": "smallcnn",
-        "width": 32,
-        "stages": 2,
-        "in_channels": 1,
-        "classes": 10,
-        "image_size": 8,
-    }
-    models = {
-        "mlp": ("MLP 64-1000-900-10 (no batch norm)", mlp),
-        "cnn": ("digits CNN (SmallCNN width 32, 2 stages, batch norm)", cnn),
-    }
     if args.hvp_ratio:
         log(f"\n## HVP / gradient, fused vs elementary batch norm ({datetime.date.today()})\n")
         log(f"Machine: {machine_line()}.")
         log(f"Command: `python benchmarks/bench_spectrum.py --hvp-ratio --batch {args.batch}`;")
         log("interleaved rounds (one of each operation per round), medians of 15 rounds.")
         for key in args.models.split(","):
-            hvp_ratio(*models[key], batch, log)
+            hvp_ratio(*MODELS[key], batch, log)
     else:
         today = datetime.date.today()
         log(f"\n## Spectra vs PyHessian, hessian-eigenthings, curvlinops ({today})\n")
@@ -487,7 +498,7 @@ def main() -> None:
             f"{'' if args.certified else ' --no-certified'}`"
         )
         for key in args.models.split(","):
-            compare(*models[key], batch, args, log)
+            compare(*MODELS[key], batch, args, log)
         log(f"\nLoad average at the end: {load()}.")
     if not args.no_append:
         append_results("\n".join(lines))
