@@ -70,6 +70,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from contextlib import nullcontext
 
 import numpy as np
 import torch
@@ -80,6 +81,7 @@ from torch.func import functional_call, grad, jvp, vjp, vmap
 
 from ..errors import MemoryLimitError, UsageError, check_memory
 from .active import ActiveParams, as_batches, resolve_device
+from .batchnorm import fast_batch_norm
 from .evaluation import evaluation_note, functional_copy, math_attention
 
 __all__ = ["LossOperators", "HVP_MODES"]
@@ -288,11 +290,11 @@ class LossOperators:
                     s.detach().requires_grad_(True) for s in self.theta.split(self.active.sizes)
                 ]
                 x, y = b
-                with math_attention():
+                with math_attention(), (nullcontext() if third else fast_batch_norm()):
                     out = functional_call(module, self.active.unflatten_segments(segs), (x,))
-                gs = torch.autograd.grad(
-                    self.loss_fn(out, y), segs, create_graph=True, allow_unused=True
-                )
+                    gs = torch.autograd.grad(
+                        self.loss_fn(out, y), segs, create_graph=True, allow_unused=True
+                    )
             if i == 0:  # measured on batch 1 (+ the gradient itself), scaled by sample count
                 per_sample = (sum(saved.values()) + self.theta.nbytes) / samples[0]
                 nbytes = per_sample * sum(samples) * (3.0 if third else 1.0)  # + H(θ)u graph
