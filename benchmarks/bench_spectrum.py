@@ -70,6 +70,10 @@ MODELS = {
             "image_size": 8,
         },
     ),
+    "resnet": (
+        "ResNet-20 (widen 1, 19 batch-norm layers) on digits",
+        {"name": "resnet", "depth": 20, "widen": 1, "in_channels": 1, "classes": 10},
+    ),
 }
 
 
@@ -457,7 +461,7 @@ def main() -> None:
     ap.add_argument("--batch", type=int, default=256)
     ap.add_argument("--rounds", type=int, default=5, help="interleaved rounds (medians)")
     ap.add_argument("--threads", type=int, default=1, help="torch and BLAS threads, everyone")
-    ap.add_argument("--models", default="mlp,cnn", help="comma list of mlp, cnn")
+    ap.add_argument("--models", default="mlp,cnn", help="comma list of mlp, cnn, resnet")
     ap.add_argument("--parts", default="hvp,top,slq", help="comma list of hvp, top, slq")
     ap.add_argument(
         "--no-certified", dest="certified", action="store_false", help="skip the certified λ_max"
