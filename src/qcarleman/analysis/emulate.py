@@ -86,7 +86,10 @@ def _diagnostic_notes(gd: GDMap, f2_iters: int, method: str, rd: float) -> list[
     """What the diagnostics are (bounds, approximations) and the memory plan, if it split."""
     notes = [f"F2_norm: power-method lower bound ({f2_iters} steps, 1 start)"]
     if method != "exact":
-        notes.append(f"rho from {method} extreme Ritz values (approximate)")
+        notes.append(
+            f"rho from {method} extreme Ritz values (approximate: the gap bounds hold once the "
+            "extreme eigenvalues are separated from the rest, Kato–Temple)"
+        )
     if gd.momentum:
         notes.append("f0, F2, rho are the plain-GD coefficients (velocity block excluded)")
     if not math.isfinite(rd):
