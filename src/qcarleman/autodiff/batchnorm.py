@@ -23,12 +23,12 @@ S = ⟨A g⟩ − ⟨A⟩⟨g⟩ (derived from ∂x̂_j/∂x_i = r(δ_ij − 1/M
 
 Five reductions and five fused multiply-adds over full-size tensors. Checked against PyTorch's
 double backward and the elementary-op :class:`~qcarleman.autodiff.evaluation.BatchStatNorm` in
-float64 (``tests/autodiff/test_batchnorm.py``). Second derivatives only: differentiating the
+float64 (``tests/autodiff/test_fast_hvp.py``). Second derivatives only: differentiating the
 derivative (``create_graph=True`` through it) raises — PyTorch's ``once_differentiable`` would
 not, when the gradient is taken with respect to chosen inputs — and third-order products use the
 elementary-op copy.
 
-Used through :func:`fast_batch_norm`, a ``TorchFunctionMode`` that routes train-mode
+Used through :func:`~qcarleman.autodiff.fast_hvp.fast_hvp`, which routes train-mode
 ``F.batch_norm`` calls without running buffers (the operators' fused copy,
 :func:`~qcarleman.autodiff.evaluation.functional_copy`) to :class:`BatchNormTrain` while the
 cached gradient graphs are built.
@@ -39,11 +39,9 @@ from __future__ import annotations
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor
-from torch.overrides import TorchFunctionMode
 
-__all__ = ["BatchNormTrain", "fast_batch_norm"]
+__all__ = ["BatchNormTrain", "BatchNormBackward"]
 
 
 def _layout(x: Tensor) -> tuple[list[int], list[int], int]:
@@ -133,57 +131,3 @@ class BatchNormBackward(torch.autograd.Function):
             d_x.addcmul_(A, (-gr2 * Q).view(shape))
         d_w = M * r * (S - P * Q)
         return d_g, d_x, d_w, None, None, None
-
-
-class _FastBatchNorm(TorchFunctionMode):
-    def __torch_function__(self, func, types, args=(), kwargs=None):  # noqa: ANN001
-        kwargs = kwargs or {}
-        if func is F.batch_norm:
-            bound = _batch_norm_args(*args, **kwargs)
-            if (
-                bound["training"]
-                and bound["running_mean"] is None
-                and bound["running_var"] is None
-                and bound["weight"] is not None
-                and bound["bias"] is not None
-                and bound["input"].ndim >= 2
-            ):
-                x, w, b = bound["input"], bound["weight"], bound["bias"]
-                return BatchNormTrain.apply(x, w, b, float(bound["eps"]))[0]
-        return func(*args, **kwargs)
-
-
-def _batch_norm_args(  # noqa: PLR0913 — F.batch_norm's signature
-    input: Tensor,  # noqa: A002
-    running_mean: Tensor | None,
-    running_var: Tensor | None,
-    weight: Tensor | None = None,
-    bias: Tensor | None = None,
-    training: bool = False,
-    momentum: float = 0.1,
-    eps: float = 1e-5,
-) -> dict[str, Any]:
-    return dict(
-        input=input,
-        running_mean=running_mean,
-        running_var=running_var,
-        weight=weight,
-        bias=bias,
-        training=training,
-        eps=eps,
-    )
-
-
-def fast_batch_norm() -> TorchFunctionMode:
-    """Context in which train-mode ``F.batch_norm`` without running buffers (and with affine
-    weights) runs as :class:`BatchNormTrain`: the same values, a cheaper double backward.
-
-    >>> import torch
-    >>> bn = torch.nn.BatchNorm1d(3, track_running_stats=False).double()
-    >>> x = torch.randn(8, 3, dtype=torch.double)
-    >>> with fast_batch_norm():
-    ...     y = bn(x)
-    >>> torch.allclose(y, bn(x))
-    True
-    """
-    return _FastBatchNorm()

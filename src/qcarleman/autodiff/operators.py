@@ -48,9 +48,10 @@ of θ). Two copies, built by :func:`functional_copy`:
   statistics through the fused kernel. Double backward (and forward-over-reverse) through the
   fused kernel is exact for *second* derivatives; ``tests/test_operators.py`` checks the HVP
   against the elementary-op copy to 1e-10 in float64. While the cached gradient graphs are
-  built, :func:`~qcarleman.autodiff.batchnorm.fast_batch_norm` swaps PyTorch's composite
-  derivative of the batch-norm backward for a closed form (same values, 1e-12 in float64; the
-  digits CNN's HVP 1.45× faster, benchmarks/RESULTS.md).
+  built, :func:`~qcarleman.autodiff.fast_hvp.fast_hvp` swaps PyTorch's composite
+  derivative of the batch-norm backward for a closed form, and skips the unneeded input-gradient
+  convolution of a first layer on data (same values, 1e-12 in float64; the digits CNN's HVP
+  1.55× faster than PyHessian's, benchmarks/RESULTS.md).
 * ``elementary`` (third-order products K[·, u, v] only): each batch-norm module replaced by
   :class:`BatchStatNorm`, the same normalization written with elementary tensor ops. Needed
   because PyTorch's fused kernel has inexact *third* derivatives (nested forward/reverse autodiff
@@ -84,8 +85,8 @@ from torch.func import functional_call, grad, jvp, vjp, vmap
 
 from ..errors import MemoryLimitError, UsageError, check_memory
 from .active import ActiveParams, as_batches, resolve_device
-from .batchnorm import fast_batch_norm
 from .evaluation import evaluation_note, functional_copy, math_attention
+from .fast_hvp import fast_hvp
 
 __all__ = ["LossOperators", "HVP_MODES"]
 
@@ -293,7 +294,7 @@ class LossOperators:
                     s.detach().requires_grad_(True) for s in self.theta.split(self.active.sizes)
                 ]
                 x, y = b
-                with math_attention(), (nullcontext() if third else fast_batch_norm()):
+                with math_attention(), (nullcontext() if third else fast_hvp()):
                     out = functional_call(module, self.active.unflatten_segments(segs), (x,))
                     gs = torch.autograd.grad(
                         self.loss_fn(out, y), segs, create_graph=True, allow_unused=True
