@@ -11,7 +11,7 @@ the graphs are built, routes two layers to functions with hand-written double ba
 Every other call runs unchanged. Values and first derivatives are PyTorch's own kernels; second
 derivatives agree with PyTorch's to rounding (``tests/autodiff/test_fast_hvp.py``); a third
 derivative through either raises. Measured on the digits CNN of ``benchmarks/bench_spectrum.py``:
-one HVP 1.55× faster than PyHessian's (benchmarks/RESULTS.md).
+one HVP 1.2 – 1.5× faster than PyHessian's, depending on the allocator (benchmarks/RESULTS.md).
 """
 
 from __future__ import annotations

@@ -51,7 +51,7 @@ of θ). Two copies, built by :func:`functional_copy`:
   built, :func:`~qcarleman.autodiff.fast_hvp.fast_hvp` swaps PyTorch's composite
   derivative of the batch-norm backward for a closed form, and skips the unneeded input-gradient
   convolution of a first layer on data (same values, 1e-12 in float64; the digits CNN's HVP
-  1.55× faster than PyHessian's, benchmarks/RESULTS.md).
+  1.2 – 1.5× faster than PyHessian's, benchmarks/RESULTS.md).
 * ``elementary`` (third-order products K[·, u, v] only): each batch-norm module replaced by
   :class:`BatchStatNorm`, the same normalization written with elementary tensor ops. Needed
   because PyTorch's fused kernel has inexact *third* derivatives (nested forward/reverse autodiff
