@@ -29,9 +29,18 @@ import datetime
 import sys
 
 import torch
-from bench_spectrum import CE, MODELS, digits_batch, interleave, machine_line, peer_model
+from bench_spectrum import (
+    CE,
+    MODELS,
+    _torch_eig_shim,
+    digits_batch,
+    interleave,
+    machine_line,
+    peer_model,
+)
 from common import append_results, load
 
+from qcarleman.autodiff.lanczos import slq as slq_torch
 from qcarleman.autodiff.operators import LossOperators
 from qcarleman.training.models import build_model
 
@@ -78,23 +87,33 @@ def replay(shapes, dtype):
     return run
 
 
-def pyhessian_hvp(model, batch):
-    """PyHessian's HVP on the peer copy of ``model`` (None if PyHessian is not installed)."""
+def pyhessian_runs(model, batch, slq: tuple[int, int] | None):
+    """PyHessian's HVP on the peer copy of ``model`` and, with ``slq`` = (probes, steps), its
+    SLQ (``density``) divided by its probes × steps products: {name: function returning the
+    seconds-per-product divisor} ({} if PyHessian is not installed)."""
     try:
         import pyhessian  # noqa: F401
     except ImportError:
-        return None
+        return {}
     ph_mod = sys.modules["pyhessian.hessian"]
+    torch.eig = _torch_eig_shim  # density() calls torch.eig (removed from torch)
     ph = ph_mod.hessian(peer_model(model), CE, data=batch, cuda=False)
 
-    def run():
+    def hvp():
         v = [torch.randn_like(p) for p in ph.params]
         return ph_mod.hessian_vector_product(ph.gradsH, ph.params, v)
 
-    return run
+    runs = {"HVP (PyHessian)": (hvp, 1)}
+    if slq is not None:
+        probes, steps = slq
+        runs[f"PyHessian SLQ {probes} × {steps}, per product"] = (
+            lambda: ph.density(iter=steps, n_v=probes),
+            probes * steps,
+        )
+    return runs
 
 
-def measure(name, spec, batch, rounds, log):
+def measure(name, spec, batch, rounds, log, slq=None):
     torch.manual_seed(0)
     model = build_model(spec).float()
     ops = LossOperators(model, CE, [batch], dtype=torch.float32, hvp_mode="cached")
@@ -107,13 +126,20 @@ def measure(name, spec, batch, rounds, log):
         CE(model(batch[0]), batch[1]).backward()
 
     fns = {"HVP (qcarleman, cached graph)": lambda: ops.hvp(u), "gradient": gradient}
-    ph = pyhessian_hvp(model, batch)
-    if ph is not None:
-        fns["HVP (PyHessian)"] = ph
+    per = dict.fromkeys(fns, 1)
+    if slq is not None:
+        probes, steps = slq
+        key = f"qcarleman SLQ {probes} × {steps} (reorth=False), per product"
+        fns[key] = lambda: slq_torch(ops, probes=probes, iters=steps, seed=0, reorth=False)
+        per[key] = probes * steps
+    for k, (fn, products) in pyhessian_runs(model, batch, slq).items():
+        fns[k], per[k] = fn, products
     mlp = not any(isinstance(m, torch.nn.Conv2d) for m in model.modules())
     if mlp:
         fns["bare products (same torch.mm calls)"] = replay(shapes, torch.float32)
+        per["bare products (same torch.mm calls)"] = 1
     med, _ = interleave(fns, rounds, warm=True)
+    med = {k: t / per[k] for k, t in med.items()}  # seconds per product
     hvp = med["HVP (qcarleman, cached graph)"]
     log(f"\n### {name}: n = {ops.n:,}, batch {len(batch[1])}, float32\n")
     log(
@@ -125,7 +151,7 @@ def measure(name, spec, batch, rounds, log):
             else " (the profiler counts no FLOPs for convolution backward: no rate given)."
         )
     )
-    log("\n| operation | median s | × HVP | GFLOP/s (HVP FLOPs / time) |")
+    log("\n| operation | median s per product | × HVP | GFLOP/s (HVP FLOPs / time) |")
     log("|---|---|---|---|")
     for k, t in med.items():
         rate = f"{flops / t / 1e9:.1f}" if mlp and k != "gradient" else ""
@@ -141,6 +167,15 @@ def measure(name, spec, batch, rounds, log):
                 else "PyHessian not installed."
             )
         )
+        for k in med:
+            if k.startswith("PyHessian SLQ"):
+                log(
+                    f"SLQ at equal probes × steps: PyHessian's time per product / bare products = "
+                    f"{med[k] / bare:.2f}× — the most any SLQ doing these products could gain "
+                    "over PyHessian's (before its own Lanczos vector work)."
+                )
+            if k.startswith("qcarleman SLQ"):
+                log(f"Our SLQ per product / bare products = {med[k] / bare:.2f}×.")
 
 
 def main() -> None:
@@ -150,6 +185,11 @@ def main() -> None:
     ap.add_argument("--batch", type=int, default=256)
     ap.add_argument("--models", default="mlp,cnn")
     ap.add_argument("--tiny", action="store_true", help="a 3-round, 32-sample smoke test")
+    ap.add_argument(
+        "--slq",
+        action="store_true",
+        help="also PyHessian's SLQ (4 probes × 20 steps) per product, on the MLP",
+    )
     ap.add_argument("--no-append", action="store_true")
     args = ap.parse_args()
     if args.tiny:
@@ -169,10 +209,12 @@ def main() -> None:
     log(f"Machine: {machine_line()}.")
     log(
         f"Command: `python benchmarks/bench_hvp_floor.py --rounds {args.rounds} --threads "
-        f"{args.threads} --batch {args.batch} --models {args.models}`; interleaved rounds, medians."
+        f"{args.threads} --batch {args.batch} --models {args.models}"
+        f"{' --slq' if args.slq else ''}`; interleaved rounds, medians (per product)."
     )
     for key in args.models.split(","):
-        measure(*MODELS[key], batch, args.rounds, log)
+        slq = (4, 20) if args.slq and key == "mlp" else None
+        measure(*MODELS[key], batch, args.rounds, log, slq=slq)
     log(f"\nLoad average at the end: {load()}.")
     if not args.no_append:
         append_results("\n".join(lines))
