@@ -19,7 +19,7 @@ import subprocess
 import sys
 import time
 
-from common import append_results, load, machine
+from common import load, machine, publish
 
 
 def fmt(v: float | None, spec: str = ".3e") -> str:
@@ -85,10 +85,7 @@ def main() -> None:
         "convergence here is observed, not guaranteed by the PNAS theorem (as in the paper).",
         "",
     ]
-    text = "\n".join(lines)
-    print(text)
-    if not args.no_append:
-        append_results(text)
+    publish(lines, append=not args.no_append)
 
 
 if __name__ == "__main__":

@@ -34,7 +34,7 @@ import tracemalloc  # noqa: E402
 
 import numpy as np  # noqa: E402
 import scipy.sparse as sp  # noqa: E402
-from common import append_results, machine  # noqa: E402
+from common import machine, publish  # noqa: E402
 
 from qcarleman import CarlemanSystem, QuadraticMap  # noqa: E402
 from qcarleman.errors import format_bytes  # noqa: E402
@@ -192,10 +192,7 @@ def main() -> None:
         "(predicted by matrix_nnz; refused by the memory guard, not built).",
         "",
     ]
-    text = "\n".join(lines)
-    print(text)
-    if not args.no_append:
-        append_results(text)
+    publish(lines, append=not args.no_append)
 
 
 if __name__ == "__main__":

@@ -23,7 +23,7 @@ from unittest import mock
 
 import torch
 from bench_spectrum import CE, interleave, machine_line
-from common import append_results, load
+from common import load, publish
 
 from qcarleman.autodiff import operators
 from qcarleman.autodiff.operators import LossOperators
@@ -91,10 +91,7 @@ def main() -> None:
         f"interleaved). ‖Hu_fast − Hu‖/‖Hu‖ = {diff:.1e} (float32). Load average at the end: "
         f"{load()}."
     )
-    text = "\n".join(lines)
-    print(text)
-    if not args.no_append:
-        append_results(text)
+    publish(lines, append=not args.no_append)
 
 
 if __name__ == "__main__":

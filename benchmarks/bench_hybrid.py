@@ -16,7 +16,7 @@ import sys
 import tempfile
 import time
 
-from common import append_results, load, machine
+from common import load, machine, publish
 
 
 def run_demo(quick: bool) -> tuple[dict, float, str, str]:
@@ -90,10 +90,7 @@ def main() -> None:
     ]
     for quick in (False, True):
         lines += section(*run_demo(quick), quick)
-    text = "\n".join(lines)
-    print(text)
-    if not args.no_append:
-        append_results(text)
+    publish(lines, append=not args.no_append)
 
 
 if __name__ == "__main__":

@@ -37,7 +37,7 @@ import time  # noqa: E402
 import tracemalloc  # noqa: E402
 
 import numpy as np  # noqa: E402
-from common import append_results, load, machine  # noqa: E402
+from common import load, machine, publish  # noqa: E402
 
 from qcarleman import CarlemanSystem, QuadraticMap  # noqa: E402
 from qcarleman.errors import format_bytes  # noqa: E402
@@ -173,10 +173,7 @@ def main() -> None:
     if "circuits" in args.sections:
         lines += circuits_section()
     lines.append(f"`uptime` at end: {uptime()}.")
-    text = "\n".join(lines) + "\n"
-    print(text)
-    if not args.no_append:
-        append_results(text)
+    publish(lines, append=not args.no_append)
 
 
 def circuits_section() -> list[str]:

@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 
 import torch
-from common import append_results, machine
+from common import machine, publish
 
 from qcarleman.training.config import example_config, load_config
 from qcarleman.training.models import ResNet, SmallCNN, count_parameters
@@ -102,10 +102,7 @@ def main() -> None:
         f"{wall:.1f} s wall, final test accuracy {rec['test_acc']:.4f}.",
         "",
     ]
-    text = "\n".join(lines)
-    print(text)
-    if not args.no_append:
-        append_results(text)
+    publish(lines, append=not args.no_append)
 
 
 if __name__ == "__main__":

@@ -33,3 +33,11 @@ def append_results(text: str) -> None:
     """Append a measured section to benchmarks/RESULTS.md."""
     with RESULTS.open("a", encoding="utf-8") as fh:
         fh.write(text if text.endswith("\n") else text + "\n")
+
+
+def publish(lines: list[str], append: bool) -> None:
+    """Print a measured section and, if ``append``, add it to benchmarks/RESULTS.md."""
+    text = "\n".join(lines)
+    print(text)
+    if append:
+        append_results(text)
