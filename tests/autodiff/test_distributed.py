@@ -62,6 +62,7 @@ def _worker(rank, world, init_file, out_dir):
     ops = DistributedLossOperators(model, CE, batches, mask=mask, weight_decay=1e-3)
     res = spectra(ops)
     np.savez(os.path.join(out_dir, f"rank{rank}.npz"), **res)
+    dist.barrier()  # no rank tears gloo down while the other still talks to it
     dist.destroy_process_group()
 
 

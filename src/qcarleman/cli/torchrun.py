@@ -38,6 +38,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"qcarleman: error: {exc}", file=sys.stderr)
         code = 2
     if dist.is_initialized():
+        dist.barrier()  # no rank tears gloo down while another still talks to it
         dist.destroy_process_group()
     return int(code or 0)
 
